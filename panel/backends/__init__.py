@@ -1,0 +1,49 @@
+"""Model backends: one protocol, an Ollama client and an embedded llama.cpp model (lazy import)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+
+class ChatReply(BaseModel):
+    """What a backend returns for one chat call."""
+
+    content: str
+    done_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    durations_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelInfo(BaseModel):
+    """A model as the backend knows it, recorded in the transcript."""
+
+    name: str
+    digest: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What the panel needs from a model server. Errors are `panel.errors` types."""
+
+    name: str
+
+    async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
+        """Check the backend can serve these models; raise BackendUnavailable if not."""
+        ...
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        options: dict[str, Any],
+    ) -> ChatReply: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for the transcript: backend name, host or file, version."""
+        ...
+
+    async def aclose(self) -> None: ...

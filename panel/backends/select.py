@@ -1,0 +1,40 @@
+"""Pick the backend: the one asked for, or with `auto`, Ollama when it answers, else embedded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from panel.backends import Backend
+from panel.backends.ollama import OllamaBackend
+from panel.config import Settings
+from panel.errors import BackendUnavailable
+
+AUTO_PROBE_SECONDS = 1.0
+
+
+def embedded_backend(settings: Settings) -> Backend:
+    from panel.backends.embedded import EmbeddedBackend
+
+    return EmbeddedBackend.for_settings(settings)
+
+
+async def ollama_answers(backend: OllamaBackend) -> bool:
+    try:
+        await backend.server_version(timeout=AUTO_PROBE_SECONDS)
+    except BackendUnavailable:
+        return False
+    return True
+
+
+async def select_backend(settings: Settings, notice: Callable[[str], None]) -> Backend:
+    if settings.backend == "embedded":
+        return embedded_backend(settings)
+    ollama = OllamaBackend(settings.host, settings.timeout)
+    if settings.backend == "ollama" or await ollama_answers(ollama):
+        if settings.backend == "auto":
+            notice(f"Using Ollama at {settings.host}.")
+        return ollama
+    await ollama.aclose()
+    backend = embedded_backend(settings)
+    notice(backend.fallback_notice(settings.host))
+    return backend

@@ -1,0 +1,103 @@
+"""The tool card: what the panel judges. Read from TOML, YAML or JSON and validated."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from panel.errors import CardError
+
+CARD_SUFFIXES = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=80)
+    url: str = Field(min_length=1, max_length=500)
+
+
+class ToolCard(BaseModel):
+    """One software or AI tool as the panel sees it. Everything here is data, never instructions."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    tagline: str = Field(min_length=1, max_length=300)
+    category: str = Field(min_length=1, max_length=100)
+    description: str = Field(min_length=1, max_length=8000)
+    maker: str = Field(min_length=1, max_length=200)
+    license: str = Field(min_length=1, max_length=100)
+    pricing: str = Field(min_length=1, max_length=100, description='Entry price, e.g. "Free".')
+    links: list[Link] = Field(default_factory=list, max_length=20)
+    facts: list[str] = Field(default_factory=list, max_length=40)
+
+    @field_validator("facts")
+    @classmethod
+    def _facts_are_short(cls, facts: list[str]) -> list[str]:
+        for fact in facts:
+            if not fact.strip() or len(fact) > 500:
+                raise ValueError("each fact must be 1 to 500 characters")
+        return [fact.strip() for fact in facts]
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Render pydantic errors as 'field.path: what was wrong' lines."""
+    lines = []
+    for item in error.errors():
+        place = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        lines.append(f"{place}: {message}")
+    return "; ".join(lines)
+
+
+def parse_card(data: Any, source: str) -> ToolCard:
+    """Validate already-parsed card data; `source` names the file or row in the error."""
+    if not isinstance(data, dict):
+        raise CardError(
+            f"{source}: a tool card must be a table of fields, got {type(data).__name__}."
+        )
+    try:
+        return ToolCard.model_validate(data)
+    except ValidationError as error:
+        raise CardError(
+            f"{source} is not a valid tool card: {describe_validation_error(error)}. "
+            "See examples/tools/ for a card that works."
+        ) from None
+
+
+def read_card_data(path: Path) -> Any:
+    """Parse a TOML, YAML or JSON file into Python data, with a clear error when it is not."""
+    kind = CARD_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise CardError(
+            f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json."
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CardError(f"{path}: no such file.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CardError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
+    try:
+        if kind == "TOML":
+            return tomllib.loads(text)
+        if kind == "JSON":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        detail = str(error).replace("\n", " ")
+        raise CardError(f"{path} is not valid {kind}: {detail}") from None
+
+
+def load_card(path: str | Path) -> ToolCard:
+    """Read and validate one tool card file."""
+    path = Path(path)
+    return parse_card(read_card_data(path), str(path))

@@ -1,0 +1,303 @@
+"""The `panel` command: parse flags, call the library, show the result. Errors end here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from panel import display
+from panel.config import Settings, resolve_settings
+from panel.errors import ConfigError, PanelError
+from panel.personas import load_personas
+from panel.runner import compare_tools_async, panel_version, run_panel_async
+from panel.transcripts import (
+    ComparisonTranscript,
+    PanelTranscript,
+    load_transcript,
+    summarize_comparison,
+    summarize_panel,
+)
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="panel",
+    help="A panel of reviewer personas, backed by self-hosted models, judges a software or AI tool.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stdout = Console(soft_wrap=False)
+stderr = Console(stderr=True)
+state = {"debug": False}
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """The one place a PanelError becomes a message and an exit code (`--debug` re-raises)."""
+    try:
+        yield
+    except PanelError as error:
+        if state["debug"]:
+            raise
+        display.print_error(stderr, str(error))
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        stderr.print("Interrupted; finished transcripts are kept.")
+        raise typer.Exit(130) from None
+
+
+def notice(message: str) -> None:
+    stderr.print(message, style="dim", highlight=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def parse_persona_models(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    models = {}
+    for pair in pairs:
+        persona_id, sep, model = pair.partition("=")
+        if not sep or not persona_id.strip() or not model.strip():
+            raise ConfigError(
+                f"--persona-model {pair!r} must look like ID=MODEL, e.g. dx=qwen3:8b."
+            )
+        models[persona_id.strip()] = model.strip()
+    return models
+
+
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend", help="auto (Ollama if it answers, else embedded), ollama or embedded."
+    ),
+]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Ollama server URL [env: OLLAMA_HOST].")
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="One model for every persona [env: PANEL_MODEL].")
+]
+PersonaModelOption = Annotated[
+    list[str] | None, typer.Option("--persona-model", help="ID=MODEL for one persona; repeatable.")
+]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", help="Sampling seed (random and recorded if unset).")
+]
+TemperatureOption = Annotated[
+    float | None, typer.Option("--temperature", help="Override every persona's temperature.")
+]
+TimeoutOption = Annotated[
+    float | None, typer.Option("--timeout", help="Seconds one model call may take.")
+]
+PersonasOption = Annotated[
+    Path | None, typer.Option("--personas", help="Folder of persona .toml files.")
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Folder for transcripts [default: transcripts].")
+]
+GgufOption = Annotated[
+    Path | None,
+    typer.Option("--gguf", help="GGUF file for the embedded backend [env: PANEL_GGUF]."),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object instead of tables.")
+]
+
+
+def settings_from_flags(**flags: Any) -> Settings:
+    flags["persona_models"] = parse_persona_models(flags.pop("persona_model"))
+    flags["personas_dir"] = flags.pop("personas")
+    flags["out_dir"] = flags.pop("out")
+    return resolve_settings({key: value for key, value in flags.items() if value is not None})
+
+
+@app.callback(invoke_without_command=True)
+def main_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of short messages.")
+    ] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.")
+    ] = False,
+) -> None:
+    state["debug"] = debug
+    if show_version:
+        typer.echo(f"reviewer-panel {panel_version()}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def run(
+    card: Annotated[Path, typer.Argument(help="Tool card: .toml, .yaml or .json.")],
+    backend: BackendOption = None,
+    host: HostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the panel on one tool card and write its transcript."""
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host,
+            model=model,
+            persona_model=persona_model,
+            seed=seed,
+            temperature=temperature,
+            timeout=timeout,
+            personas=personas,
+            out=out,
+            gguf=gguf,
+        )
+        with (
+            stderr.status("The panel is reviewing…", spinner="dots")
+            if stderr.is_terminal
+            else nullstatus()
+        ):
+            result = asyncio.run(run_panel_async(card, settings, notice=notice))
+    if as_json:
+        print_json(summarize_panel(result.transcript, result.path))
+    else:
+        display.print_panel(stdout, result.transcript, result.path)
+    raise typer.Exit(EXIT_INCOMPLETE if result.transcript.aggregate.incomplete else EXIT_OK)
+
+
+@app.command()
+def compare(
+    card_a: Annotated[Path, typer.Argument(help="First tool card.")],
+    card_b: Annotated[Path, typer.Argument(help="Second tool card.")],
+    backend: BackendOption = None,
+    host: HostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the panel on two tools and say which one to ship with."""
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host,
+            model=model,
+            persona_model=persona_model,
+            seed=seed,
+            temperature=temperature,
+            timeout=timeout,
+            personas=personas,
+            out=out,
+            gguf=gguf,
+        )
+        with (
+            stderr.status("The panel is reviewing both tools…", spinner="dots")
+            if stderr.is_terminal
+            else nullstatus()
+        ):
+            result = asyncio.run(compare_tools_async(card_a, card_b, settings, notice=notice))
+    if as_json:
+        a = summarize_panel(result.a.transcript, result.a.path)
+        b = summarize_panel(result.b.transcript, result.b.path)
+        print_json(summarize_comparison(result.transcript, a, b, result.path))
+    else:
+        display.print_panel(stdout, result.a.transcript, result.a.path)
+        display.print_panel(stdout, result.b.transcript, result.b.path)
+        display.print_comparison(stdout, result.transcript, result.path)
+    incomplete = (
+        result.a.transcript.aggregate.incomplete or result.b.transcript.aggregate.incomplete
+    )
+    raise typer.Exit(EXIT_INCOMPLETE if incomplete else EXIT_OK)
+
+
+@app.command()
+def show(
+    transcript: Annotated[Path, typer.Argument(help="A transcript written by run or compare.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a saved panel (or comparison): the verdict table, then the quotes."""
+    with reporting_errors():
+        loaded = load_transcript(transcript)
+        if isinstance(loaded, PanelTranscript):
+            if as_json:
+                print_json(summarize_panel(loaded, transcript))
+            else:
+                display.print_panel(stdout, loaded, transcript)
+            return
+        show_comparison(loaded, transcript, as_json)
+
+
+def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> None:
+    panels = []
+    for side in (loaded.a_transcript, loaded.b_transcript):
+        side_transcript = load_transcript(side)
+        if not isinstance(side_transcript, PanelTranscript):
+            raise PanelError(
+                f"{side} should be a panel transcript, but it is a {side_transcript.kind}."
+            )
+        panels.append(side_transcript)
+    if as_json:
+        a, b = (
+            summarize_panel(panel, Path(side))
+            for panel, side in zip(panels, (loaded.a_transcript, loaded.b_transcript), strict=True)
+        )
+        print_json(summarize_comparison(loaded, a, b, path))
+        return
+    for panel, side in zip(panels, (loaded.a_transcript, loaded.b_transcript), strict=True):
+        display.print_panel(stdout, panel, Path(side))
+    display.print_comparison(stdout, loaded, path)
+
+
+@app.command("personas")
+def list_personas(
+    persona_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="Show this persona in full.")
+    ] = None,
+    personas: PersonasOption = None,
+) -> None:
+    """List the reviewers, or show one in full."""
+    with reporting_errors():
+        loaded = load_personas(personas or resolve_settings().personas_dir)
+        if persona_id is None:
+            display.print_personas(stdout, loaded)
+            return
+        match = next((item for item in loaded if item.persona.id == persona_id), None)
+        if match is None:
+            raise PanelError(
+                f"No persona {persona_id!r}; the panel has {', '.join(item.persona.id for item in loaded)}."
+            )
+        display.print_persona(stdout, match)
+
+
+@contextmanager
+def nullstatus() -> Iterator[None]:
+    yield
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except PanelError as error:  # raised from a callback before reporting_errors runs
+        display.print_error(stderr, str(error))
+        sys.exit(error.exit_code)

@@ -1,0 +1,124 @@
+"""Settings: a CLI flag beats the environment, which beats panel.toml, which beats the persona file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from panel.cards import describe_validation_error
+from panel.errors import ConfigError
+
+DEFAULT_HOST = "http://localhost:11434"
+CONFIG_FILE = "panel.toml"
+# Environment variable -> setting. OLLAMA_HOST is Ollama's own name, so it is honoured as is.
+ENVIRONMENT = {
+    "PANEL_BACKEND": "backend",
+    "OLLAMA_HOST": "host",
+    "PANEL_MODEL": "model",
+    "PANEL_SEED": "seed",
+    "PANEL_TEMPERATURE": "temperature",
+    "PANEL_TIMEOUT": "timeout",
+    "PANEL_NUM_CTX": "num_ctx",
+    "PANEL_NUM_PREDICT": "num_predict",
+    "PANEL_ATTEMPTS": "attempts",
+    "PANEL_PERSONAS": "personas_dir",
+    "PANEL_OUT": "out_dir",
+    "PANEL_GGUF": "gguf",
+}
+
+
+class Settings(BaseModel):
+    """Everything a panel run can be told, after all layers are merged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["auto", "ollama", "embedded"] = "auto"
+    host: str = DEFAULT_HOST
+    model: str | None = None
+    persona_models: dict[str, str] = Field(default_factory=dict)
+    seed: int | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    timeout: float = Field(default=180.0, gt=0, description="Seconds one model call may take.")
+    num_ctx: int = Field(default=8192, ge=512)
+    num_predict: int = Field(default=1024, ge=64)
+    attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries at a valid verdict per persona."
+    )
+    transport_retries: int = Field(default=3, ge=1, le=10)
+    personas_dir: Path | None = None
+    out_dir: Path = Path("transcripts")
+    gguf: Path | None = None
+
+    def model_for(self, persona_id: str, persona_default: str) -> str:
+        return self.persona_models.get(persona_id) or self.model or persona_default
+
+
+def normalize_host(host: str) -> str:
+    """Accept what OLLAMA_HOST accepts ('localhost', ':11434', '0.0.0.0:8080') as a URL."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = f"http://{host}"
+    parts = urlsplit(host)
+    hostname = parts.hostname or "localhost"
+    if hostname == "0.0.0.0":
+        hostname = "127.0.0.1"
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    port = parts.port or (443 if parts.scheme == "https" else 11434)
+    return f"{parts.scheme}://{hostname}:{port}{parts.path}"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read this settings file ({error}).") from None
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {setting: environ[name] for name, setting in ENVIRONMENT.items() if environ.get(name)}
+
+
+def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge from lowest to highest precedence. A layer that names a model for the whole panel
+    replaces the per-persona models of the layers below it."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if layer.get("model"):
+            merged.pop("persona_models", None)
+        for key, value in layer.items():
+            if value is None:
+                continue
+            if key == "persona_models":
+                merged["persona_models"] = {**merged.get("persona_models", {}), **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def resolve_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Merge panel.toml, the environment and the CLI flags into validated settings."""
+    config_path = config_path or Path(CONFIG_FILE)
+    file_layer = read_config_file(config_path)
+    env_layer = read_environment(os.environ if environ is None else environ)
+    merged = merge_layers(file_layer, env_layer, flags or {})
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(
+            f"Bad setting: {describe_validation_error(error)}. Settings come from the command's "
+            f"flags, then PANEL_* environment variables, then {config_path}."
+        ) from None
+    return settings.model_copy(update={"host": normalize_host(settings.host)})

@@ -1,0 +1,47 @@
+"""The few error types a user can cause or meet; the CLI turns each into a message and exit code."""
+
+from __future__ import annotations
+
+
+class PanelError(Exception):
+    """Base error: `str(error)` is a one-paragraph message for the user."""
+
+    exit_code = 2
+
+
+class CardError(PanelError):
+    """A tool card that cannot be read or does not validate."""
+
+
+class PersonaError(PanelError):
+    """A persona file that cannot be read or does not validate."""
+
+
+class ConfigError(PanelError):
+    """A bad setting: a flag, an environment variable or panel.toml."""
+
+
+class TranscriptError(PanelError):
+    """A transcript that cannot be read, or cannot be written."""
+
+
+class BackendUnavailable(PanelError):
+    """The model backend cannot run a panel at all (server down, model not pulled)."""
+
+    exit_code = 3
+
+
+class ModelNotFound(BackendUnavailable):
+    """The server answered, but does not have the model."""
+
+
+class TransientBackendError(PanelError):
+    """A failure worth retrying: connection refused or reset, 5xx, timeout."""
+
+    exit_code = 3
+
+
+class BackendRequestError(PanelError):
+    """The backend refused the request itself (a 4xx other than 404); retrying will not help."""
+
+    exit_code = 3

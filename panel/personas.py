@@ -1,0 +1,141 @@
+"""Personas are data: one TOML file each. Loading, validation, and each one's verdict schema."""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from panel.cards import describe_validation_error
+from panel.errors import PersonaError
+
+COMMON_VERDICT_FIELDS = ("quote", "headline", "decision", "confidence")
+# Options that change the llama runner make Ollama reload the model between personas; only
+# sampling options may differ per persona (DESIGN.md, known pitfalls).
+SAMPLING_OPTIONS = {"temperature", "top_p", "top_k", "min_p", "repeat_penalty"}
+
+
+class Persona(BaseModel):
+    """One reviewer: who it is, what its verdict must say, and which model speaks for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name: str = Field(min_length=1)
+    lens: str = Field(min_length=1)
+    voice: str = Field(min_length=1)
+    moves: list[str] = Field(min_length=1)
+    fields: dict[str, str] = Field(min_length=1)
+    ships_when: str = Field(min_length=1)
+    skips_when: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    options: dict[str, float | int] = Field(default_factory=dict)
+
+    @field_validator("voice", "lens", "ships_when", "skips_when")
+    @classmethod
+    def _one_line(cls, text: str) -> str:
+        return " ".join(text.split())
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names_are_identifiers(cls, fields: dict[str, str]) -> dict[str, str]:
+        for name in fields:
+            if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+                raise ValueError(f"field name {name!r} must be a lower_snake_case identifier")
+            if name in COMMON_VERDICT_FIELDS or name in {"persona", "fields"}:
+                raise ValueError(f"field name {name!r} is reserved for every verdict")
+        return fields
+
+    @field_validator("options")
+    @classmethod
+    def _only_sampling_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(options) - SAMPLING_OPTIONS
+        if unknown:
+            raise ValueError(
+                f"only sampling options may be set per persona ({', '.join(sorted(SAMPLING_OPTIONS))}); "
+                f"set {', '.join(sorted(unknown))} for the whole panel in panel.toml instead"
+            )
+        return options
+
+
+class LoadedPersona(BaseModel):
+    """A persona with the exact file text it came from, so a transcript can reproduce it."""
+
+    persona: Persona
+    path: str
+    text: str
+    sha256: str
+
+
+def default_personas_dir() -> Path:
+    """The bundled personas: inside the wheel when installed, else the repository's folder."""
+    packaged = Path(__file__).parent / "_data" / "personas"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "personas"
+
+
+def load_persona_file(path: Path) -> LoadedPersona:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise PersonaError(f"{path}: cannot read this persona file ({error}).") from None
+    try:
+        persona = Persona.model_validate(data)
+    except ValidationError as error:
+        raise PersonaError(
+            f"{path} is not a valid persona: {describe_validation_error(error)}."
+        ) from None
+    if persona.id != path.stem:
+        raise PersonaError(f"{path}: the id {persona.id!r} must match the file name {path.stem!r}.")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return LoadedPersona(persona=persona, path=str(path), text=text, sha256=digest)
+
+
+def load_personas(directory: str | Path | None = None) -> list[LoadedPersona]:
+    """Every `*.toml` persona in the folder, sorted by id."""
+    folder = Path(directory) if directory else default_personas_dir()
+    if not folder.is_dir():
+        raise PersonaError(
+            f"{folder}: no such personas folder. Point --personas at a folder of persona .toml files."
+        )
+    loaded = [load_persona_file(path) for path in sorted(folder.glob("*.toml"))]
+    if not loaded:
+        raise PersonaError(
+            f"{folder} holds no persona files (*.toml); the panel needs at least one reviewer."
+        )
+    return loaded
+
+
+def verdict_model(persona: Persona) -> type[BaseModel]:
+    """The pydantic model of this persona's verdict: its own fields first, then the call.
+
+    Flat on purpose: no $ref, no anyOf, no optional fields, since structured decoding in
+    Ollama and llama.cpp is weakest on those.
+    """
+    own_fields: dict[str, Any] = {
+        name: (str, Field(min_length=1, description=description))
+        for name, description in persona.fields.items()
+    }
+    return create_model(
+        f"{persona.id.title().replace('_', '')}Verdict",
+        __config__=ConfigDict(extra="forbid"),
+        **own_fields,
+        quote=(
+            str,
+            Field(
+                min_length=1, description="One paragraph in your own voice that makes your moves."
+            ),
+        ),
+        headline=(str, Field(min_length=1, description="Your call in one line.")),
+        decision=(Literal["ship", "skip"], Field(description="ship or skip")),
+        confidence=(float, Field(ge=0, le=1, description="How sure you are, from 0 to 1.")),
+    )
+
+
+def verdict_schema(persona: Persona) -> dict[str, Any]:
+    """The JSON schema sent to the model as the required shape of the reply."""
+    return verdict_model(persona).model_json_schema()

@@ -1,0 +1,71 @@
+"""Persona + card -> chat messages, from the Jinja2 templates in prompts/. Pure: no model calls.
+
+The system message (panel rules and the card) is identical for every persona, byte for byte, and
+comes first, so Ollama and llama.cpp can reuse the cached prompt prefix across the four calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from panel.cards import ToolCard
+from panel.personas import Persona
+
+TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2")
+
+
+def default_prompts_dir() -> Path:
+    """The bundled templates: inside the wheel when installed, else the repository's folder."""
+    packaged = Path(__file__).parent / "_data" / "prompts"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+
+
+@lru_cache(maxsize=8)
+def _environment(folder: str) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+def card_as_data(card: ToolCard) -> str:
+    """The card as JSON with angle brackets escaped, so its text cannot close the data block."""
+    text = json.dumps(card.model_dump(mode="json"), ensure_ascii=False, indent=2)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def render_messages(
+    persona: Persona, card: ToolCard, prompts_dir: Path | None = None
+) -> list[dict[str, str]]:
+    """The first request of a persona: shared system message, then the persona's brief."""
+    environment = _environment(str(prompts_dir or default_prompts_dir()))
+    system = environment.get_template("system.j2").render(card_json=card_as_data(card))
+    review = environment.get_template("review.j2").render(persona=persona, card=card)
+    return [
+        {"role": "system", "content": system.strip()},
+        {"role": "user", "content": review.strip()},
+    ]
+
+
+def render_retry(error: str, prompts_dir: Path | None = None) -> str:
+    """The message that feeds a validation error back to the model."""
+    environment = _environment(str(prompts_dir or default_prompts_dir()))
+    return environment.get_template("retry.j2").render(error=error).strip()
+
+
+def template_hashes(prompts_dir: Path | None = None) -> dict[str, str]:
+    """sha256 of each template, recorded in every transcript."""
+    folder = Path(prompts_dir or default_prompts_dir())
+    hashes = {}
+    for name in TEMPLATE_NAMES:
+        path = folder / name
+        if path.is_file():
+            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes

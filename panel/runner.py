@@ -1,0 +1,226 @@
+"""Run a panel or an A-vs-B comparison end to end: the library API the CLI stands on."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from panel.aggregate import compare_aggregates
+from panel.backends import Backend
+from panel.cards import ToolCard, load_card
+from panel.config import Settings, resolve_settings
+from panel.errors import ConfigError
+from panel.graph import PanelContext, ReviewTask, build_graph
+from panel.personas import LoadedPersona, Persona, load_personas
+from panel.prompts import template_hashes
+from panel.transcripts import (
+    ComparisonTranscript,
+    PanelTranscript,
+    PersonaRecord,
+    now_utc,
+    safe_slug,
+    save_transcript,
+)
+
+Notice = Callable[[str], None]
+
+
+@dataclass
+class PanelResult:
+    """A finished panel and where its transcript was written (None when not saved)."""
+
+    transcript: PanelTranscript
+    path: Path | None
+
+
+@dataclass
+class ComparisonResult:
+    a: PanelResult
+    b: PanelResult
+    transcript: ComparisonTranscript
+    path: Path | None
+
+
+def panel_version() -> str:
+    try:
+        return version("reviewer-panel")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def sampling_options(persona: Persona, settings: Settings, seed: int) -> dict[str, Any]:
+    """Per-persona sampling, then runner options that are identical for every persona so that
+    Ollama never reloads the model between them."""
+    options: dict[str, Any] = dict(persona.options)
+    if settings.temperature is not None:
+        options["temperature"] = settings.temperature
+    options.update(seed=seed, num_ctx=settings.num_ctx, num_predict=settings.num_predict)
+    return options
+
+
+def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> None:
+    known = {loaded.persona.id for loaded in personas}
+    unknown = sorted(set(settings.persona_models) - known)
+    if unknown:
+        raise ConfigError(
+            f"--persona-model names {', '.join(unknown)}, which is not a persona here "
+            f"(personas: {', '.join(sorted(known))})."
+        )
+
+
+async def open_backend(settings: Settings, notice: Notice | None = None) -> Backend:
+    """The backend settings ask for; `auto` takes Ollama when it answers, else the embedded model."""
+    from panel.backends.select import select_backend
+
+    return await select_backend(settings, notice or (lambda message: None))
+
+
+async def review_tool(
+    backend: Backend,
+    card: ToolCard,
+    personas: list[LoadedPersona],
+    settings: Settings,
+    *,
+    card_source: str | None = None,
+    save: bool = True,
+) -> PanelResult:
+    """Run one panel on an open backend and save its transcript."""
+    check_persona_models(settings, personas)
+    seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    requested = {
+        lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas
+    }
+    infos = await backend.prepare(list(requested.values()))
+    models = {persona_id: infos[name] for persona_id, name in requested.items()}
+    tasks = [
+        ReviewTask(
+            persona=lp.persona,
+            model=models[lp.persona.id].name,
+            options=sampling_options(lp.persona, settings, seed),
+        )
+        for lp in personas
+    ]
+    context = PanelContext(
+        backend=backend,
+        max_attempts=settings.attempts,
+        transport_retries=settings.transport_retries,
+    )
+    started = time.perf_counter()
+    state = await build_graph().ainvoke(
+        {"card": card, "tasks": tasks, "reviews": []}, context=context
+    )
+    order = [lp.persona.id for lp in personas]
+    transcript = PanelTranscript(
+        id=uuid.uuid4().hex,
+        created_at=now_utc(),
+        tool_slug=safe_slug(card.name),
+        card=card,
+        card_source=card_source,
+        backend=backend.describe(),
+        models=models,
+        options={task["persona"].id: task["options"] for task in tasks},
+        seed=seed,
+        prompt_templates=template_hashes(),
+        personas=[
+            PersonaRecord(id=lp.persona.id, path=lp.path, sha256=lp.sha256, text=lp.text)
+            for lp in personas
+        ],
+        reviews=sorted(state["reviews"], key=lambda review: order.index(review.persona)),
+        aggregate=state["aggregate"],
+        seconds=round(time.perf_counter() - started, 3),
+        panel_version=panel_version(),
+    )
+    path = save_transcript(transcript, settings.out_dir, transcript.tool_slug) if save else None
+    return PanelResult(transcript=transcript, path=path)
+
+
+def as_card(card: ToolCard | str | Path) -> tuple[ToolCard, str | None]:
+    if isinstance(card, ToolCard):
+        return card, None
+    return load_card(card), str(card)
+
+
+async def run_panel_async(
+    card: ToolCard | str | Path,
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    notice: Notice | None = None,
+    save: bool = True,
+) -> PanelResult:
+    """Async form of `run_panel`, for callers that already run an event loop."""
+    settings = settings or resolve_settings()
+    tool, source = as_card(card)
+    personas = load_personas(settings.personas_dir)
+    own_backend = backend is None
+    backend = backend or await open_backend(settings, notice)
+    try:
+        return await review_tool(backend, tool, personas, settings, card_source=source, save=save)
+    finally:
+        if own_backend:
+            await backend.aclose()
+
+
+def run_panel(
+    card: ToolCard | str | Path, settings: Settings | None = None, **kwargs: Any
+) -> PanelResult:
+    """Run the panel on one tool card (a ToolCard or a file path) and save its transcript."""
+    return asyncio.run(run_panel_async(card, settings, **kwargs))
+
+
+async def compare_tools_async(
+    card_a: ToolCard | str | Path,
+    card_b: ToolCard | str | Path,
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    notice: Notice | None = None,
+) -> ComparisonResult:
+    """Async form of `compare_tools`."""
+    settings = settings or resolve_settings()
+    (tool_a, source_a), (tool_b, source_b) = as_card(card_a), as_card(card_b)
+    personas = load_personas(settings.personas_dir)
+    own_backend = backend is None
+    backend = backend or await open_backend(settings, notice)
+    try:
+        a, b = await asyncio.gather(
+            review_tool(backend, tool_a, personas, settings, card_source=source_a),
+            review_tool(backend, tool_b, personas, settings, card_source=source_b),
+        )
+    finally:
+        if own_backend:
+            await backend.aclose()
+    comparison = compare_aggregates(
+        a.transcript.aggregate, b.transcript.aggregate, tool_a.name, tool_b.name
+    )
+    transcript = ComparisonTranscript(
+        id=uuid.uuid4().hex,
+        created_at=now_utc(),
+        a_transcript=str(a.path),
+        b_transcript=str(b.path),
+        a_tool=tool_a.name,
+        b_tool=tool_b.name,
+        a_aggregate=a.transcript.aggregate,
+        b_aggregate=b.transcript.aggregate,
+        comparison=comparison,
+    )
+    slug = f"{safe_slug(tool_a.name)[:28]}-vs-{safe_slug(tool_b.name)[:28]}"
+    path = save_transcript(transcript, settings.out_dir, slug)
+    return ComparisonResult(a=a, b=b, transcript=transcript, path=path)
+
+
+def compare_tools(
+    card_a: ToolCard | str | Path,
+    card_b: ToolCard | str | Path,
+    settings: Settings | None = None,
+    **kwargs: Any,
+) -> ComparisonResult:
+    """Run the panel on two tools and say which one to ship with."""
+    return asyncio.run(compare_tools_async(card_a, card_b, settings, **kwargs))

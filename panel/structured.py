@@ -1,0 +1,197 @@
+"""Ask for a verdict, validate it, feed the error back, retry; record every attempt.
+
+Transport errors (connection, 5xx, timeout) are retried by tenacity with exponential backoff
+and jitter. Invalid output (not JSON, wrong shape, empty, cut off) is re-asked with the error
+in the conversation. This is the only retry layer: the graph adds none.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from panel.backends import Backend, ChatReply
+from panel.cards import describe_validation_error
+from panel.errors import PanelError, TransientBackendError
+from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model, verdict_schema
+from panel.prompts import render_retry
+from panel.verdicts import Attempt, PersonaReview, Verdict
+
+# Replaced in tests so that backoff does not slow them down.
+TRANSPORT_WAIT = wait_random_exponential(multiplier=0.5, max=8)
+# How much of a bad reply goes back to the model; the whole reply stays in the transcript.
+FEEDBACK_ECHO_LIMIT = 4000
+
+
+class InvalidOutput(Exception):
+    """The model answered, but not with a usable verdict."""
+
+
+def parse_verdict(reply: ChatReply, model: type[BaseModel], persona_id: str) -> Verdict:
+    """Turn the model's raw text into a Verdict, or raise InvalidOutput saying what is wrong."""
+    if reply.done_reason == "length":
+        raise InvalidOutput(
+            "the reply was cut off at the token limit before the JSON object ended; write shorter values"
+        )
+    content = reply.content.strip()
+    if not content:
+        raise InvalidOutput("the reply was empty")
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as error:
+        raise InvalidOutput(
+            f"the reply is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidOutput("the reply must be a JSON object")
+    data = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
+    try:
+        checked = model.model_validate(data).model_dump()
+    except ValidationError as error:
+        raise InvalidOutput(
+            f"the JSON does not match the verdict schema: {describe_validation_error(error)}"
+        ) from None
+    own_fields = {key: value for key, value in checked.items() if key not in COMMON_VERDICT_FIELDS}
+    return Verdict(
+        persona=persona_id,
+        fields=own_fields,
+        **{key: checked[key] for key in COMMON_VERDICT_FIELDS},
+    )
+
+
+def attempt_record(
+    number: int,
+    messages: list[dict[str, str]],
+    reply: ChatReply | None,
+    started: float,
+    **extra: Any,
+) -> Attempt:
+    usage: dict[str, Any] = {}
+    if reply is not None:
+        usage = {
+            "raw": reply.content,
+            "done_reason": reply.done_reason,
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "durations_ms": reply.durations_ms,
+        }
+    return Attempt(
+        number=number,
+        messages=list(messages),
+        seconds=round(time.perf_counter() - started, 4),
+        **usage,
+        **extra,
+    )
+
+
+async def chat_with_transport_retries(
+    backend: Backend,
+    model: str,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    options: dict[str, Any],
+    retries: int,
+    attempts: list[Attempt],
+) -> ChatReply:
+    """One model call, retried on transport errors; each failed try is recorded in `attempts`."""
+    async for retrying in AsyncRetrying(
+        stop=stop_after_attempt(retries),
+        wait=TRANSPORT_WAIT,
+        retry=retry_if_exception_type(TransientBackendError),
+        reraise=True,
+    ):
+        with retrying:
+            started = time.perf_counter()
+            try:
+                return await backend.chat(model, messages, schema, options)
+            except PanelError as error:
+                attempts.append(
+                    attempt_record(
+                        len(attempts) + 1,
+                        messages,
+                        None,
+                        started,
+                        outcome="transport_error",
+                        error=str(error),
+                    )
+                )
+                raise
+    raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
+async def review_persona(
+    backend: Backend,
+    persona: Persona,
+    model: str,
+    messages: list[dict[str, str]],
+    options: dict[str, Any],
+    *,
+    max_attempts: int,
+    transport_retries: int,
+    prompts_dir: Path | None = None,
+) -> PersonaReview:
+    """Get one valid verdict from the model, or a failed review that keeps every raw output."""
+    schema = verdict_schema(persona)
+    shape = verdict_model(persona)
+    conversation = list(messages)
+    attempts: list[Attempt] = []
+    last_error = "no attempt was made"
+    for _ in range(max_attempts):
+        started = time.perf_counter()
+        try:
+            reply = await chat_with_transport_retries(
+                backend, model, conversation, schema, options, transport_retries, attempts
+            )
+        except PanelError as error:
+            return PersonaReview(
+                persona=persona.id,
+                model=model,
+                status="failed",
+                error=str(error),
+                attempts=attempts,
+            )
+        try:
+            verdict = parse_verdict(reply, shape, persona.id)
+        except InvalidOutput as error:
+            last_error = str(error)
+            attempts.append(
+                attempt_record(
+                    len(attempts) + 1,
+                    conversation,
+                    reply,
+                    started,
+                    outcome="invalid",
+                    error=last_error,
+                )
+            )
+            conversation = conversation + [
+                {
+                    "role": "assistant",
+                    "content": reply.content[:FEEDBACK_ECHO_LIMIT] or "(empty reply)",
+                },
+                {"role": "user", "content": render_retry(last_error, prompts_dir)},
+            ]
+            continue
+        attempts.append(
+            attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid")
+        )
+        return PersonaReview(
+            persona=persona.id, model=model, status="ok", verdict=verdict, attempts=attempts
+        )
+    return PersonaReview(
+        persona=persona.id,
+        model=model,
+        status="failed",
+        error=f"no valid verdict after {max_attempts} attempts; last problem: {last_error}",
+        attempts=attempts,
+    )

@@ -1,0 +1,204 @@
+"""Transcripts: one schema-versioned JSON file per panel or comparison, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from panel.aggregate import Aggregate, Comparison
+from panel.backends import ModelInfo
+from panel.cards import ToolCard, describe_validation_error
+from panel.errors import TranscriptError
+from panel.verdicts import PersonaReview, Verdict
+
+SCHEMA_VERSION = 1
+MAX_SLUG_LENGTH = 60
+WINDOWS_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(10)),
+    *(f"lpt{i}" for i in range(10)),
+}
+
+
+class PersonaRecord(BaseModel):
+    """A persona file exactly as it was used."""
+
+    id: str
+    path: str
+    sha256: str
+    text: str
+
+
+class PanelTranscript(BaseModel):
+    """Everything needed to reproduce, audit and diff one panel."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["panel"] = "panel"
+    id: str
+    created_at: datetime
+    tool_slug: str
+    card: ToolCard
+    card_source: str | None = None
+    backend: dict[str, Any]
+    models: dict[str, ModelInfo]
+    options: dict[str, dict[str, Any]]
+    seed: int
+    prompt_templates: dict[str, str]
+    personas: list[PersonaRecord]
+    reviews: list[PersonaReview]
+    aggregate: Aggregate
+    seconds: float
+    panel_version: str
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [review.verdict for review in self.reviews if review.verdict is not None]
+
+
+class ComparisonTranscript(BaseModel):
+    """An A-vs-B comparison: both panels' transcripts by path, their aggregates and the call."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["comparison"] = "comparison"
+    id: str
+    created_at: datetime
+    a_transcript: str
+    b_transcript: str
+    a_tool: str
+    b_tool: str
+    a_aggregate: Aggregate
+    b_aggregate: Aggregate
+    comparison: Comparison
+
+
+Transcript = PanelTranscript | ComparisonTranscript
+
+
+class TranscriptFile(BaseModel):
+    transcript: PanelTranscript | ComparisonTranscript = Field(discriminator="kind")
+
+
+def safe_slug(name: str) -> str:
+    """A file-name-safe slug: ASCII letters, digits and dashes, never a path or a device name."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_SLUG_LENGTH].strip("-")
+    if not slug:
+        return "tool"
+    return f"{slug}-tool" if slug in WINDOWS_RESERVED else slug
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def transcript_name(slug: str, created_at: datetime, transcript_id: str) -> str:
+    return f"{slug}-{created_at.strftime('%Y%m%dT%H%M%SZ')}-{transcript_id[:6]}.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
+    """Write the transcript under `out_dir` with a safe, unique name; return its path."""
+    path = Path(out_dir) / transcript_name(safe_slug(slug), transcript.created_at, transcript.id)
+    try:
+        write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
+    except OSError as error:
+        raise TranscriptError(
+            f"Cannot write the transcript to {path}: {error}. Choose another --out folder."
+        ) from None
+    return path
+
+
+def load_transcript(path: str | Path) -> Transcript:
+    """Read a panel or comparison transcript, checking its schema version."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TranscriptError(f"{path}: no such transcript.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TranscriptError(f"{path} is not a readable transcript JSON file ({error}).") from None
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        found = data.get("schema_version") if isinstance(data, dict) else None
+        raise TranscriptError(
+            f"{path}: transcript schema version {found!r} is not {SCHEMA_VERSION}; "
+            "it was written by another version of reviewer-panel."
+        )
+    try:
+        return TranscriptFile.model_validate({"transcript": data}).transcript
+    except ValidationError as error:
+        raise TranscriptError(
+            f"{path} is not a valid transcript: {describe_validation_error(error)}."
+        ) from None
+
+
+def summarize_panel(transcript: PanelTranscript, path: Path | None) -> dict[str, Any]:
+    """The stable JSON summary of a panel that `--json` prints and scripts rely on."""
+    aggregate = transcript.aggregate
+    return {
+        "tool": transcript.card.name,
+        "slug": transcript.tool_slug,
+        "pricing": transcript.card.pricing,
+        "ship_pct": aggregate.ship_pct,
+        "split": aggregate.split,
+        "consensus": aggregate.consensus,
+        "verdicts": [
+            {
+                "persona": verdict.persona,
+                "decision": verdict.decision,
+                "confidence": verdict.confidence,
+                "headline": verdict.headline,
+                "quote": verdict.quote,
+                "fields": verdict.fields,
+            }
+            for verdict in transcript.verdicts
+        ],
+        "failed": aggregate.failed,
+        "errors": {
+            review.persona: review.error for review in transcript.reviews if review.status != "ok"
+        },
+        "incomplete": aggregate.incomplete,
+        "backend": transcript.backend.get("name"),
+        "models": {persona: info.name for persona, info in transcript.models.items()},
+        "seed": transcript.seed,
+        "seconds": transcript.seconds,
+        "transcript": str(path) if path else None,
+    }
+
+
+def summarize_comparison(
+    transcript: ComparisonTranscript, a: dict[str, Any], b: dict[str, Any], path: Path | None
+) -> dict[str, Any]:
+    winner = {"a": transcript.a_tool, "b": transcript.b_tool}.get(transcript.comparison.winner)
+    return {
+        "a": a,
+        "b": b,
+        "winner": winner,
+        "winner_side": transcript.comparison.winner,
+        "reason": transcript.comparison.reason,
+        "transcript": str(path) if path else None,
+    }

@@ -1,0 +1,50 @@
+"""The records a panel produces: a verdict, each attempt at one, and a persona's review."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Decision = Literal["ship", "skip"]
+
+
+class Verdict(BaseModel):
+    """One reviewer's structured call, common to every persona plus its own fields."""
+
+    persona: str
+    decision: Decision
+    confidence: float = Field(ge=0, le=1)
+    headline: str
+    quote: str
+    fields: dict[str, str]
+
+
+class Attempt(BaseModel):
+    """One request to the model and what came back, kept whole for audit and diff."""
+
+    number: int
+    outcome: Literal["valid", "invalid", "transport_error"]
+    messages: list[dict[str, str]]
+    raw: str | None = None
+    error: str | None = None
+    done_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    durations_ms: dict[str, float] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class PersonaReview(BaseModel):
+    """A persona's part of a panel: the verdict, or why there is none, and every attempt."""
+
+    persona: str
+    model: str
+    status: Literal["ok", "failed"]
+    verdict: Verdict | None = None
+    error: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+
+    @property
+    def last_raw(self) -> str | None:
+        return next((a.raw for a in reversed(self.attempts) if a.raw is not None), None)
