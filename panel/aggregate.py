@@ -71,9 +71,7 @@ def tally_reviews(reviews: Sequence[PersonaReview]) -> Aggregate:
 def compare_aggregates(a: Aggregate, b: Aggregate, a_name: str, b_name: str) -> Comparison:
     """Higher ship % wins; a tie goes to the higher mean confidence of the ships; else a tie."""
     if a.ship_pct is None and b.ship_pct is None:
-        return Comparison(
-            winner="tie", reason="Neither panel produced a valid verdict, so there is no call."
-        )
+        return Comparison(winner="tie", reason="Neither panel produced a valid verdict, so there is no call.")
     if a.ship_pct is None or b.ship_pct is None:
         winner, name, other = ("b", b_name, a_name) if a.ship_pct is None else ("a", a_name, b_name)
         return Comparison(

@@ -61,9 +61,7 @@ def describe_validation_error(error: ValidationError) -> str:
 def parse_card(data: Any, source: str) -> ToolCard:
     """Validate already-parsed card data; `source` names the file or row in the error."""
     if not isinstance(data, dict):
-        raise CardError(
-            f"{source}: a tool card must be a table of fields, got {type(data).__name__}."
-        )
+        raise CardError(f"{source}: a tool card must be a table of fields, got {type(data).__name__}.")
     try:
         return ToolCard.model_validate(data)
     except ValidationError as error:
@@ -77,9 +75,7 @@ def read_card_data(path: Path) -> Any:
     """Parse a TOML, YAML or JSON file into Python data, with a clear error when it is not."""
     kind = CARD_SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise CardError(
-            f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json."
-        )
+        raise CardError(f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json.")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

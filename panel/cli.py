@@ -70,22 +70,16 @@ def parse_persona_models(pairs: list[str] | None) -> dict[str, str] | None:
     for pair in pairs:
         persona_id, sep, model = pair.partition("=")
         if not sep or not persona_id.strip() or not model.strip():
-            raise ConfigError(
-                f"--persona-model {pair!r} must look like ID=MODEL, e.g. dx=qwen3:8b."
-            )
+            raise ConfigError(f"--persona-model {pair!r} must look like ID=MODEL, e.g. dx=qwen3:8b.")
         models[persona_id.strip()] = model.strip()
     return models
 
 
 BackendOption = Annotated[
     str | None,
-    typer.Option(
-        "--backend", help="auto (Ollama if it answers, else embedded), ollama or embedded."
-    ),
+    typer.Option("--backend", help="auto (Ollama if it answers, else embedded), ollama or embedded."),
 ]
-HostOption = Annotated[
-    str | None, typer.Option("--host", help="Ollama server URL [env: OLLAMA_HOST].")
-]
+HostOption = Annotated[str | None, typer.Option("--host", help="Ollama server URL [env: OLLAMA_HOST].")]
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="One model for every persona [env: PANEL_MODEL].")
 ]
@@ -98,12 +92,8 @@ SeedOption = Annotated[
 TemperatureOption = Annotated[
     float | None, typer.Option("--temperature", help="Override every persona's temperature.")
 ]
-TimeoutOption = Annotated[
-    float | None, typer.Option("--timeout", help="Seconds one model call may take.")
-]
-PersonasOption = Annotated[
-    Path | None, typer.Option("--personas", help="Folder of persona .toml files.")
-]
+TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Seconds one model call may take.")]
+PersonasOption = Annotated[Path | None, typer.Option("--personas", help="Folder of persona .toml files.")]
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Folder for transcripts [default: transcripts].")
 ]
@@ -111,9 +101,7 @@ GgufOption = Annotated[
     Path | None,
     typer.Option("--gguf", help="GGUF file for the embedded backend [env: PANEL_GGUF]."),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object instead of tables.")
-]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
 def settings_from_flags(**flags: Any) -> Settings:
@@ -128,9 +116,7 @@ def main_options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks instead of short messages.")
     ] = False,
-    show_version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.")
-    ] = False,
+    show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     state["debug"] = debug
     if show_version:
@@ -167,11 +153,7 @@ def run(
             out=out,
             gguf=gguf,
         )
-        with (
-            stderr.status("The panel is reviewing…", spinner="dots")
-            if stderr.is_terminal
-            else nullstatus()
-        ):
+        with stderr.status("The panel is reviewing…", spinner="dots") if stderr.is_terminal else nullstatus():
             result = asyncio.run(run_panel_async(card, settings, notice=notice))
     if as_json:
         print_json(summarize_panel(result.transcript, result.path))
@@ -224,9 +206,7 @@ def compare(
         display.print_panel(stdout, result.a.transcript, result.a.path)
         display.print_panel(stdout, result.b.transcript, result.b.path)
         display.print_comparison(stdout, result.transcript, result.path)
-    incomplete = (
-        result.a.transcript.aggregate.incomplete or result.b.transcript.aggregate.incomplete
-    )
+    incomplete = result.a.transcript.aggregate.incomplete or result.b.transcript.aggregate.incomplete
     raise typer.Exit(EXIT_INCOMPLETE if incomplete else EXIT_OK)
 
 
@@ -252,9 +232,7 @@ def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> 
     for side in (loaded.a_transcript, loaded.b_transcript):
         side_transcript = load_transcript(side)
         if not isinstance(side_transcript, PanelTranscript):
-            raise PanelError(
-                f"{side} should be a panel transcript, but it is a {side_transcript.kind}."
-            )
+            raise PanelError(f"{side} should be a panel transcript, but it is a {side_transcript.kind}.")
         panels.append(side_transcript)
     if as_json:
         a, b = (

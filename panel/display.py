@@ -36,9 +36,7 @@ def verdict_table(transcript: PanelTranscript) -> Table:
                 Text(verdict.headline),
             )
         else:
-            table.add_row(
-                review.persona, Text("failed", style="bold yellow"), "—", Text(review.error or "")
-            )
+            table.add_row(review.persona, Text("failed", style="bold yellow"), "—", Text(review.error or ""))
     return table
 
 
@@ -47,9 +45,7 @@ def print_panel(console: Console, transcript: PanelTranscript, path: Path | None
     console.print(verdict_table(transcript))
     split = f"ship: {', '.join(aggregate.split['ship']) or '—'}   skip: {', '.join(aggregate.split['skip']) or '—'}"
     console.print(
-        Text(
-            f"Pricing: {transcript.card.pricing}   Split: {split}   Consensus: {aggregate.consensus}"
-        )
+        Text(f"Pricing: {transcript.card.pricing}   Split: {split}   Consensus: {aggregate.consensus}")
     )
     if aggregate.failed:
         console.print(

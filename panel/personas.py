@@ -86,9 +86,7 @@ def load_persona_file(path: Path) -> LoadedPersona:
     try:
         persona = Persona.model_validate(data)
     except ValidationError as error:
-        raise PersonaError(
-            f"{path} is not a valid persona: {describe_validation_error(error)}."
-        ) from None
+        raise PersonaError(f"{path} is not a valid persona: {describe_validation_error(error)}.") from None
     if persona.id != path.stem:
         raise PersonaError(f"{path}: the id {persona.id!r} must match the file name {path.stem!r}.")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -126,9 +124,7 @@ def verdict_model(persona: Persona) -> type[BaseModel]:
         **own_fields,
         quote=(
             str,
-            Field(
-                min_length=1, description="One paragraph in your own voice that makes your moves."
-            ),
+            Field(min_length=1, description="One paragraph in your own voice that makes your moves."),
         ),
         headline=(str, Field(min_length=1, description="Your call in one line.")),
         decision=(Literal["ship", "skip"], Field(description="ship or skip")),

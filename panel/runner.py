@@ -94,9 +94,7 @@ async def review_tool(
     """Run one panel on an open backend and save its transcript."""
     check_persona_models(settings, personas)
     seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-    requested = {
-        lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas
-    }
+    requested = {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas}
     infos = await backend.prepare(list(requested.values()))
     models = {persona_id: infos[name] for persona_id, name in requested.items()}
     tasks = [
@@ -113,9 +111,7 @@ async def review_tool(
         transport_retries=settings.transport_retries,
     )
     started = time.perf_counter()
-    state = await build_graph().ainvoke(
-        {"card": card, "tasks": tasks, "reviews": []}, context=context
-    )
+    state = await build_graph().ainvoke({"card": card, "tasks": tasks, "reviews": []}, context=context)
     order = [lp.persona.id for lp in personas]
     transcript = PanelTranscript(
         id=uuid.uuid4().hex,
@@ -129,8 +125,7 @@ async def review_tool(
         seed=seed,
         prompt_templates=template_hashes(),
         personas=[
-            PersonaRecord(id=lp.persona.id, path=lp.path, sha256=lp.sha256, text=lp.text)
-            for lp in personas
+            PersonaRecord(id=lp.persona.id, path=lp.path, sha256=lp.sha256, text=lp.text) for lp in personas
         ],
         reviews=sorted(state["reviews"], key=lambda review: order.index(review.persona)),
         aggregate=state["aggregate"],
@@ -168,9 +163,7 @@ async def run_panel_async(
             await backend.aclose()
 
 
-def run_panel(
-    card: ToolCard | str | Path, settings: Settings | None = None, **kwargs: Any
-) -> PanelResult:
+def run_panel(card: ToolCard | str | Path, settings: Settings | None = None, **kwargs: Any) -> PanelResult:
     """Run the panel on one tool card (a ToolCard or a file path) and save its transcript."""
     return asyncio.run(run_panel_async(card, settings, **kwargs))
 
@@ -197,9 +190,7 @@ async def compare_tools_async(
     finally:
         if own_backend:
             await backend.aclose()
-    comparison = compare_aggregates(
-        a.transcript.aggregate, b.transcript.aggregate, tool_a.name, tool_b.name
-    )
+    comparison = compare_aggregates(a.transcript.aggregate, b.transcript.aggregate, tool_a.name, tool_b.name)
     transcript = ComparisonTranscript(
         id=uuid.uuid4().hex,
         created_at=now_utc(),

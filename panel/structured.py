@@ -182,12 +182,8 @@ async def review_persona(
                 {"role": "user", "content": render_retry(last_error, prompts_dir)},
             ]
             continue
-        attempts.append(
-            attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid")
-        )
-        return PersonaReview(
-            persona=persona.id, model=model, status="ok", verdict=verdict, attempts=attempts
-        )
+        attempts.append(attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid"))
+        return PersonaReview(persona=persona.id, model=model, status="ok", verdict=verdict, attempts=attempts)
     return PersonaReview(
         persona=persona.id,
         model=model,

@@ -178,9 +178,7 @@ def summarize_panel(transcript: PanelTranscript, path: Path | None) -> dict[str,
             for verdict in transcript.verdicts
         ],
         "failed": aggregate.failed,
-        "errors": {
-            review.persona: review.error for review in transcript.reviews if review.status != "ok"
-        },
+        "errors": {review.persona: review.error for review in transcript.reviews if review.status != "ok"},
         "incomplete": aggregate.incomplete,
         "backend": transcript.backend.get("name"),
         "models": {persona: info.name for persona, info in transcript.models.items()},

@@ -74,9 +74,7 @@ class OllamaBackend:
         for entry in listing.models:
             if entry.model:
                 details = entry.details.model_dump(exclude_none=True) if entry.details else {}
-                models[entry.model] = ModelInfo(
-                    name=entry.model, digest=entry.digest, details=details
-                )
+                models[entry.model] = ModelInfo(name=entry.model, digest=entry.digest, details=details)
         return models
 
     async def show_model(self, model: str) -> list[str]:
@@ -129,9 +127,7 @@ class OllamaBackend:
             if error.status_code == 404:
                 raise ModelNotFound(not_pulled_message(model, self.host)) from None
             if error.status_code >= 500 or error.status_code in (408, 429):
-                raise TransientBackendError(
-                    f"Ollama answered {error.status_code}: {error.error}"
-                ) from None
+                raise TransientBackendError(f"Ollama answered {error.status_code}: {error.error}") from None
             raise BackendRequestError(
                 f"Ollama refused the request ({error.status_code}): {error.error}"
             ) from None
