@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tenacity import wait_none
+
+from panel import structured
+from panel.config import Settings
+from tests.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "tools"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in a temp folder with no PANEL_*/OLLAMA_HOST from the developer's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("OLLAMA_HOST", "PANEL_BACKEND", "PANEL_MODEL", "PANEL_SEED", "PANEL_GGUF", "PANEL_OUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(structured, "TRANSPORT_WAIT", wait_none())
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    fake = start_fake_ollama()
+    yield fake
+    stop_fake_ollama(fake)
+
+
+@pytest.fixture
+def settings(ollama: FakeOllama, tmp_path: Path) -> Settings:
+    return Settings(backend="ollama", host=ollama.url, seed=7, timeout=5, out_dir=tmp_path / "out")
+
+
+@pytest.fixture
+def card_path() -> Path:
+    return EXAMPLES / "pgvector.toml"
