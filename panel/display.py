@@ -121,4 +121,5 @@ def print_persona(console: Console, loaded: LoadedPersona) -> None:
 
 
 def print_error(console: Console, message: str) -> None:
-    console.print(Panel(Text(message), title="error", title_align="left", border_style="red"))
+    """One paragraph, not wrapped by rich, so it stays greppable and copy-pasteable."""
+    console.print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -90,11 +91,17 @@ class TranscriptFile(BaseModel):
 
 
 def safe_slug(name: str) -> str:
-    """A file-name-safe slug: ASCII letters, digits and dashes, never a path or a device name."""
+    """A file-name-safe slug: ASCII letters, digits and dashes, never a path or a device name.
+
+    Names that lose everything (all non-Latin) or get cut keep a short hash, so two such tools
+    do not share a slug."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_SLUG_LENGTH].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    fingerprint = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
     if not slug:
-        return "tool"
+        return f"tool-{fingerprint}"
+    if len(slug) > MAX_SLUG_LENGTH:
+        slug = f"{slug[: MAX_SLUG_LENGTH - 7].strip('-')}-{fingerprint}"
     return f"{slug}-tool" if slug in WINDOWS_RESERVED else slug
 
 

@@ -1,0 +1,183 @@
+"""The Ollama path over real HTTP, against a local server that speaks Ollama's documented API."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from panel import run_panel
+from panel.config import Settings
+from panel.errors import BackendUnavailable, ModelNotFound
+from panel.personas import default_personas_dir, load_personas, verdict_schema
+from panel.transcripts import load_transcript
+from tests.ollama_fake import Hang, chat_body, free_port_url, start_fake_ollama, stop_fake_ollama
+
+
+@pytest.fixture
+def one_persona(tmp_path: Path) -> Path:
+    """A panel of just `dx`, so scripted replies reach a known persona."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(default_personas_dir() / "dx.toml", folder)
+    return folder
+
+
+def test_good_panel(ollama, settings, card_path):
+    ollama.decisions["BusinessVerdict"] = "skip"
+    result = run_panel(card_path, settings)
+    transcript = result.transcript
+    assert transcript.aggregate.ship_pct == 75
+    assert transcript.aggregate.split["skip"] == ["business"]
+    assert [review.status for review in transcript.reviews] == ["ok"] * 4
+    assert result.path.parent == settings.out_dir and result.path.is_file()
+    saved = load_transcript(result.path)
+    assert saved == transcript
+    assert saved.models["dx"].digest == ollama.models["llama3.1:8b"]
+    assert saved.backend == {"name": "ollama", "host": ollama.url, "version": "0.12.6"}
+    assert saved.reviews[0].attempts[0].prompt_tokens == 412
+    assert saved.reviews[0].attempts[0].durations_ms["load"] == pytest.approx(2.166792)
+
+    assert len(ollama.chats) == 4
+    personas = {lp.persona.id: lp.persona for lp in load_personas()}
+    for request in ollama.chats:
+        assert request["model"] == "llama3.1:8b" and request["stream"] is False
+        assert "think" not in request or request["think"] is None  # model lacks the capability
+        assert request["options"]["seed"] == 7
+        assert request["options"]["num_ctx"] == settings.num_ctx
+        assert request["options"]["num_predict"] == settings.num_predict
+        assert request["messages"][0]["role"] == "system"
+    schemas = [request["format"] for request in ollama.chats]
+    assert sorted(schema["title"] for schema in schemas) == sorted(
+        verdict_schema(p)["title"] for p in personas.values()
+    )
+    assert len({request["messages"][0]["content"] for request in ollama.chats}) == 1
+
+
+def test_thinking_model_gets_think_false(ollama, settings, card_path):
+    ollama.capabilities = ["completion", "thinking"]
+    run_panel(card_path, settings)
+    assert all(request["think"] is False for request in ollama.chats)
+
+
+def test_invalid_json_is_re_asked_with_the_error(ollama, settings, card_path, one_persona):
+    ollama.enqueue("this is not JSON")
+    result = run_panel(card_path, settings.model_copy(update={"personas_dir": one_persona}))
+    review = result.transcript.reviews[0]
+    assert review.status == "ok"
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert review.attempts[0].raw == "this is not JSON"
+    second = ollama.chats[1]["messages"]
+    assert second[-2] == {"role": "assistant", "content": "this is not JSON"}
+    assert "not valid JSON" in second[-1]["content"] and second[-1]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    "bad_reply",
+    [
+        {"message": {"role": "assistant", "content": ""}},
+        {"message": {"role": "assistant", "content": '{"primitive": "a lib'}, "done_reason": "length"},
+        json.dumps({"primitive": "x", "decision": "ship"}),
+    ],
+    ids=["empty", "truncated", "schema-violation"],
+)
+def test_bad_output_is_retried(ollama, settings, card_path, one_persona, bad_reply):
+    ollama.enqueue(bad_reply)
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert "could not be used" in ollama.chats[1]["messages"][-1]["content"]
+
+
+def test_persona_fails_after_last_attempt_and_panel_goes_on(ollama, settings, card_path, tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("dx.toml", "business.toml"):
+        shutil.copy(default_personas_dir() / name, folder)
+
+    def reply(body):
+        from tests.ollama_fake import json_response, verdict_for_schema
+
+        if body["format"]["title"] == "DxVerdict":
+            return json_response(chat_body(body["model"], "garbage"))
+        return json_response(chat_body(body["model"], json.dumps(verdict_for_schema(body["format"], "skip"))))
+
+    ollama.enqueue(*[reply] * 4)
+    result = run_panel(card_path, settings.model_copy(update={"personas_dir": folder, "attempts": 3}))
+    transcript = result.transcript
+    dx = next(r for r in transcript.reviews if r.persona == "dx")
+    assert dx.status == "failed" and "after 3 attempts" in dx.error
+    assert [a.raw for a in dx.attempts] == ["garbage"] * 3
+    assert transcript.aggregate.failed == ["dx"] and transcript.aggregate.incomplete
+    assert transcript.aggregate.ship_pct == 0  # business skipped; dx is not a vote
+
+
+def test_500_then_success(ollama, settings, card_path, one_persona):
+    ollama.enqueue(500)
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
+    assert "500" in review.attempts[0].error
+
+
+def test_call_hanging_past_the_timeout_is_retried(ollama, settings, card_path, one_persona):
+    ollama.enqueue(Hang(30))
+    started = time.perf_counter()
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona, "timeout": 0.5})
+    ).transcript.reviews[0]
+    assert time.perf_counter() - started < 10
+    assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
+    assert "no reply from Ollama within 0.5 s" in review.attempts[0].error
+
+
+def test_transport_errors_exhausted_fail_the_persona(ollama, settings, card_path, one_persona):
+    ollama.enqueue(503, 503, 503)
+    result = run_panel(card_path, settings.model_copy(update={"personas_dir": one_persona}))
+    review = result.transcript.reviews[0]
+    assert review.status == "failed" and "503" in review.error
+    assert len(review.attempts) == 3 and result.transcript.aggregate.incomplete
+
+
+def test_model_vanishing_mid_run_fails_the_persona_with_pull_advice(ollama, settings, card_path, one_persona):
+    ollama.enqueue(404)
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert review.status == "failed"
+    assert "ollama pull llama3.1:8b" in review.error
+    assert len(review.attempts) == 1  # a 404 is not retried
+
+
+def test_model_not_pulled_is_caught_before_the_panel(ollama, settings, card_path):
+    with pytest.raises(ModelNotFound, match="ollama pull qwen3:8b"):
+        run_panel(card_path, settings.model_copy(update={"model": "qwen3:8b"}))
+    assert ollama.chats == []
+
+
+def test_connection_refused(card_path, tmp_path):
+    settings = Settings(backend="ollama", host=free_port_url(), timeout=2, out_dir=tmp_path)
+    with pytest.raises(BackendUnavailable, match="ollama serve"):
+        run_panel(card_path, settings)
+
+
+def test_server_dying_mid_panel_fails_personas_not_the_process(card_path, tmp_path, one_persona):
+    fake = start_fake_ollama()
+    settings = Settings(
+        backend="ollama", host=fake.url, timeout=2, out_dir=tmp_path, personas_dir=one_persona
+    )
+
+    def die(body):
+        fake.server.stop()
+        raise ConnectionError("server gone")
+
+    fake.enqueue(die)
+    try:
+        review = run_panel(card_path, settings).transcript.reviews[0]
+    finally:
+        stop_fake_ollama(fake)
+    assert review.status == "failed"
+    assert all(a.outcome == "transport_error" for a in review.attempts)

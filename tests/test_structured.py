@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from panel.backends import ChatReply
+from panel.personas import load_personas, verdict_model
+from panel.structured import InvalidOutput, parse_verdict
+
+DX = next(lp.persona for lp in load_personas() if lp.persona.id == "dx")
+SHAPE = verdict_model(DX)
+
+
+def good(**changes):
+    verdict = {name: f"about {name}" for name in DX.fields}
+    verdict |= {"quote": "It works.", "headline": "Ship it", "decision": "ship", "confidence": 0.7}
+    return json.dumps(verdict | changes)
+
+
+def test_valid_reply_becomes_a_verdict():
+    verdict = parse_verdict(ChatReply(content=good()), SHAPE, "dx")
+    assert verdict.decision == "ship" and verdict.confidence == 0.7
+    assert set(verdict.fields) == set(DX.fields)
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        (ChatReply(content=""), "empty"),
+        (ChatReply(content="   "), "empty"),
+        (ChatReply(content='{"quote": "cut', done_reason="length"), "cut off"),
+        (ChatReply(content="Sure! Here is my verdict"), "not valid JSON"),
+        (ChatReply(content="[1, 2]"), "JSON object"),
+        (ChatReply(content=good(decision="maybe")), "decision"),
+        (ChatReply(content=good(confidence=7)), "confidence"),
+        (ChatReply(content=good(primitive="  ")), "primitive"),
+        (ChatReply(content=good(extra="x")), "extra"),
+    ],
+)
+def test_invalid_replies_say_what_is_wrong(reply, problem):
+    with pytest.raises(InvalidOutput, match=problem):
+        parse_verdict(reply, SHAPE, "dx")
