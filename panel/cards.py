@@ -13,6 +13,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from panel.errors import CardError
 
 CARD_SUFFIXES = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+# A real card is a few kilobytes; anything far larger is a scraping accident or an attack.
+MAX_CARD_BYTES = 64 * 1024
+
+
+class CardYamlLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: cards never need them, and aliases can expand
+    a small file into a huge document ("billion laughs")."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in tool cards", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 class Link(BaseModel):
@@ -77,18 +92,26 @@ def read_card_data(path: Path) -> Any:
     if kind is None:
         raise CardError(f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json.")
     try:
+        size = path.stat().st_size
+        if size > MAX_CARD_BYTES:
+            raise CardError(
+                f"{path} is {size:,} bytes; a tool card may be at most {MAX_CARD_BYTES:,}. "
+                "Trim the description and facts to what a reviewer needs."
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CardError(f"{path}: no such file.") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CardError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
+    if "\x00" in text:
+        raise CardError(f"{path} contains NUL bytes: it is a binary file, not a {kind} tool card.")
     try:
         if kind == "TOML":
             return tomllib.loads(text)
         if kind == "JSON":
             return json.loads(text)
-        return yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        return yaml.load(text, Loader=CardYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError, RecursionError) as error:
         detail = str(error).replace("\n", " ")
         raise CardError(f"{path} is not valid {kind}: {detail}") from None
 
