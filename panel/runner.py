@@ -17,7 +17,7 @@ from panel.backends import Backend
 from panel.cards import ToolCard, load_card
 from panel.config import Settings, resolve_settings
 from panel.errors import ConfigError
-from panel.graph import PanelContext, ReviewTask, build_graph
+from panel.graph import PanelContext, ReviewTask, compiled_graph
 from panel.personas import LoadedPersona, Persona, load_personas
 from panel.prompts import template_hashes
 from panel.transcripts import (
@@ -90,10 +90,13 @@ async def review_tool(
     *,
     card_source: str | None = None,
     save: bool = True,
+    seed: int | None = None,
 ) -> PanelResult:
-    """Run one panel on an open backend and save its transcript."""
+    """Run one panel on an open backend and save its transcript. `seed`, when given, wins
+    over settings.seed (a batch derives one per card so that reruns hit the cache)."""
     check_persona_models(settings, personas)
-    seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    if seed is None:
+        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
     requested = {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas}
     infos = await backend.prepare(list(requested.values()))
     models = {persona_id: infos[name] for persona_id, name in requested.items()}
@@ -111,7 +114,7 @@ async def review_tool(
         transport_retries=settings.transport_retries,
     )
     started = time.perf_counter()
-    state = await build_graph().ainvoke({"card": card, "tasks": tasks, "reviews": []}, context=context)
+    state = await compiled_graph().ainvoke({"card": card, "tasks": tasks, "reviews": []}, context=context)
     order = [lp.persona.id for lp in personas]
     transcript = PanelTranscript(
         id=uuid.uuid4().hex,

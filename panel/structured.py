@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from tenacity import (
 from panel.backends import Backend, ChatReply
 from panel.cards import describe_validation_error
 from panel.errors import PanelError, TransientBackendError
-from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model, verdict_schema
+from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
 from panel.prompts import render_retry
 from panel.verdicts import Attempt, PersonaReview, Verdict
 
@@ -129,6 +130,30 @@ async def chat_with_transport_retries(
     raise AssertionError("unreachable: tenacity re-raises the last error")
 
 
+@lru_cache(maxsize=64)
+def verdict_shape(persona_json: str) -> tuple[type[BaseModel], dict[str, Any]]:
+    """The persona's verdict model and JSON schema, built once per persona: pydantic's
+    create_model costs milliseconds, which a batch of thousands of panels would feel.
+    Callers must not change the returned schema."""
+    shape = verdict_model(Persona.model_validate_json(persona_json))
+    return shape, shape.model_json_schema()
+
+
+def remember_valid_reply(
+    backend: Backend,
+    model: str,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    options: dict[str, Any],
+    reply: ChatReply,
+) -> None:
+    """Tell a caching backend (panel.cache.CachedBackend) that this reply validated: only valid
+    replies may be cached. Backends without a cache have no `remember_valid` and are skipped."""
+    remember = getattr(backend, "remember_valid", None)
+    if remember is not None:
+        remember(model, messages, schema, options, reply)
+
+
 async def review_persona(
     backend: Backend,
     persona: Persona,
@@ -141,8 +166,7 @@ async def review_persona(
     prompts_dir: Path | None = None,
 ) -> PersonaReview:
     """Get one valid verdict from the model, or a failed review that keeps every raw output."""
-    schema = verdict_schema(persona)
-    shape = verdict_model(persona)
+    shape, schema = verdict_shape(persona.model_dump_json())
     conversation = list(messages)
     attempts: list[Attempt] = []
     last_error = "no attempt was made"
@@ -183,6 +207,7 @@ async def review_persona(
             ]
             continue
         attempts.append(attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid"))
+        remember_valid_reply(backend, model, conversation, schema, options, reply)
         return PersonaReview(persona=persona.id, model=model, status="ok", verdict=verdict, attempts=attempts)
     return PersonaReview(
         persona=persona.id,

@@ -1,0 +1,573 @@
+"""Batch generation: panels for every tool card of a JSONL file, a CSV file or a folder.
+
+Resumable (a manifest of finished panels), cached (panel.cache), spread over several Ollama
+hosts (panel.backends.pool), streamed in bounded memory. No printing: progress goes to a
+callback, and the summary is returned.
+
+Crash safety: each transcript is written atomically under a name made from the panel's input
+hash, then one manifest line is appended and fsynced. A rerun skips the hashes in the manifest,
+adopts a complete transcript that lost its manifest line, and redoes the rest, overwriting the
+same file, so every panel exists exactly once whatever moment the batch was killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from panel.backends import Backend
+from panel.backends.pool import HostPool
+from panel.cache import CachedBackend, ResponseCache
+from panel.cards import CARD_SUFFIXES, ToolCard, parse_card, read_card_data
+from panel.config import Settings, normalize_host
+from panel.errors import CardError, PanelError, TranscriptError
+from panel.personas import LoadedPersona, load_personas
+from panel.prompts import template_hashes
+from panel.runner import Notice, check_persona_models, review_tool, sampling_options
+from panel.transcripts import (
+    SCHEMA_VERSION,
+    PanelTranscript,
+    load_transcript,
+    safe_slug,
+    write_atomic,
+)
+
+MANIFEST_NAME = "manifest.jsonl"
+CACHE_NAME = "panel-cache.sqlite"
+# CSV cells that hold lists: items separated by " | "; a link is "label=url" (or a bare url).
+LIST_SEPARATOR = " | "
+# The summary lists this many bad rows and incomplete panels in full; the counts cover all.
+LISTED_PROBLEMS = 100
+
+
+class BatchOptions(BaseModel):
+    """How the batch runs, beyond the panel's own settings."""
+
+    hosts: list[str] = Field(default_factory=list, description="Ollama hosts; empty: settings.host.")
+    slots: int = Field(default=4, ge=1, le=256, description="Calls in flight per host.")
+    concurrency: int | None = Field(default=None, ge=1, description="Panels in flight.")
+    cache_path: Path | None = Field(default=None, description="Default: panel-cache.sqlite beside --out.")
+    use_cache: bool = True
+    cooldown: float = Field(default=2.0, gt=0, description="Seconds a failing host is first set aside.")
+    outage_patience: float = Field(default=30.0, gt=0, description="Seconds a call waits out a full outage.")
+
+
+class BatchSummary(BaseModel):
+    """What a batch did; `--json` prints it."""
+
+    input: str
+    out_dir: str
+    manifest: str
+    cache: str | None
+    total: int = Field(default=0, description="Rows in the input.")
+    rows: int = Field(default=0, description="Rows read so far.")
+    panels_run: int = 0
+    complete: int = 0
+    incomplete: int = 0
+    already_done: int = 0
+    recovered: int = 0
+    duplicates: int = 0
+    rows_skipped: int = 0
+    model_calls: int = 0
+    cache_hits: int = 0
+    coalesced: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_second: float = 0.0
+    wall_seconds: float = 0.0
+    hosts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    bad_rows: list[str] = Field(default_factory=list)
+    incomplete_panels: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every valid row produced a complete panel, and no row was skipped."""
+        return self.incomplete == 0 and self.rows_skipped == 0
+
+    @property
+    def done(self) -> int:
+        """Rows accounted for so far, whatever became of them."""
+        return (
+            self.complete
+            + self.incomplete
+            + self.already_done
+            + self.recovered
+            + self.duplicates
+            + self.rows_skipped
+        )
+
+
+ProgressEvent = Literal["start", "panel", "bad_row", "finish"]
+# Called on each event with the running summary and, for a bad row or a panel, one line.
+Progress = Callable[[ProgressEvent, BatchSummary, str | None], None]
+
+
+# -- input ---------------------------------------------------------------------------------
+
+
+@dataclass
+class InputRow:
+    """One row of the input: its place ('tools.csv row 3'), and the card or what was wrong."""
+
+    source: str
+    card: ToolCard | None = None
+    error: str | None = None
+
+
+def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
+    if path.is_dir():
+        return "folder"
+    if not path.is_file():
+        raise CardError(f"{path}: no such file or folder. Give a .jsonl or .csv file, or a folder of cards.")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise CardError(
+        f"{path}: a batch reads a .jsonl file (one card per line), a .csv file (one card per "
+        "row) or a folder of card files; this is none of those."
+    )
+
+
+def card_files(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in CARD_SUFFIXES:
+            yield path
+
+
+def count_rows(path: Path) -> int:
+    """How many rows the input holds, read as a stream, for the progress bar's total."""
+    kind = input_kind(path)
+    if kind == "folder":
+        return sum(1 for _ in card_files(path))
+    with path.open(encoding="utf-8", errors="replace", newline="") as stream:
+        if kind == "jsonl":
+            return sum(1 for line in stream if line.strip())
+        return max(0, sum(1 for _ in csv.reader(stream)) - 1)
+
+
+def split_list(cell: str) -> list[str]:
+    return [item.strip() for item in cell.split(LIST_SEPARATOR.strip()) if item.strip()]
+
+
+def parse_link(item: str) -> dict[str, str]:
+    label, separator, url = item.partition("=")
+    if not separator:
+        return {"label": item.split("://", 1)[-1].split("/", 1)[0] or item, "url": item}
+    return {"label": label.strip(), "url": url.strip()}
+
+
+def card_from_csv_row(row: dict[str | None, Any]) -> dict[str, Any]:
+    """A CSV row as card data: empty cells are left out; `facts` and `links` hold lists, as a
+    JSON array or as items separated by ' | ' (a link is 'label=url')."""
+    data: dict[str, Any] = {}
+    for column, value in row.items():
+        if column is None:
+            raise CardError("the row has more cells than the header has columns")
+        if value is None or not value.strip():
+            continue
+        value = value.strip()
+        if column in ("facts", "links"):
+            if value.startswith("["):
+                try:
+                    data[column] = json.loads(value)
+                except json.JSONDecodeError as error:
+                    raise CardError(f"{column}: not a valid JSON array ({error.msg})") from None
+                continue
+            items = split_list(value)
+            data[column] = [parse_link(item) for item in items] if column == "links" else items
+        else:
+            data[column] = value
+    return data
+
+
+def validated(data: Any, source: str) -> InputRow:
+    try:
+        return InputRow(source=source, card=parse_card(data, source))
+    except CardError as error:
+        return InputRow(source=source, error=str(error))
+
+
+def read_rows(path: Path) -> Iterator[InputRow]:
+    """Every row of the input in order, as a stream; a bad row carries its error instead."""
+    kind = input_kind(path)
+    if kind == "folder":
+        for file in card_files(path):
+            try:
+                yield validated(read_card_data(file), str(file))
+            except CardError as error:
+                yield InputRow(source=str(file), error=str(error))
+        return
+    with path.open(encoding="utf-8", errors="replace", newline="") as stream:
+        if kind == "jsonl":
+            for number, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                source = f"{path} line {number}"
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield InputRow(source=source, error=f"{source} is not valid JSON: {error.msg}.")
+                    continue
+                yield validated(data, source)
+            return
+        reader = csv.DictReader(stream)
+        # Rows are numbered as a spreadsheet shows them: the header is row 1.
+        for number, row in enumerate(reader, 2):
+            source = f"{path} row {number}"
+            try:
+                data = card_from_csv_row(row)
+            except CardError as error:
+                yield InputRow(source=source, error=f"{source}: {error}.")
+                continue
+            yield validated(data, source)
+
+
+# -- what makes a panel the same panel -----------------------------------------------------
+
+
+def panel_fingerprint(personas: list[LoadedPersona], settings: Settings) -> dict[str, Any]:
+    """Everything but the card that decides a panel's output: persona files, prompt templates,
+    models, options (the seed setting included) and the transcript schema."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "personas": {lp.persona.id: lp.sha256 for lp in personas},
+        "templates": template_hashes(),
+        "models": {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas},
+        "options": {lp.persona.id: sampling_options(lp.persona, settings, seed=0) for lp in personas},
+        "seed": settings.seed,
+        "attempts": settings.attempts,
+    }
+
+
+def input_hash(card: ToolCard, fingerprint: dict[str, Any]) -> str:
+    payload = {"card": card.model_dump(mode="json"), **fingerprint}
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seed_for(digest: str, settings: Settings) -> int:
+    """The panel's seed: the one set, else one derived from the input hash, so that a rerun
+    asks the same questions and finds its answers in the cache."""
+    return settings.seed if settings.seed is not None else int(digest[:8], 16) % 2**31
+
+
+def transcript_path(out_dir: Path, card: ToolCard, digest: str) -> Path:
+    return out_dir / f"{safe_slug(card.name)}-{digest[:12]}.json"
+
+
+# -- the manifest --------------------------------------------------------------------------
+
+
+class Manifest:
+    """manifest.jsonl: one line per complete panel, appended with flush + fsync.
+
+    A torn last line (the process died mid-write) is cut off when the file is opened. The file
+    is locked while a batch writes to it, so two batches cannot share an output folder.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.finished: set[str] = set()
+        self.lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.stream = path.open("a+b")
+        except OSError as error:
+            raise TranscriptError(
+                f"Cannot open the manifest {path}: {error}. Choose another --out."
+            ) from None
+        self.hold_lock()
+        self.load()
+
+    def hold_lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one batch per folder is on the user
+            return
+        try:
+            fcntl.flock(self.stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.stream.close()
+            raise TranscriptError(
+                f"Another batch is writing to {self.path.parent}; wait for it to finish, "
+                "or give this one another --out folder."
+            ) from None
+
+    def load(self) -> None:
+        self.stream.seek(0)
+        good_end = 0
+        for line in self.stream:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                entry = json.loads(line)
+                self.finished.add(str(entry["input_hash"]))
+            except (ValueError, KeyError, TypeError):
+                pass
+            good_end += len(line)
+        self.stream.truncate(good_end)
+        self.stream.seek(0, os.SEEK_END)
+
+    def __contains__(self, digest: str) -> bool:
+        return digest in self.finished
+
+    def append(self, entry: dict[str, Any]) -> None:
+        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        with self.lock:
+            self.stream.write(line)
+            self.stream.flush()
+            os.fsync(self.stream.fileno())
+            self.finished.add(entry["input_hash"])
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def manifest_entry(digest: str, source: str, transcript: PanelTranscript, path: Path) -> dict[str, Any]:
+    return {
+        "input_hash": digest,
+        "source": source,
+        "tool": transcript.card.name,
+        "transcript": path.name,
+        "ship_pct": transcript.aggregate.ship_pct,
+        "finished_at": transcript.created_at.isoformat(),
+    }
+
+
+def adopt_orphan(path: Path) -> PanelTranscript | None:
+    """A complete transcript written just before a crash, before its manifest line."""
+    if not path.is_file():
+        return None
+    try:
+        transcript = load_transcript(path)
+    except PanelError:
+        return None
+    if isinstance(transcript, PanelTranscript) and not transcript.aggregate.incomplete:
+        return transcript
+    return None
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def default_cache_path(out_dir: Path) -> Path:
+    return out_dir.absolute().parent / CACHE_NAME
+
+
+async def open_batch_backend(settings: Settings, options: BatchOptions, notice: Notice) -> Backend:
+    """One HostPool over every --host; with `auto`, the embedded model when none answers."""
+    from panel.backends.select import embedded_backend, ollama_answers
+
+    if settings.backend == "embedded":
+        return embedded_backend(settings)
+    hosts = [normalize_host(host) for host in options.hosts] or [settings.host]
+    pool = HostPool(
+        hosts,
+        settings.timeout,
+        slots=options.slots,
+        cooldown=options.cooldown,
+        outage_patience=options.outage_patience,
+    )
+    if settings.backend == "auto":
+        answers = await asyncio.gather(*(ollama_answers(host.backend) for host in pool.hosts))
+        if not any(answers):
+            await pool.aclose()
+            backend = embedded_backend(settings)
+            notice(backend.fallback_notice(", ".join(hosts)))
+            return backend
+        notice(f"Using Ollama at {', '.join(hosts)}.")
+    return pool
+
+
+class BatchRun:
+    """One batch in progress: the shared backend, the manifest and the running counts."""
+
+    def __init__(
+        self,
+        backend: CachedBackend,
+        personas: list[LoadedPersona],
+        settings: Settings,
+        manifest: Manifest,
+        summary: BatchSummary,
+        progress: Progress,
+    ) -> None:
+        self.backend = backend
+        self.personas = personas
+        self.settings = settings
+        self.manifest = manifest
+        self.summary = summary
+        self.progress = progress
+        self.started = time.perf_counter()
+
+    def update_counts(self) -> None:
+        counts, summary = self.backend.counts, self.summary
+        summary.model_calls = counts.model_calls
+        summary.cache_hits = counts.cache_hits
+        summary.coalesced = counts.coalesced
+        summary.prompt_tokens = counts.prompt_tokens
+        summary.completion_tokens = counts.completion_tokens
+        summary.wall_seconds = round(time.perf_counter() - self.started, 3)
+        if summary.wall_seconds > 0:
+            summary.tokens_per_second = round(counts.completion_tokens / summary.wall_seconds, 1)
+        if isinstance(self.backend.inner, HostPool):
+            summary.hosts = self.backend.inner.host_stats()
+
+    def report(self, event: ProgressEvent, detail: str | None = None) -> None:
+        self.update_counts()
+        self.progress(event, self.summary, detail)
+
+    def skip_bad_row(self, row: InputRow) -> None:
+        self.summary.rows_skipped += 1
+        if len(self.summary.bad_rows) < LISTED_PROBLEMS:
+            self.summary.bad_rows.append(row.error or row.source)
+        self.report("bad_row", row.error)
+
+    async def review_row(self, card: ToolCard, source: str, digest: str, path: Path) -> None:
+        """Run one panel, write its transcript, then its manifest line (if complete)."""
+        result = await review_tool(
+            self.backend,
+            card,
+            self.personas,
+            self.settings,
+            card_source=source,
+            save=False,
+            seed=seed_for(digest, self.settings),
+        )
+        transcript = result.transcript
+        text = transcript.model_dump_json(indent=2) + "\n"
+        try:
+            await asyncio.to_thread(write_atomic, path, text)
+            if not transcript.aggregate.incomplete:
+                entry = manifest_entry(digest, source, transcript, path)
+                await asyncio.to_thread(self.manifest.append, entry)
+        except OSError as error:
+            raise TranscriptError(
+                f"Cannot write {path} or its manifest line: {error}. Finished panels are kept; "
+                "free some space or choose another --out, then run the same command again."
+            ) from None
+        self.summary.panels_run += 1
+        if transcript.aggregate.incomplete:
+            self.summary.incomplete += 1
+            if len(self.summary.incomplete_panels) < LISTED_PROBLEMS:
+                self.summary.incomplete_panels.append(
+                    {"source": source, "transcript": str(path), "failed": transcript.aggregate.failed}
+                )
+        else:
+            self.summary.complete += 1
+        self.report("panel", f"{card.name}: {transcript.aggregate.ship_pct}%")
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+async def run_batch_async(
+    input_path: str | Path,
+    settings: Settings,
+    options: BatchOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    notice: Notice | None = None,
+) -> BatchSummary:
+    """Run the panel on every card of the input; skip finished and bad rows; return the summary."""
+    options = options or BatchOptions()
+    progress = progress or (lambda event, summary, detail: None)
+    notice = notice or (lambda message: None)
+    input_path = Path(input_path)
+    total = count_rows(input_path)
+    personas = load_personas(settings.personas_dir)
+    check_persona_models(settings, personas)
+    fingerprint = panel_fingerprint(personas, settings)
+    out_dir = Path(settings.out_dir)
+    cache_path = (options.cache_path or default_cache_path(out_dir)) if options.use_cache else None
+    manifest = Manifest(out_dir / MANIFEST_NAME)
+    summary = BatchSummary(
+        input=str(input_path),
+        out_dir=str(out_dir),
+        manifest=str(manifest.path),
+        cache=str(cache_path) if cache_path else None,
+        total=total,
+    )
+    backend: CachedBackend | None = None
+    try:
+        cache = ResponseCache(cache_path) if cache_path else None
+        try:
+            backend = CachedBackend(await open_batch_backend(settings, options, notice), cache)
+        except BaseException:
+            if cache is not None:
+                cache.close()
+            raise
+        models = sorted(set(fingerprint["models"].values()))
+        await backend.prepare(models)
+        run = BatchRun(backend, personas, settings, manifest, summary, progress)
+        hosts = len(options.hosts) or 1
+        slots = asyncio.Semaphore(options.concurrency or max(1, options.slots * hosts))
+        run.report("start")
+        seen: set[str] = set()
+
+        async def review_and_release(card: ToolCard, source: str, digest: str, path: Path) -> None:
+            try:
+                await run.review_row(card, source, digest, path)
+            finally:
+                slots.release()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for row in read_rows(input_path):
+                    summary.rows += 1
+                    if row.card is None:
+                        run.skip_bad_row(row)
+                        continue
+                    digest = input_hash(row.card, fingerprint)
+                    path = transcript_path(out_dir, row.card, digest)
+                    if digest in manifest:
+                        summary.already_done += 1
+                        run.report("panel")
+                        continue
+                    if digest in seen:
+                        summary.duplicates += 1
+                        run.report("panel", f"{row.source} repeats an earlier row")
+                        continue
+                    seen.add(digest)
+                    orphan = adopt_orphan(path)
+                    if orphan is not None:
+                        manifest.append(manifest_entry(digest, row.source, orphan, path))
+                        summary.recovered += 1
+                        run.report("panel")
+                        continue
+                    await slots.acquire()
+                    group.create_task(review_and_release(row.card, row.source, digest, path))
+        except BaseExceptionGroup as errors:
+            raise first_error(errors) from None
+        run.report("finish")
+        return summary
+    finally:
+        manifest.close()
+        if backend is not None:
+            await backend.aclose()
+
+
+def run_batch(
+    input_path: str | Path,
+    settings: Settings,
+    options: BatchOptions | None = None,
+    **kwargs: Any,
+) -> BatchSummary:
+    """Run a batch (see `run_batch_async`) in its own event loop."""
+    return asyncio.run(run_batch_async(input_path, settings, options, **kwargs))
