@@ -181,3 +181,41 @@ def test_server_dying_mid_panel_fails_personas_not_the_process(card_path, tmp_pa
         stop_fake_ollama(fake)
     assert review.status == "failed"
     assert all(a.outcome == "transport_error" for a in review.attempts)
+
+
+def reset_connection(request_environ_socket):
+    """A scripted reply that sends half a response, then drops the TCP connection."""
+    import socket
+    import struct
+
+    def reply(_body):
+        sock = request_environ_socket()
+        sock.sendall(
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{"model": "llama'
+        )
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+        raise ConnectionResetError("reset by the test")
+
+    return reply
+
+
+def test_connection_reset_mid_response_is_retried(ollama, settings, card_path, one_persona):
+    from werkzeug import Request
+
+    captured = {}
+    real_chat = ollama.chat
+
+    def chat(request: Request):
+        captured["socket"] = request.environ["werkzeug.socket"]
+        return real_chat(request)
+
+    ollama.server.clear()
+    ollama.chat = chat
+    ollama.install()
+    ollama.enqueue(reset_connection(lambda: captured["socket"]))
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
+    assert "connection to Ollama failed" in review.attempts[0].error
