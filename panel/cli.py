@@ -346,6 +346,47 @@ def batch(
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_INCOMPLETE)
 
 
+@app.command()
+def doctor(
+    backend: BackendOption = None,
+    host: HostOption = None,
+    personas: PersonasOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check Ollama, the persona models and the embedded model; exit 0 when a panel can run."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from panel.doctor import diagnose
+
+    with reporting_errors():
+        settings = resolve_settings(
+            {
+                key: value
+                for key, value in {
+                    "backend": backend,
+                    "host": host,
+                    "personas_dir": personas,
+                    "gguf": gguf,
+                }.items()
+                if value is not None
+            }
+        )
+        report = diagnose(settings)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        marks = {"ok": "[green]ok[/]", "missing": "[red]missing[/]", "skipped": "[dim]skipped[/]"}
+        for check in report.checks:
+            fix = f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else ""
+            table.add_row(marks[check.status], check.name, escape(check.detail) + fix)
+        stdout.print(table)
+        stdout.print(escape(report.summary), style="green" if report.ready else "red", highlight=False)
+    raise typer.Exit(EXIT_OK if report.ready else EXIT_BACKEND)
+
+
 @contextmanager
 def nullstatus() -> Iterator[None]:
     yield
