@@ -58,15 +58,24 @@ class PersonaDiff(BaseModel):
     quote: list[QuoteSegment]
 
     @property
+    def changed_parts(self) -> list[str]:
+        """What differs, in reading order: status, decision, confidence, headline, quote, fields."""
+        parts = [
+            name
+            for name, differs in (
+                ("status", self.status_before != self.status_after),
+                ("decision", self.decision_before != self.decision_after),
+                ("confidence", self.confidence_before != self.confidence_after),
+                ("headline", self.headline.changed),
+                ("quote", self.quote_changed),
+            )
+            if differs
+        ]
+        return parts + [field.name for field in self.fields if field.changed]
+
+    @property
     def changed(self) -> bool:
-        return (
-            self.status_before != self.status_after
-            or self.decision_before != self.decision_after
-            or self.confidence_before != self.confidence_after
-            or self.headline.changed
-            or self.quote_changed
-            or any(field.changed for field in self.fields)
-        )
+        return bool(self.changed_parts)
 
 
 class ProvenanceChange(BaseModel):
@@ -404,6 +413,7 @@ def diff_to_json(diff: Diff) -> dict[str, Any]:
         data["changed"] = diff.changed
         for persona, model in zip(data["personas"], diff.personas, strict=True):
             persona["changed"] = model.changed
+            persona["changed_parts"] = model.changed_parts
             for field, field_model in zip(persona["fields"], model.fields, strict=True):
                 field["changed"] = field_model.changed
             persona["headline"]["changed"] = model.headline.changed

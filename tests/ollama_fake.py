@@ -76,12 +76,15 @@ class Hang:
 
 @dataclass
 class FakeOllama:
-    """Scriptable Ollama. `decisions` maps a schema title ('DxVerdict') to 'ship' or 'skip'."""
+    """Scriptable Ollama. `decisions` maps a schema title ('DxVerdict') to 'ship' or 'skip';
+    `verdict_hook(request_json, verdict) -> verdict`, when set, rewrites each made-up verdict, for
+    replies that depend on the request (its seed, the tool in the prompt)."""
 
     server: HTTPServer
     models: dict[str, str] = field(default_factory=lambda: {"llama3.1:8b": "sha256:" + "ab" * 32})
     capabilities: list[str] = field(default_factory=lambda: ["completion"])
     decisions: dict[str, str] = field(default_factory=dict)
+    verdict_hook: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     latency: float = 0.0
     slots: int = 0
     chats: list[dict[str, Any]] = field(default_factory=list)
@@ -173,7 +176,10 @@ class FakeOllama:
             return error_response(404, f'model "{model}" not found, try pulling it first')
         schema = body.get("format") or {}
         decision = self.decisions.get(schema.get("title", ""), "ship")
-        return json_response(chat_body(model, json.dumps(verdict_for_schema(schema, decision))))
+        verdict = verdict_for_schema(schema, decision)
+        if self.verdict_hook is not None:
+            verdict = self.verdict_hook(body, verdict)
+        return json_response(chat_body(model, json.dumps(verdict)))
 
 
 def start_fake_ollama(**settings: Any) -> FakeOllama:

@@ -1,0 +1,152 @@
+"""Terminal view of a diff with rich: run A and run B side by side. Only the CLI uses it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from panel.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff
+from panel.display import DECISION_STYLE, ship_pct_text
+
+CHANGED_STYLE = "yellow"
+
+
+def decision_text(decision: str | None, status: str) -> Text:
+    if decision is None:
+        return Text(status, style="bold yellow")
+    return Text(decision, style=DECISION_STYLE[decision])
+
+
+def confidence_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def quote_sides(persona: PersonaDiff) -> tuple[Text, Text]:
+    """The quote twice: A with its removed words struck out, B with its added words marked."""
+    before, after = Text(), Text()
+    for segment in persona.quote:
+        if segment.op != "insert":
+            before.append(segment.text + " ", style="red strike" if segment.op == "delete" else "")
+        if segment.op != "delete":
+            after.append(segment.text + " ", style="bold green" if segment.op == "insert" else "")
+    return before, after
+
+
+def persona_table(persona: PersonaDiff) -> Table:
+    title = f"{persona.persona}" + (" — FLIPPED" if persona.flipped else "")
+    table = Table(title=escape(title), title_justify="left", show_lines=True, expand=True)
+    table.add_column("", style="bold", no_wrap=True)
+    table.add_column("A", ratio=1, overflow="fold")
+    table.add_column("B", ratio=1, overflow="fold")
+    table.add_row(
+        "decision",
+        decision_text(persona.decision_before, persona.status_before),
+        decision_text(persona.decision_after, persona.status_after),
+        style=CHANGED_STYLE if persona.flipped else None,
+    )
+    change = f" ({persona.confidence_change:+.2f})" if persona.confidence_change else ""
+    table.add_row(
+        "confidence",
+        confidence_text(persona.confidence_before),
+        confidence_text(persona.confidence_after) + change,
+    )
+    if persona.headline.changed:
+        table.add_row("headline", Text(persona.headline.before or "—"), Text(persona.headline.after or "—"))
+    if persona.quote_changed:
+        table.add_row("quote", *quote_sides(persona))
+    unchanged = 0
+    for field in persona.fields:
+        if field.changed:
+            table.add_row(Text(field.name), Text(field.before or "—"), Text(field.after or "—"))
+        else:
+            unchanged += 1
+    if unchanged:
+        table.add_row(Text("fields", style="dim"), Text(f"{unchanged} unchanged", style="dim"), "")
+    return table
+
+
+def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
+    console.print(Rule(Text(f"{diff.tool}: run A → run B")))
+    console.print(
+        Text(f"A: {diff.a_path} ({diff.a_created_at})\nB: {diff.b_path} ({diff.b_created_at})", style="dim")
+    )
+    flips = ", ".join(diff.flips) or "none"
+    console.print(
+        Text.assemble(
+            ("Panel ships ", ""),
+            (f"{ship_pct_text(diff.ship_pct_before)} → {ship_pct_text(diff.ship_pct_after)}", "bold"),
+            ("   Flipped: ", ""),
+            (flips, "bold red" if diff.flips else "green"),
+        )
+    )
+    for persona in diff.personas:
+        if persona.changed:
+            console.print(persona_table(persona))
+        else:
+            console.print(
+                Text(
+                    f"{persona.persona}: unchanged ({persona.decision_after or persona.status_after}, "
+                    f"{confidence_text(persona.confidence_after)})",
+                    style="dim",
+                )
+            )
+    if not diff.provenance:
+        console.print(
+            Text("Provenance: same backend, models, prompts, persona files, seed and options.", style="dim")
+        )
+        return
+    table = Table(title="What went in differently", title_justify="left", expand=True)
+    for column in ("item", "reviewers", "A", "B"):
+        table.add_column(column, overflow="fold")
+    for change in diff.provenance:
+        table.add_row(
+            Text(change.item),
+            Text(", ".join(change.personas) or "all"),
+            Text(change.before if change.before is not None else "—"),
+            Text(change.after if change.after is not None else "—"),
+        )
+    console.print(table)
+
+
+def print_folder_diff(console: Console, diff: FolderDiff) -> None:
+    console.print(Rule(Text(f"{diff.a_dir} → {diff.b_dir}")))
+    console.print(
+        Text(
+            f"{diff.matched} tools in both: {len(diff.changed)} changed, {len(diff.unchanged)} unchanged; "
+            f"{len(diff.flips)} decisions flipped."
+        )
+    )
+    moved = [tool for tool in diff.changed if tool.headline_change]
+    if moved:
+        table = Table(title="Tools whose ship % or decisions changed", title_justify="left")
+        for column in ("tool", "ship % A", "ship % B", "flipped"):
+            table.add_column(column, overflow="fold")
+        for tool in moved:
+            table.add_row(
+                Text(tool.tool),
+                ship_pct_text(tool.ship_pct_before),
+                ship_pct_text(tool.ship_pct_after),
+                Text(", ".join(tool.flips) or "—", style="bold red" if tool.flips else ""),
+            )
+        console.print(table)
+    reworded = [tool.tool for tool in diff.changed if not tool.headline_change]
+    if reworded:
+        console.print(Text(f"Changed in wording or confidence only: {', '.join(reworded)}", style="dim"))
+    flips = Table(title="Flips per reviewer", title_justify="left")
+    flips.add_column("reviewer")
+    flips.add_column("flips", justify="right")
+    for persona, count in diff.flips_per_persona.items():
+        flips.add_row(Text(persona), Text(str(count), style="bold red" if count else "dim"))
+    console.print(flips)
+    for label, slugs in (("Only in A", diff.only_in_a), ("Only in B", diff.only_in_b)):
+        console.print(Text(f"{label}: {', '.join(slugs) or 'none'}"))
+
+
+def print_diff(console: Console, diff: Diff) -> None:
+    if isinstance(diff, TranscriptDiff):
+        print_transcript_diff(console, diff)
+    else:
+        print_folder_diff(console, diff)
