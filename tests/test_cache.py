@@ -1,0 +1,130 @@
+import asyncio
+from pathlib import Path
+
+from panel.backends.ollama import OllamaBackend
+from panel.cache import CachedBackend, ResponseCache, call_key
+from panel.cards import load_card
+from panel.personas import load_personas
+from panel.prompts import render_messages
+from panel.runner import review_tool
+from panel.structured import review_persona
+from tests.conftest import EXAMPLES
+
+MODEL = "llama3.1:8b"
+PERSONAS = load_personas()
+DX = next(lp.persona for lp in PERSONAS if lp.persona.id == "dx")
+CARD = load_card(EXAMPLES / "pgvector.toml")
+
+
+def cached_backend(url: str, cache_path: Path | None) -> CachedBackend:
+    cache = ResponseCache(cache_path) if cache_path else None
+    return CachedBackend(OllamaBackend(url, timeout=5), cache)
+
+
+def test_a_cache_hit_makes_no_http_request(ollama, settings, tmp_path: Path):
+    cache_file = tmp_path / "cache.sqlite"
+
+    async def one_panel():
+        backend = cached_backend(ollama.url, cache_file)
+        try:
+            result = await review_tool(backend, CARD, PERSONAS, settings, save=False)
+            return result.transcript, backend.counts
+        finally:
+            await backend.aclose()
+
+    first, first_counts = asyncio.run(one_panel())
+    requests_after_first = len(ollama.server.log)
+    second, second_counts = asyncio.run(one_panel())
+    assert first_counts.model_calls == 4 and first_counts.stored == 4
+    assert second_counts.model_calls == 0 and second_counts.cache_hits == 4
+    # Only the prepare requests (version, tags, show), never /api/chat.
+    new_requests = [request.path for request, _ in ollama.server.log[requests_after_first:]]
+    assert "/api/chat" not in new_requests and len(ollama.chats) == 4
+    assert [r.verdict for r in second.reviews] == [r.verdict for r in first.reviews]
+
+
+def test_only_valid_replies_are_stored(ollama, tmp_path: Path):
+    ollama.enqueue("not json at all")
+    cache_file = tmp_path / "cache.sqlite"
+    messages = render_messages(DX, CARD)
+    options = {"seed": 1, "temperature": 0.2}
+
+    async def review():
+        backend = cached_backend(ollama.url, cache_file)
+        try:
+            await backend.prepare([MODEL])
+            review = await review_persona(
+                backend, DX, MODEL, messages, options, max_attempts=3, transport_retries=1
+            )
+            return review, backend.counts
+        finally:
+            await backend.aclose()
+
+    first, counts = asyncio.run(review())
+    assert first.status == "ok" and [a.outcome for a in first.attempts] == ["invalid", "valid"]
+    assert counts.model_calls == 2 and counts.stored == 1
+    assert len(ResponseCache(cache_file)) == 1
+    # The first question's bad answer was not kept: asking again goes to the model.
+    again, counts = asyncio.run(review())
+    assert counts.model_calls == 1 and counts.cache_hits == 0
+    assert [a.outcome for a in again.attempts] == ["valid"]
+
+
+def test_identical_concurrent_calls_coalesce_into_one_model_call(tmp_path: Path):
+    from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
+
+    fake = start_fake_ollama(latency=0.2)
+    messages = [{"role": "user", "content": "same question"}]
+
+    async def ask_three_times():
+        backend = cached_backend(fake.url, None)
+        try:
+            await backend.prepare([MODEL])
+            replies = await asyncio.gather(
+                *(backend.chat(MODEL, messages, {"type": "object"}, {"seed": 3}) for _ in range(3))
+            )
+            different = await backend.chat(MODEL, messages, {"type": "object"}, {"seed": 4})
+            return replies, different, backend.counts
+        finally:
+            await backend.aclose()
+
+    try:
+        replies, different, counts = asyncio.run(ask_three_times())
+    finally:
+        stop_fake_ollama(fake)
+    assert len(fake.chats) == 2
+    assert counts.model_calls == 2 and counts.coalesced == 2
+    assert replies[0] == replies[1] == replies[2] and different.content
+
+
+def test_the_key_covers_digest_messages_schema_and_options():
+    base = dict(
+        backend="ollama",
+        model=MODEL,
+        digest="sha256:aa",
+        messages=[{"role": "user", "content": "hi"}],
+        schema={"type": "object"},
+        options={"seed": 1, "temperature": 0.5},
+    )
+    key = call_key(**base)
+    assert call_key(**{**base, "options": {"temperature": 0.5, "seed": 1}}) == key
+    for change in (
+        {"digest": "sha256:bb"},
+        {"model": "qwen3:8b"},
+        {"messages": [{"role": "user", "content": "hi!"}]},
+        {"schema": {"type": "object", "title": "X"}},
+        {"options": {"seed": 2, "temperature": 0.5}},
+    ):
+        assert call_key(**{**base, **change}) != key, change
+
+
+def test_the_cache_file_persists_and_is_shared(tmp_path: Path):
+    from panel.backends import ChatReply
+
+    path = tmp_path / "nested" / "cache.sqlite"
+    first = ResponseCache(path)
+    first.put("k", MODEL, ChatReply(content="{}", completion_tokens=3))
+    first.close()
+    second = ResponseCache(path)
+    assert second.get("k") == ChatReply(content="{}", completion_tokens=3)
+    assert second.get("missing") is None
