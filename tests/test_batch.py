@@ -1,0 +1,239 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from panel import batch_display
+from panel.batch import BatchOptions, read_rows, run_batch
+from panel.cards import load_card
+from panel.cli import app
+from panel.transcripts import load_transcript
+from tests.conftest import EXAMPLES, ROOT
+from tests.ollama_fake import free_port_url, start_fake_ollama, stop_fake_ollama
+
+CARD = load_card(EXAMPLES / "pgvector.toml").model_dump(mode="json")
+runner = CliRunner()
+
+
+def write_jsonl(path: Path, count: int, extra_lines: list[str] = ()) -> Path:
+    lines = [json.dumps({**CARD, "name": f"tool {number}"}) for number in range(count)]
+    path.write_text("\n".join([*lines, *extra_lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def transcripts(out: Path) -> list[Path]:
+    return sorted(out.glob("*.json"))
+
+
+def manifest_hashes(out: Path) -> list[str]:
+    return [json.loads(line)["input_hash"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def batch(input_path: Path, settings, **options):
+    return run_batch(input_path, settings, BatchOptions(hosts=[settings.host], **options))
+
+
+def test_bad_rows_are_reported_and_skipped(ollama, settings, tmp_path: Path):
+    source = write_jsonl(
+        tmp_path / "tools.jsonl",
+        2,
+        ["{not json", json.dumps({**CARD, "pricing": ""}), json.dumps({**CARD, "colour": "red"}), "[1, 2]"],
+    )
+    summary = batch(source, settings)
+    assert summary.complete == 2 and summary.rows_skipped == 4 and not summary.ok
+    problems = "\n".join(summary.bad_rows)
+    assert f"{source} line 3 is not valid JSON" in problems
+    assert "line 4 is not a valid tool card: pricing:" in problems
+    assert "line 5 is not a valid tool card: colour: unknown field" in problems
+    assert "line 6: a tool card must be a table of fields" in problems
+    assert len(transcripts(settings.out_dir)) == 2
+
+
+def test_csv_rows_encode_lists_with_bars_and_links_as_label_equals_url(tmp_path: Path):
+    source = tmp_path / "tools.csv"
+    source.write_text(
+        "name,tagline,category,description,maker,license,pricing,facts,links\n"
+        'pgvector,Vectors in Postgres,Database,"An extension, with ""quotes"".",Kane,PostgreSQL,Free,'
+        '"HNSW | IVFFlat","Repository=https://github.com/pgvector/pgvector | https://example.com/docs"\n'
+        "broken,,Database,Text,Someone,MIT,Free,,\n",
+        encoding="utf-8",
+    )
+    good, bad = list(read_rows(source))
+    assert good.card is not None and good.card.facts == ["HNSW", "IVFFlat"]
+    assert [(link.label, link.url) for link in good.card.links] == [
+        ("Repository", "https://github.com/pgvector/pgvector"),
+        ("example.com", "https://example.com/docs"),
+    ]
+    assert good.card.description == 'An extension, with "quotes".'
+    assert bad.card is None and f"{source} row 3" in bad.error and "tagline: Field required" in bad.error
+
+
+def test_a_folder_of_card_files_is_an_input(ollama, settings, tmp_path: Path):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    for name in ("pgvector.toml", "qwen3-8b.toml"):
+        (folder / name).write_text((EXAMPLES / name).read_text())
+    (folder / "broken.json").write_text("{")
+    (folder / "notes.txt").write_text("not a card")
+    summary = batch(folder, settings)
+    assert summary.total == 3 and summary.complete == 2 and summary.rows_skipped == 1
+    assert "broken.json is not valid JSON" in summary.bad_rows[0]
+
+
+def test_a_rerun_skips_finished_panels_and_reruns_nothing(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 3, [json.dumps({**CARD, "name": "tool 0"})])
+    first = batch(source, settings)
+    assert first.complete == 3 and first.duplicates == 1 and first.ok
+    calls = len(ollama.chats)
+    second = batch(source, settings)
+    # The repeated row is finished too, now that its twin is in the manifest.
+    assert second.already_done == 4 and second.panels_run == 0 and len(ollama.chats) == calls
+    assert second.ok
+
+
+def test_resume_after_a_simulated_crash_yields_every_panel_exactly_once(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 4)
+    batch(source, settings)
+    out = settings.out_dir
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text().splitlines(keepends=True)
+    by_hash = {json.loads(line)["input_hash"]: json.loads(line) for line in lines}
+    hashes = list(by_hash)
+    # Crash states: panel 0 finished with a torn manifest line; panel 1's transcript was written but
+    # its line was not; panel 2 never finished (its transcript is gone); a temp file was left behind.
+    (out / by_hash[hashes[2]]["transcript"]).unlink()
+    manifest.write_text(lines[3] + lines[0][: len(lines[0]) // 2])
+    (out / ".tool-9.json.x.tmp").write_text("{")
+    ollama.chats.clear()
+
+    summary = batch(source, settings)
+    assert summary.already_done == 1 and summary.recovered == 2 and summary.complete == 1
+    # Only the panel whose transcript was lost was asked again, and the cache answered it.
+    assert summary.model_calls == 0 and summary.cache_hits == 4 and not ollama.chats
+    assert sorted(manifest_hashes(out)) == sorted(hashes)
+    assert len(transcripts(out)) == 4
+    for path in transcripts(out):
+        assert load_transcript(path).aggregate.incomplete is False
+
+
+def test_an_incomplete_panel_is_kept_out_of_the_manifest_and_retried(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 1)
+    ollama.enqueue(*["not json"] * 3)  # one persona gets three bad replies in a row
+    first = batch(source, settings, concurrency=1, slots=1)
+    assert first.incomplete == 1 and not first.ok
+    assert first.incomplete_panels[0]["failed"] and not (settings.out_dir / "manifest.jsonl").read_text()
+    second = batch(source, settings)
+    assert second.complete == 1 and second.ok
+    # Three personas' answers came from the cache; only the failed one asked the model again.
+    assert second.cache_hits == 3 and second.model_calls == 1
+    assert len(transcripts(settings.out_dir)) == 1
+
+
+def test_reruns_into_another_folder_are_answered_by_the_cache(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 3)
+    batch(source, settings, cache_path=tmp_path / "c.sqlite")
+    calls = len(ollama.chats)
+    elsewhere = settings.model_copy(update={"out_dir": tmp_path / "other"})
+    summary = batch(source, elsewhere, cache_path=tmp_path / "c.sqlite")
+    assert summary.complete == 3 and summary.model_calls == 0 and summary.cache_hits == 12
+    assert len(ollama.chats) == calls
+    uncached = batch(source, settings.model_copy(update={"out_dir": tmp_path / "third"}), use_cache=False)
+    assert uncached.model_calls == 12 and uncached.cache is None
+
+
+def test_a_host_down_does_not_stop_the_batch(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 3)
+    summary = run_batch(source, settings, BatchOptions(hosts=[free_port_url(), ollama.url], slots=2))
+    assert summary.complete == 3 and summary.ok
+    dead, live = summary.hosts.values()
+    assert dead["calls"] == 0 and live["calls"] == 12
+
+
+def cli(*args: str):
+    return runner.invoke(app, ["batch", *args])
+
+
+def test_cli_json_summary_and_exit_codes(ollama, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 2)
+    common = ["--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path / "out"), "--timeout", "5"]
+    result = cli(str(source), *common, "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["complete"] == 2 and summary["ok"] is True and summary["model_calls"] == 8
+    assert result.stderr == ""
+    bad = write_jsonl(tmp_path / "bad.jsonl", 1, ["{"])
+    result = cli(str(bad), *common, "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["rows_skipped"] == 1
+
+
+def test_cli_progress_is_plain_lines_when_not_a_terminal(ollama, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(batch_display, "PLAIN_INTERVAL", 0.0)
+    source = write_jsonl(tmp_path / "tools.jsonl", 3, ['{"name": "x"}'])
+    result = cli(str(source), "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("batch: 0/4 rows")
+    assert any(line.startswith("skipped: ") and "line 4 is not a valid tool card" in line for line in lines)
+    assert lines[-1].startswith("batch: 4/4 rows, 3 complete, 0 incomplete, 1 skipped, 12 model calls")
+    assert "\x1b[" not in result.stderr  # no bar, no colour codes
+    assert "Batch summary" in result.stdout
+
+
+def test_cli_bad_input_path_is_a_clear_error(tmp_path: Path):
+    result = cli(str(tmp_path / "missing.jsonl"))
+    assert result.exit_code == 2 and "no such file or folder" in result.output
+    (tmp_path / "tools.txt").write_text("x")
+    result = cli(str(tmp_path / "tools.txt"))
+    assert result.exit_code == 2 and ".jsonl" in result.output and "Traceback" not in result.output
+
+
+BATCH_CHILD = """
+import sys
+sys.path.insert(0, {root!r})
+from panel.batch import BatchOptions, run_batch
+from panel.config import Settings
+settings = Settings(backend="ollama", host={url!r}, timeout=5, out_dir={out!r})
+run_batch({source!r}, settings, BatchOptions(hosts=[{url!r}], slots=4, concurrency=2))
+"""
+
+
+def wait_for_first_panel(manifest: Path, child: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and child.poll() is None:
+        if manifest.is_file() and manifest.stat().st_size:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the batch never finished a panel")
+
+
+@pytest.mark.parametrize("kill_after", [0.0, 0.037])
+def test_kill_9_at_any_moment_then_rerun_gives_every_panel_once(tmp_path: Path, kill_after: float):
+    fake = start_fake_ollama(latency=0.05)
+    try:
+        source = write_jsonl(tmp_path / "tools.jsonl", 12)
+        out = tmp_path / "out"
+        script = BATCH_CHILD.format(root=str(ROOT), url=fake.url, out=str(out), source=str(source))
+        child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)})
+        wait_for_first_panel(out / "manifest.jsonl", child)
+        time.sleep(kill_after)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait() == -signal.SIGKILL, "the batch ended before it could be killed"
+        from panel.config import Settings
+
+        settings = Settings(backend="ollama", host=fake.url, timeout=5, out_dir=out)
+        summary = run_batch(source, settings, BatchOptions(hosts=[fake.url]))
+    finally:
+        stop_fake_ollama(fake)
+    assert summary.ok and summary.complete + summary.already_done + summary.recovered == 12
+    hashes = manifest_hashes(out)
+    assert len(hashes) == len(set(hashes)) == 12
+    assert len(transcripts(out)) == 12
+    assert sorted(load_transcript(path).card.name for path in transcripts(out)) == sorted(
+        f"tool {n}" for n in range(12)
+    )
