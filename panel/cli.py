@@ -59,7 +59,7 @@ def reporting_errors() -> Iterator[None]:
 
 
 def notice(message: str) -> None:
-    stderr.print(message, style="dim", highlight=False)
+    stderr.print(message, style="dim", highlight=False, soft_wrap=True)  # one line, greppable
 
 
 def print_json(data: Any) -> None:
