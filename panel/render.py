@@ -48,11 +48,14 @@ class Vote(BaseModel):
     def total(self) -> int:
         return self.up + self.down
 
+    def share(self) -> str:
+        return f"{round(100 * self.up / self.total)}% up" if self.total else "—"
+
+    def count(self) -> str:
+        return f"{self.total:,} vote{'s' if self.total != 1 else ''}" if self.total else ""
+
     def describe(self) -> str:
-        if not self.total:
-            return "—"
-        share = round(100 * self.up / self.total)
-        return f"{share}% up · {self.total:,} vote{'s' if self.total != 1 else ''}"
+        return f"{self.share()} · {self.count()}" if self.total else "—"
 
 
 def parse_votes(text: str, source: str) -> dict[str, Vote]:
@@ -145,6 +148,8 @@ class ToolPage:
     failed: list[str]
     consensus: str
     vote: str
+    vote_share: str
+    vote_count: str
     reviewers: dict[str, ReviewerCard]
     models: list[str]
     backend: str
@@ -205,6 +210,8 @@ def tool_page(transcript: PanelTranscript, votes: dict[str, Vote] | None) -> Too
         failed=[name_of.get(p, p) for p in aggregate.failed],
         consensus=aggregate.consensus,
         vote=vote.describe() if vote else "—",
+        vote_share=vote.share() if vote else "—",
+        vote_count=vote.count() if vote else "",
         reviewers=reviewers,
         models=sorted({info.name for info in transcript.models.values()}),
         backend=str(transcript.backend.get("name", "")),
