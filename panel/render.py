@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from pydantic import BaseModel, Field, ValidationError
 
-from panel.aggregate import Comparison, compare_aggregates
+from panel.aggregate import Comparison, compare_aggregates, percent
 from panel.cards import describe_validation_error
 from panel.diff import Diff, diff_to_json
 from panel.errors import PanelError, TranscriptError
@@ -49,7 +49,7 @@ class Vote(BaseModel):
         return self.up + self.down
 
     def share(self) -> str:
-        return f"{round(100 * self.up / self.total)}% up" if self.total else "—"
+        return f"{percent(self.up, self.total)}% up" if self.total else "—"
 
     def count(self) -> str:
         return f"{self.total:,} vote{'s' if self.total != 1 else ''}" if self.total else ""
