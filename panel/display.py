@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -12,6 +13,10 @@ from rich.text import Text
 
 from panel.personas import LoadedPersona
 from panel.transcripts import ComparisonTranscript, PanelTranscript
+from panel.verdicts import PersonaReview
+
+if TYPE_CHECKING:
+    from panel.stability import StabilityReport
 
 DECISION_STYLE = {"ship": "bold green", "skip": "bold red"}
 
@@ -20,23 +25,38 @@ def ship_pct_text(ship_pct: int | None) -> str:
     return "—" if ship_pct is None else f"{ship_pct}%"
 
 
+def persona_label(review: PersonaReview) -> str:
+    """The persona id, marked when a person wrote the verdict or locked it."""
+    marks = [review.written_by.removeprefix("person:")] if review.written_by else []
+    if review.locked:
+        marks.append("locked")
+    return f"{review.persona} ({', '.join(marks)})" if marks else review.persona
+
+
 def verdict_table(transcript: PanelTranscript) -> Table:
-    table = Table(
-        title=f"{escape(transcript.card.name)} — panel ships {ship_pct_text(transcript.aggregate.ship_pct)}"
+    return reviews_table(
+        f"{escape(transcript.card.name)} — panel ships {ship_pct_text(transcript.aggregate.ship_pct)}",
+        transcript.reviews,
     )
+
+
+def reviews_table(title: str, reviews: list[PersonaReview]) -> Table:
+    table = Table(title=title)
     for column in ("persona", "decision", "confidence", "headline"):
         table.add_column(column, overflow="fold")
-    for review in transcript.reviews:
+    for review in reviews:
         if review.verdict:
             verdict = review.verdict
             table.add_row(
-                review.persona,
+                persona_label(review),
                 Text(verdict.decision, style=DECISION_STYLE[verdict.decision]),
                 f"{verdict.confidence:.2f}",
                 Text(verdict.headline),
             )
         else:
-            table.add_row(review.persona, Text("failed", style="bold yellow"), "—", Text(review.error or ""))
+            table.add_row(
+                persona_label(review), Text("failed", style="bold yellow"), "—", Text(review.error or "")
+            )
     return table
 
 
@@ -52,6 +72,17 @@ def print_panel(console: Console, transcript: PanelTranscript, path: Path | None
             Text(
                 f"Incomplete panel: no verdict from {', '.join(aggregate.failed)} (raw output kept in the transcript).",
                 style="yellow",
+            )
+        )
+    if transcript.revisions:
+        latest = transcript.revisions[-1]
+        about = f" on {latest.persona}" if latest.persona else ""
+        console.print(
+            Text(
+                f"Revision {latest.number} of {len(transcript.revisions)} (history kept in the transcript): "
+                f"{latest.action}{about} by {latest.by}, {latest.created_at:%Y-%m-%d %H:%M} UTC"
+                + (f" — {latest.note}" if latest.note else ""),
+                style="dim",
             )
         )
     for review in transcript.reviews:
@@ -123,3 +154,60 @@ def print_persona(console: Console, loaded: LoadedPersona) -> None:
 def print_error(console: Console, message: str) -> None:
     """One paragraph, not wrapped by rich, so it stays greppable and copy-pasteable."""
     console.print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
+
+
+def print_stability(
+    console: Console, report: StabilityReport, path: Path | None, top_fields: int = 5
+) -> None:
+    """Per-persona ship and flip rates, the panel ship % with its interval, the most varying fields."""
+    table = Table(title=f"{escape(report.tool)} — stability over {len(report.samples)} samples")
+    for column in ("persona", "valid", "ship rate", "flip rate", "majority", "confidence"):
+        table.add_column(column)
+    for persona in report.personas:
+        confidence = "—" if persona.mean_confidence is None else f"{persona.mean_confidence:.2f}"
+        if persona.sd_confidence is not None:
+            confidence += f" ± {persona.sd_confidence:.2f}"
+        table.add_row(
+            persona.persona,
+            f"{persona.valid}/{persona.samples}",
+            rate_text(persona.ship_rate),
+            rate_text(persona.flip_rate),
+            persona.majority or "—",
+            confidence,
+        )
+    console.print(table)
+    panel = report.panel
+    values = ", ".join(ship_pct_text(sample.ship_pct) for sample in report.samples)
+    if panel.mean is None:
+        console.print(Text(f"Panel ship %: no sample had a valid verdict ({values})."))
+    elif panel.low is None:
+        console.print(Text(f"Panel ship %: {panel.mean:.0f}% from one valid sample ({values})."))
+    else:
+        console.print(
+            Text(
+                f"Panel ship %: mean {panel.mean:.1f}%, {panel.level:.0%} interval {panel.low:.1f}–{panel.high:.1f}% "
+                f"(n={panel.n}; {panel.method}). Samples: {values}."
+            )
+        )
+    if report.varying_fields:
+        fields = Table(title="Fields whose wording varies most (1 − mean pairwise difflib ratio)")
+        for column in ("persona", "field", "variability", "samples"):
+            fields.add_column(column)
+        for item in report.varying_fields[:top_fields]:
+            fields.add_row(item.persona, item.field, f"{item.variability:.2f}", str(item.samples))
+        console.print(fields)
+    if report.incomplete_samples:
+        console.print(Text(f"{report.incomplete_samples} sample(s) had a failed persona.", style="yellow"))
+    if report.model_calls is not None:
+        console.print(
+            Text(
+                f"Model calls: {report.model_calls}; answered from the cache: {report.cache_hits}.",
+                style="dim",
+            )
+        )
+    if path:
+        console.print(Text(f"Report: {path}", style="dim"))
+
+
+def rate_text(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:.0%}"

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import operator
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Command, Overwrite, Send, interrupt
 
 from panel.aggregate import Aggregate, tally_reviews
 from panel.backends import Backend
@@ -23,6 +28,20 @@ from panel.structured import review_persona
 from panel.verdicts import PersonaReview
 
 log = logging.getLogger(__name__)
+
+# Shown the latest reviews at each pause of a review-mode run; answers {"rerun": {id: seed},
+# "edited": [review dicts]}, and an empty answer to go on to the tally.
+Reviewer = Callable[[list[PersonaReview]], Awaitable[dict[str, Any]]]
+# The state types a review checkpoint may restore: LangGraph warns on (and will block) others.
+CHECKPOINT_TYPES = [
+    ("panel.cards", "ToolCard"),
+    ("panel.cards", "Link"),
+    ("panel.personas", "Persona"),
+    ("panel.verdicts", "PersonaReview"),
+    ("panel.verdicts", "Verdict"),
+    ("panel.verdicts", "Attempt"),
+    ("panel.aggregate", "Aggregate"),
+]
 
 
 class ReviewTask(TypedDict):
@@ -38,6 +57,8 @@ class PanelState(TypedDict, total=False):
     tasks: list[ReviewTask]
     # Parallel branches each add one review; the reducer concatenates them.
     reviews: Annotated[list[PersonaReview], operator.add]
+    # Review mode only: persona id -> seed of the new sample the editor asked for.
+    rerun: dict[str, int]
     aggregate: Aggregate
 
 
@@ -88,10 +109,42 @@ async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dic
     return {"reviews": [review]}
 
 
-def tally_verdicts(state: PanelState) -> dict[str, Any]:
+def latest_reviews(state: PanelState) -> list[PersonaReview]:
+    """One review per persona, in task order: the last one written wins, since in review mode
+    a rerun or a hand edit is appended after the review it replaces."""
     order = [task["persona"].id for task in state["tasks"]]
-    reviews = sorted(state["reviews"], key=lambda review: order.index(review.persona))
-    return {"reviews": [], "aggregate": tally_reviews(reviews)}
+    latest = {review.persona: review for review in state["reviews"]}
+    return sorted(latest.values(), key=lambda review: order.index(review.persona))
+
+
+def tally_verdicts(state: PanelState) -> dict[str, Any]:
+    reviews = latest_reviews(state)
+    return {"reviews": Overwrite(reviews), "aggregate": tally_reviews(reviews)}
+
+
+def review_verdicts(state: PanelState) -> dict[str, Any]:
+    """Pause for the editor before the tally (`panel run --review`). The resume value says which
+    personas to sample again (`rerun`: id -> seed) and which reviews a person rewrote (`edited`)."""
+    answer = interrupt({"reviews": [review.model_dump(mode="json") for review in latest_reviews(state)]})
+    edited = [PersonaReview.model_validate(review) for review in answer.get("edited", [])]
+    return {"reviews": edited, "rerun": dict(answer.get("rerun", {}))}
+
+
+def send_reruns(state: PanelState) -> list[Send] | str:
+    rerun = state.get("rerun") or {}
+    if not rerun:
+        return "tally_verdicts"
+    return [
+        Send(
+            "review_card",
+            {
+                "card": state["card"],
+                "task": {**task, "options": {**task["options"], "seed": rerun[task["persona"].id]}},
+            },
+        )
+        for task in state["tasks"]
+        if task["persona"].id in rerun
+    ]
 
 
 @cache
@@ -101,12 +154,37 @@ def compiled_graph() -> CompiledStateGraph:
     return build_graph()
 
 
-def build_graph() -> CompiledStateGraph:
-    """Compile the panel graph: START -> review_card × N (parallel) -> tally_verdicts -> END."""
+def build_graph(review: bool = False, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    """Compile the panel graph: START -> review_card × N (parallel) -> tally_verdicts -> END.
+
+    With `review`, review_verdicts sits before the tally and pauses (interrupt) for the editor,
+    sending reruns back to review_card; pausing needs a `checkpointer`."""
     graph = StateGraph(PanelState, context_schema=PanelContext)
     graph.add_node("review_card", review_card)
     graph.add_node("tally_verdicts", tally_verdicts)
     graph.add_conditional_edges(START, send_to_reviewers, ["review_card"])
-    graph.add_edge("review_card", "tally_verdicts")
+    if review:
+        graph.add_node("review_verdicts", review_verdicts)
+        graph.add_edge("review_card", "review_verdicts")
+        graph.add_conditional_edges("review_verdicts", send_reruns, ["review_card", "tally_verdicts"])
+    else:
+        graph.add_edge("review_card", "tally_verdicts")
     graph.add_edge("tally_verdicts", END)
-    return graph.compile()
+    return graph.compile(checkpointer=checkpointer)
+
+
+async def invoke_with_review(
+    graph_input: PanelState, context: PanelContext, reviewer: Reviewer
+) -> dict[str, Any]:
+    """Run the review-mode graph with an in-memory checkpoint: at each pause the reviewer sees
+    the latest reviews, and its answer resumes the graph, until it answers with no rerun."""
+    checkpointer = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
+    graph = build_graph(review=True, checkpointer=checkpointer)
+    config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    state = await graph.ainvoke(graph_input, config, context=context)
+    while state.get("__interrupt__"):
+        pause = state["__interrupt__"][0]
+        answer = await reviewer([PersonaReview.model_validate(review) for review in pause.value["reviews"]])
+        # Resume by interrupt id: a bare dict would be read as an id -> value mapping.
+        state = await graph.ainvoke(Command(resume={pause.id: answer}), config, context=context)
+    return state

@@ -17,7 +17,7 @@ from panel.backends import Backend
 from panel.cards import ToolCard, load_card
 from panel.config import Settings, resolve_settings
 from panel.errors import ConfigError
-from panel.graph import PanelContext, ReviewTask, compiled_graph
+from panel.graph import PanelContext, Reviewer, ReviewTask, compiled_graph, invoke_with_review
 from panel.personas import LoadedPersona, Persona, load_personas
 from panel.prompts import template_hashes
 from panel.transcripts import (
@@ -91,6 +91,7 @@ async def review_tool(
     card_source: str | None = None,
     save: bool = True,
     seed: int | None = None,
+    reviewer: Reviewer | None = None,
 ) -> PanelResult:
     """Run one panel on an open backend and save its transcript. `seed`, when given, wins
     over settings.seed (a batch derives one per card so that reruns hit the cache)."""
@@ -114,7 +115,11 @@ async def review_tool(
         transport_retries=settings.transport_retries,
     )
     started = time.perf_counter()
-    state = await compiled_graph().ainvoke({"card": card, "tasks": tasks, "reviews": []}, context=context)
+    graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
+    if reviewer is None:
+        state = await compiled_graph().ainvoke(graph_input, context=context)
+    else:  # panel run --review: the editor accepts, reruns or edits before the tally
+        state = await invoke_with_review(graph_input, context, reviewer)
     order = [lp.persona.id for lp in personas]
     transcript = PanelTranscript(
         id=uuid.uuid4().hex,

@@ -41,6 +41,23 @@ class PersonaRecord(BaseModel):
     text: str
 
 
+class Revision(BaseModel):
+    """One step in a panel's history: the first run, a rerun, a hand edit, or a review.
+
+    `reviews` holds the reviews this step produced (all of them for the first run); the
+    transcript's top-level `reviews` and `aggregate` are always the latest state."""
+
+    number: int
+    created_at: datetime
+    by: str
+    action: Literal["run", "rerun", "edit", "review"]
+    persona: str | None = None
+    note: str | None = None
+    seed: int | None = None
+    reviews: list[PersonaReview] = Field(default_factory=list)
+    aggregate: Aggregate
+
+
 class PanelTranscript(BaseModel):
     """Everything needed to reproduce, audit and diff one panel."""
 
@@ -61,6 +78,8 @@ class PanelTranscript(BaseModel):
     aggregate: Aggregate
     seconds: float
     panel_version: str
+    # Empty for a panel that was only ever run once: its top level is revision 1.
+    revisions: list[Revision] = Field(default_factory=list)
 
     @property
     def verdicts(self) -> list[Verdict]:

@@ -44,6 +44,14 @@ class PersonaReview(BaseModel):
     verdict: Verdict | None = None
     error: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
+    # Who wrote the verdict: None for the model named in `model`, "person:NAME" after a hand
+    # edit. A locked review is left alone by `panel rerun` and `panel batch` unless --force.
+    written_by: str | None = None
+    locked: bool = False
+
+    @property
+    def author(self) -> str:
+        return self.written_by or f"model:{self.model}"
 
     @property
     def last_raw(self) -> str | None:

@@ -1,0 +1,583 @@
+"""The editor's workflow on a saved panel: rerun one persona, hand-edit or lock a verdict, and
+review a fresh panel before its tally. Every change is a new revision in the same transcript.
+
+A revision is saved by rewriting the transcript file atomically (write_atomic): the path stays
+the panel's identity for show, diff, render and comparisons, and nothing is lost, since every
+revision keeps the reviews it produced. Terminal I/O (the editor, the prompts) comes in as
+callables, so a script can drive all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from panel.aggregate import tally_reviews
+from panel.backends import Backend
+from panel.cards import ToolCard, describe_validation_error, load_card
+from panel.config import Settings
+from panel.errors import PanelError, PersonaError, TranscriptError
+from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, load_personas, verdict_model
+from panel.prompts import render_messages
+from panel.runner import Notice, PanelResult, open_backend, review_tool, sampling_options
+from panel.structured import review_persona
+from panel.transcripts import (
+    PanelTranscript,
+    PersonaRecord,
+    Revision,
+    load_transcript,
+    now_utc,
+    save_transcript,
+    write_atomic,
+)
+from panel.verdicts import PersonaReview, Verdict
+
+Choice = Literal["accept", "lock", "rerun", "edit"]
+OpenEditor = Callable[[Path], None]
+# Review mode: shown the latest reviews and the personas still waiting for a decision.
+Chooser = Callable[[list[PersonaReview], list[str]], dict[str, Choice]]
+ERROR_MARK = "# !! "
+
+
+class LockedReview(PanelError):
+    """A locked verdict that a rerun would replace without --force."""
+
+
+class InvalidEdit(PanelError):
+    """A hand-edited verdict that does not validate, in a run with no one to fix it."""
+
+
+@dataclass
+class RevisionResult:
+    """The transcript after a rerun or an edit, where it was saved, and the changed review
+    (None when nothing changed and nothing was saved)."""
+
+    transcript: PanelTranscript
+    path: Path
+    review: PersonaReview | None
+
+
+def is_locked(review: PersonaReview) -> bool:
+    """True when a person locked this verdict: rerun and batch must leave it alone unless forced."""
+    return review.locked
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+def history(transcript: PanelTranscript) -> list[Revision]:
+    """Every revision, oldest first. A panel run only once stores none: its top level is revision 1."""
+    if transcript.revisions:
+        return list(transcript.revisions)
+    return [
+        Revision(
+            number=1,
+            created_at=transcript.created_at,
+            by="panel run",
+            action="run",
+            seed=transcript.seed,
+            reviews=list(transcript.reviews),
+            aggregate=transcript.aggregate,
+        )
+    ]
+
+
+def with_revision(
+    transcript: PanelTranscript,
+    changed: list[PersonaReview],
+    *,
+    by: str,
+    action: Literal["rerun", "edit", "review"],
+    persona: str | None = None,
+    note: str | None = None,
+    seed: int | None = None,
+    **updates: Any,
+) -> PanelTranscript:
+    """The transcript with `changed` replacing the reviews of the same personas, tallied again,
+    and one more revision recording who did it and why. Other reviews are kept as they are."""
+    replacing = {review.persona: review for review in changed}
+    reviews = [replacing.get(review.persona, review) for review in transcript.reviews]
+    aggregate = tally_reviews(reviews)
+    past = history(transcript)
+    revision = Revision(
+        number=past[-1].number + 1,
+        created_at=now_utc(),
+        by=by,
+        action=action,
+        persona=persona,
+        note=note,
+        seed=seed,
+        reviews=changed,
+        aggregate=aggregate,
+    )
+    return transcript.model_copy(
+        update={"reviews": reviews, "aggregate": aggregate, "revisions": [*past, revision], **updates}
+    )
+
+
+def load_panel(path: str | Path) -> PanelTranscript:
+    loaded = load_transcript(path)
+    if not isinstance(loaded, PanelTranscript):
+        raise TranscriptError(
+            f"{path} is a comparison; rerun and edit work on a panel transcript "
+            f"(this one points at {loaded.a_transcript} and {loaded.b_transcript})."
+        )
+    return loaded
+
+
+def save_in_place(transcript: PanelTranscript, path: Path) -> None:
+    try:
+        write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
+    except OSError as error:
+        raise TranscriptError(f"Cannot rewrite the transcript {path}: {error}.") from None
+
+
+def find_review(transcript: PanelTranscript, persona_id: str) -> PersonaReview:
+    review = next((review for review in transcript.reviews if review.persona == persona_id), None)
+    if review is None:
+        known = ", ".join(review.persona for review in transcript.reviews)
+        raise PersonaError(f"The panel has no persona {persona_id!r}; its personas are {known}.")
+    return review
+
+
+def recorded_persona(transcript: PanelTranscript, persona_id: str) -> PersonaRecord:
+    record = next((record for record in transcript.personas if record.id == persona_id), None)
+    if record is None:
+        raise PersonaError(f"The transcript does not record the persona file of {persona_id!r}.")
+    return record
+
+
+def persona_from_record(record: PersonaRecord) -> Persona:
+    """The persona exactly as the panel used it, from the file text kept in the transcript."""
+    try:
+        return Persona.model_validate(tomllib.loads(record.text))
+    except (tomllib.TOMLDecodeError, ValidationError) as error:
+        raise PersonaError(
+            f"The persona {record.id!r} recorded in the transcript no longer loads: {error}."
+        ) from None
+
+
+# -- rerun ----------------------------------------------------------------------------------
+
+
+def persona_for_rerun(
+    transcript: PanelTranscript, persona_id: str, personas_dir: Path | None
+) -> tuple[Persona, PersonaRecord]:
+    """The recorded persona by default (the panel as it was); with `personas_dir`, that folder's
+    current file, which then replaces the record so the transcript stays true."""
+    if personas_dir is None:
+        record = recorded_persona(transcript, persona_id)
+        return persona_from_record(record), record
+    path = Path(personas_dir) / f"{persona_id}.toml"
+    if not path.is_file():
+        raise PersonaError(f"{path}: no such persona file in {personas_dir}.")
+    loaded = load_persona_file(path)
+    record = PersonaRecord(id=persona_id, path=loaded.path, sha256=loaded.sha256, text=loaded.text)
+    return loaded.persona, record
+
+
+async def rerun_persona_async(
+    path: str | Path,
+    persona_id: str,
+    settings: Settings,
+    *,
+    model: str | None = None,
+    seed: int | None = None,
+    force: bool = False,
+    personas_dir: Path | None = None,
+    note: str | None = None,
+    backend: Backend | None = None,
+    notice: Notice | None = None,
+) -> RevisionResult:
+    """Sample one persona's verdict again (a fresh seed unless given), keep the other reviews
+    as they are, tally again and save the new revision in the same transcript."""
+    path = Path(path)
+    transcript = load_panel(path)
+    current = find_review(transcript, persona_id)
+    if is_locked(current) and not force:
+        raise LockedReview(
+            f"The verdict of {persona_id} in {path} is locked ({current.author}); rerun leaves it "
+            "alone. Add --force to replace it anyway, or unlock it with `panel edit --unlock`."
+        )
+    persona, record = persona_for_rerun(transcript, persona_id, personas_dir)
+    if model is None:
+        recorded_model = transcript.models.get(persona_id)
+        model = recorded_model.name if recorded_model else persona.model
+    seed = seed if seed is not None else random.randrange(2**31)
+    recorded = transcript.options.get(persona_id)
+    options = {**recorded, "seed": seed} if recorded else sampling_options(persona, settings, seed)
+    own_backend = backend is None
+    backend = backend or await open_backend(settings, notice)
+    try:
+        info = (await backend.prepare([model]))[model]
+        review = await review_persona(
+            backend,
+            persona,
+            info.name,
+            render_messages(persona, transcript.card),
+            options,
+            max_attempts=settings.attempts,
+            transport_retries=settings.transport_retries,
+        )
+    finally:
+        if own_backend:
+            await backend.aclose()
+    personas = [record if item.id == persona_id else item for item in transcript.personas]
+    updated = with_revision(
+        transcript,
+        [review],
+        by=f"model:{info.name}",
+        action="rerun",
+        persona=persona_id,
+        note=note,
+        seed=seed,
+        models={**transcript.models, persona_id: info},
+        options={**transcript.options, persona_id: options},
+        personas=personas,
+    )
+    save_in_place(updated, path)
+    return RevisionResult(transcript=updated, path=path, review=review)
+
+
+def rerun_persona(path: str | Path, persona_id: str, settings: Settings, **kwargs: Any) -> RevisionResult:
+    """Regenerate one persona's verdict in a saved panel; see rerun_persona_async."""
+    return asyncio.run(rerun_persona_async(path, persona_id, settings, **kwargs))
+
+
+# -- hand edits -----------------------------------------------------------------------------
+
+
+def person_name(by: str | None = None) -> str:
+    """--by, else `git config user.name`, else the OS user."""
+    if by and by.strip():
+        return by.strip()
+    try:
+        found = subprocess.run(
+            ["git", "config", "user.name"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        found = ""
+    return found or getpass.getuser()
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string: multi-line when the text is long or has line breaks, for editing."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", lambda match: f"\\u{ord(match.group()):04x}", escaped)
+    if "\n" in text or len(text) > 70:
+        return f'"""\n{escaped}"""'
+    return f'"{escaped}"'
+
+
+def comment(text: str) -> str:
+    return "\n".join(f"# {line}".rstrip() for line in text.splitlines() or [""])
+
+
+def verdict_document(persona: Persona, review: PersonaReview, tool: str) -> str:
+    """The verdict as a TOML file to edit: each field with its description as a comment."""
+    shape = verdict_model(persona)
+    verdict = review.verdict
+    values: dict[str, Any] = (
+        {**verdict.fields, **{name: getattr(verdict, name) for name in COMMON_VERDICT_FIELDS}}
+        if verdict
+        else {}
+    )
+    lines = [
+        comment(
+            f"Verdict of {persona.id} ({persona.name}) on {tool}, written by {review.author}.\n"
+            "Edit the values, save, and close the editor. Every field is required; lines that start\n"
+            "with # are comments. Leave the file as it is, or empty it, to change nothing."
+        ),
+    ]
+    if review.status != "ok":
+        lines.append(comment(f"This persona failed in the run ({review.error}); write its verdict."))
+    for name in ("decision", "confidence", "headline", "quote", *persona.fields):
+        description = shape.model_fields[name].description or ""
+        value = values.get(name, 0.5 if name == "confidence" else "")
+        rendered = f"{value:g}" if isinstance(value, float) else toml_string(str(value))
+        lines.append(f"\n{comment(description)}\n{name} = {rendered}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_verdict_document(text: str, persona: Persona) -> Verdict:
+    """Read an edited verdict file back; raise InvalidEdit saying what is wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidEdit(f"the file is not valid TOML ({error})") from None
+    data = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
+    if isinstance(data.get("confidence"), int) and not isinstance(data.get("confidence"), bool):
+        data["confidence"] = float(data["confidence"])
+    try:
+        checked = verdict_model(persona).model_validate(data).model_dump()
+    except ValidationError as error:
+        raise InvalidEdit(describe_validation_error(error)) from None
+    return Verdict(
+        persona=persona.id,
+        fields={key: value for key, value in checked.items() if key not in COMMON_VERDICT_FIELDS},
+        **{key: checked[key] for key in COMMON_VERDICT_FIELDS},
+    )
+
+
+def without_error_header(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith(ERROR_MARK):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def open_in_editor(path: Path) -> None:
+    """$VISUAL, else $EDITOR (a command, arguments allowed), on the file; vi only at a terminal."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise InvalidEdit(
+                "No editor to open: set $EDITOR (or $VISUAL) to edit a verdict without a terminal."
+            )
+        editor = "notepad" if os.name == "nt" else "vi"
+    try:
+        status = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
+    except (OSError, ValueError) as error:
+        raise InvalidEdit(
+            f"Cannot start the editor {editor!r} ({error}); set $EDITOR to an editor command."
+        ) from None
+    if status != 0:
+        raise InvalidEdit(f"The editor {editor!r} exited with status {status}; nothing was saved.")
+
+
+def edit_review(
+    persona: Persona,
+    review: PersonaReview,
+    tool: str,
+    *,
+    author: str,
+    interactive: bool,
+    open_editor: OpenEditor = open_in_editor,
+) -> PersonaReview | None:
+    """Open the verdict in an editor until it validates; None when the person changed nothing.
+    Invalid content reopens the editor with the error on top, or raises InvalidEdit when no one
+    is at a terminal to fix it."""
+    original = verdict_document(persona, review, tool)
+    with tempfile.TemporaryDirectory(prefix="panel-edit-") as folder:
+        document = Path(folder) / f"{persona.id}-verdict.toml"
+        document.write_text(original, encoding="utf-8")
+        while True:
+            open_editor(document)
+            text = without_error_header(document.read_text(encoding="utf-8"))
+            if not text.strip() or text == original:
+                return None
+            try:
+                verdict = parse_verdict_document(text, persona)
+            except InvalidEdit as error:
+                if not interactive:
+                    raise InvalidEdit(
+                        f"The edited verdict of {persona.id} is not valid: {error}. Nothing was saved."
+                    ) from None
+                header = f"{ERROR_MARK}Not saved: {error}\n{ERROR_MARK}Fix it, save and close; empty the file to give up.\n"
+                document.write_text(header + text, encoding="utf-8")
+                continue
+            if review.verdict is not None and verdict == review.verdict:
+                return None
+            return PersonaReview(
+                persona=persona.id,
+                model=review.model,
+                status="ok",
+                verdict=verdict,
+                written_by=f"person:{author}",
+                locked=review.locked,
+            )
+
+
+def edit_verdict(
+    path: str | Path,
+    persona_id: str,
+    *,
+    lock: bool = False,
+    unlock: bool = False,
+    by: str | None = None,
+    note: str | None = None,
+    interactive: bool | None = None,
+    open_editor: OpenEditor = open_in_editor,
+) -> RevisionResult:
+    """Hand-edit (and optionally lock or unlock) one persona's verdict in a saved panel, tally
+    again and save the revision; a no-op edit that changes no lock saves nothing."""
+    if lock and unlock:
+        raise PanelError("Choose --lock or --unlock, not both.")
+    path = Path(path)
+    transcript = load_panel(path)
+    current = find_review(transcript, persona_id)
+    persona = persona_from_record(recorded_persona(transcript, persona_id))
+    author = person_name(by)
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    edited = edit_review(
+        persona,
+        current,
+        transcript.card.name,
+        author=author,
+        interactive=interactive,
+        open_editor=open_editor,
+    )
+    locked = True if lock else False if unlock else current.locked
+    if edited is None and locked == current.locked:
+        return RevisionResult(transcript=transcript, path=path, review=None)
+    changed = (edited or current).model_copy(update={"locked": locked})
+    actions = ["edited"] if edited else []
+    if locked != current.locked:
+        actions.append("locked" if locked else "unlocked")
+    updated = with_revision(
+        transcript,
+        [changed],
+        by=f"person:{author}",
+        action="edit",
+        persona=persona_id,
+        note=note or " and ".join(actions),
+    )
+    save_in_place(updated, path)
+    return RevisionResult(transcript=updated, path=path, review=changed)
+
+
+# -- review before the tally (panel run --review) -------------------------------------------
+
+
+@dataclass
+class ReviewSession:
+    """The Reviewer that `panel run --review` hands to the graph: it asks the chooser about each
+    persona still open, opens the editor for edits, and records every step as a revision."""
+
+    personas: dict[str, Persona]
+    tool: str
+    choose: Chooser
+    author: str
+    interactive: bool
+    open_editor: OpenEditor = open_in_editor
+    initial: list[PersonaReview] | None = None
+    steps: list[tuple[Literal["rerun", "edit"], PersonaReview, int | None]] = field(default_factory=list)
+    seeds: dict[str, int] = field(default_factory=dict)
+    open: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
+
+    async def __call__(self, reviews: list[PersonaReview]) -> dict[str, Any]:
+        if self.initial is None:
+            self.initial = list(reviews)
+            self.open = [review.persona for review in reviews]
+        else:
+            self.steps.extend(
+                ("rerun", review, self.seeds[review.persona])
+                for review in reviews
+                if review.persona in self.open
+            )
+        choices = self.choose(reviews, list(self.open))
+        by_persona = {review.persona: review for review in reviews}
+        rerun: dict[str, int] = {}
+        edited: list[dict[str, Any]] = []
+        for persona_id in self.open:
+            choice = choices.get(persona_id, "accept")
+            if choice == "rerun":
+                rerun[persona_id] = self.seeds[persona_id] = random.randrange(2**31)
+                continue
+            if choice == "edit":
+                review = edit_review(
+                    self.personas[persona_id],
+                    by_persona[persona_id],
+                    self.tool,
+                    author=self.author,
+                    interactive=self.interactive,
+                    open_editor=self.open_editor,
+                )
+                if review is not None:
+                    self.steps.append(("edit", review, None))
+                    edited.append(review.model_dump(mode="json"))
+            (self.locked if choice == "lock" else self.accepted).append(persona_id)
+        self.open = list(rerun)
+        return {"rerun": rerun, "edited": edited}
+
+
+def record_review(session: ReviewSession, transcript: PanelTranscript) -> PanelTranscript:
+    """Rebuild the reviewed panel's history: the first samples as revision 1, each rerun and
+    edit in order, then the review itself with the locks it set."""
+    initial = session.initial or list(transcript.reviews)
+    first = Revision(
+        number=1,
+        created_at=transcript.created_at,
+        by="panel run",
+        action="run",
+        seed=transcript.seed,
+        reviews=initial,
+        aggregate=tally_reviews(initial),
+    )
+    staged = transcript.model_copy(
+        update={"reviews": initial, "aggregate": first.aggregate, "revisions": [first]}
+    )
+    for action, review, seed in session.steps:
+        by = f"model:{review.model}" if action == "rerun" else f"person:{session.author}"
+        updates: dict[str, Any] = {}
+        if seed is not None:
+            updates["options"] = {
+                **staged.options,
+                review.persona: {**staged.options[review.persona], "seed": seed},
+            }
+        staged = with_revision(
+            staged, [review], by=by, action=action, persona=review.persona, seed=seed, **updates
+        )
+    locked = [
+        review.model_copy(update={"locked": True})
+        for review in staged.reviews
+        if review.persona in session.locked
+    ]
+    parts = [f"accepted: {', '.join(session.accepted) or '—'}"]
+    if session.locked:
+        parts.append(f"accepted and locked: {', '.join(session.locked)}")
+    return with_revision(
+        staged, locked, by=f"person:{session.author}", action="review", note="; ".join(parts)
+    )
+
+
+async def review_panel_async(
+    card: ToolCard | str | Path,
+    settings: Settings,
+    choose: Chooser,
+    *,
+    by: str | None = None,
+    interactive: bool = False,
+    open_editor: OpenEditor = open_in_editor,
+    notice: Notice | None = None,
+) -> PanelResult:
+    """Run the panel, pause before the tally for the editor's accept / lock / rerun / edit on
+    each persona, then tally and save the transcript with every step as a revision."""
+    tool, source = (card, None) if isinstance(card, ToolCard) else (load_card(card), str(card))
+    loaded = load_personas(settings.personas_dir)
+    session = ReviewSession(
+        personas={item.persona.id: item.persona for item in loaded},
+        tool=tool.name,
+        choose=choose,
+        author=person_name(by),
+        interactive=interactive,
+        open_editor=open_editor,
+    )
+    backend = await open_backend(settings, notice)
+    try:
+        result = await review_tool(
+            backend, tool, loaded, settings, card_source=source, save=False, reviewer=session
+        )
+    finally:
+        await backend.aclose()
+    transcript = record_review(session, result.transcript)
+    return PanelResult(
+        transcript=transcript, path=save_transcript(transcript, settings.out_dir, transcript.tool_slug)
+    )
