@@ -531,7 +531,10 @@ def diff_runs(
     ] = "flip",
     output_format: Annotated[
         str | None,
-        typer.Option("--format", help="json, md or html [default: side by side in the terminal]."),
+        typer.Option(
+            "--format",
+            help="json, md or html (default: side by side in the terminal, or the -o file's suffix).",
+        ),
     ] = None,
     out: OutputFileOption = None,
 ) -> None:
@@ -557,7 +560,7 @@ def render_command(
         Path | None, typer.Argument(help="A second panel transcript, shown side by side.")
     ] = None,
     output_format: Annotated[
-        str | None, typer.Option("--format", help="html or md [default: html, or the -o file's suffix].")
+        str | None, typer.Option("--format", help="html or md (default: the -o file's suffix, else html).")
     ] = None,
     out: OutputFileOption = None,
     votes: Annotated[
