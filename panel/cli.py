@@ -47,6 +47,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help text shows [env: ...] literally
 )
 stdout = Console(soft_wrap=False)
 stderr = Console(stderr=True)
