@@ -101,26 +101,37 @@ class HostPool:
         return {model: self.infos[model] for model in wanted}
 
     async def prepare_host(self, host: PooledHost) -> None:
-        """Ask one host for every model the pool needs, model by model, so that a host missing
-        one model still serves the others; remember the models it lacks."""
-        missing: set[str] = set()
-        first_error: ModelNotFound | None = None
+        """Ask one host for every model the pool needs; when it lacks one, ask model by model so
+        that it still serves the others, and remember the models it lacks."""
         try:
-            for model in self.models:
-                try:
-                    info = (await host.backend.prepare([model]))[model]
-                except ModelNotFound as error:
-                    missing.add(model)
-                    first_error = first_error or error
-                    continue
-                self.infos.setdefault(model, info)
+            try:
+                infos = await host.backend.prepare(self.models)
+                missing: set[str] = set()
+            except ModelNotFound:
+                infos, missing = await self.prepare_models_one_by_one(host)
         except BackendUnavailable as error:
-            self.set_aside(host, str(error))
+            if not isinstance(error, ModelNotFound):
+                self.set_aside(host, str(error))
             raise
+        for model, info in infos.items():
+            self.infos.setdefault(model, info)
         host.missing_models = missing
         host.prepared = True
-        if first_error and missing == set(self.models):
-            raise first_error
+        if self.models and missing == set(self.models):
+            raise ModelNotFound(
+                f"The Ollama server at {host.url} has none of {', '.join(self.models)}; "
+                f"run `ollama pull {self.models[0]}` there."
+            )
+
+    async def prepare_models_one_by_one(self, host: PooledHost) -> tuple[dict[str, ModelInfo], set[str]]:
+        infos: dict[str, ModelInfo] = {}
+        missing: set[str] = set()
+        for model in self.models:
+            try:
+                infos[model] = (await host.backend.prepare([model]))[model]
+            except ModelNotFound:
+                missing.add(model)
+        return infos, missing
 
     # -- scheduling ------------------------------------------------------------------------
 
