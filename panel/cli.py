@@ -22,11 +22,11 @@ from panel.editing import (
     edit_verdict,
     history,
     rerun_persona_async,
-    review_panel_async,
 )
 from panel.errors import ConfigError, PanelError
 from panel.personas import load_personas
 from panel.render import load_for_render, load_votes, render_diff, render_page
+from panel.review import review_panel_async
 from panel.runner import PanelResult, compare_tools_async, panel_version, run_panel_async
 from panel.stability import sample_stability_async, stability_of_folder
 from panel.transcripts import (

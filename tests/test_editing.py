@@ -13,17 +13,16 @@ from panel.cli import app
 from panel.editing import (
     InvalidEdit,
     LockedReview,
-    ReviewSession,
     edit_verdict,
     history,
     is_locked,
     parse_verdict_document,
     person_name,
     rerun_persona,
-    review_panel_async,
     verdict_document,
 )
 from panel.personas import load_personas
+from panel.review import ReviewSession, review_panel_async
 from panel.transcripts import PanelTranscript, load_transcript
 from tests.conftest import EXAMPLES
 
