@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from panel.backends import Backend
 from panel.backends.pool import HostPool
 from panel.cache import CachedBackend, ResponseCache
-from panel.cards import CARD_SUFFIXES, ToolCard, parse_card, read_card_data
+from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, parse_card, read_card_data
 from panel.config import Settings, normalize_host
 from panel.errors import CardError, PanelError, TranscriptError
 from panel.personas import LoadedPersona, load_personas
@@ -216,6 +216,12 @@ def read_rows(path: Path) -> Iterator[InputRow]:
                 if not line.strip():
                     continue
                 source = f"{path} line {number}"
+                if len(line) > MAX_CARD_BYTES:
+                    yield InputRow(
+                        source=source,
+                        error=f"{source} is {len(line):,} characters; a card may be at most {MAX_CARD_BYTES:,}.",
+                    )
+                    continue
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as error:

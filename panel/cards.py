@@ -86,17 +86,18 @@ def parse_card(data: Any, source: str) -> ToolCard:
         ) from None
 
 
-def read_card_data(path: Path) -> Any:
+def read_card_data(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:
     """Parse a TOML, YAML or JSON file into Python data, with a clear error when it is not."""
     kind = CARD_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise CardError(f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json.")
     try:
         size = path.stat().st_size
-        if size > MAX_CARD_BYTES:
+        if size > max_bytes:
             raise CardError(
-                f"{path} is {size:,} bytes; a tool card may be at most {MAX_CARD_BYTES:,}. "
-                "Trim the description and facts to what a reviewer needs."
+                f"{path} is {size:,} bytes; a tool card may be at most {max_bytes:,}. "
+                "Trim the description and facts to what a reviewer needs, or raise the limit "
+                "with PANEL_MAX_CARD_BYTES."
             )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -116,7 +117,7 @@ def read_card_data(path: Path) -> Any:
         raise CardError(f"{path} is not valid {kind}: {detail}") from None
 
 
-def load_card(path: str | Path) -> ToolCard:
+def load_card(path: str | Path, max_bytes: int = MAX_CARD_BYTES) -> ToolCard:
     """Read and validate one tool card file."""
     path = Path(path)
-    return parse_card(read_card_data(path), str(path))
+    return parse_card(read_card_data(path, max_bytes), str(path))

@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.cards import describe_validation_error
+from panel.cards import MAX_CARD_BYTES, describe_validation_error
 from panel.errors import ConfigError
 
 DEFAULT_HOST = "http://localhost:11434"
+# A quote is one paragraph; a model that rambles past this is asked again to be brief.
+DEFAULT_MAX_QUOTE_CHARS = 1500
 CONFIG_FILE = "panel.toml"
 # Environment variable -> setting. OLLAMA_HOST is Ollama's own name, so it is honoured as is.
 ENVIRONMENT = {
@@ -30,6 +32,8 @@ ENVIRONMENT = {
     "PANEL_PERSONAS": "personas_dir",
     "PANEL_OUT": "out_dir",
     "PANEL_GGUF": "gguf",
+    "PANEL_MAX_QUOTE_CHARS": "max_quote_chars",
+    "PANEL_MAX_CARD_BYTES": "max_card_bytes",
 }
 
 
@@ -49,6 +53,10 @@ class Settings(BaseModel):
     num_predict: int = Field(default=1024, ge=64)
     attempts: int = Field(default=3, ge=1, le=10, description="Tries at a valid verdict per persona.")
     transport_retries: int = Field(default=3, ge=1, le=10)
+    max_quote_chars: int = Field(
+        default=DEFAULT_MAX_QUOTE_CHARS, ge=100, description="Longest quote accepted."
+    )
+    max_card_bytes: int = Field(default=MAX_CARD_BYTES, ge=1024, le=1024 * 1024)
     personas_dir: Path | None = None
     out_dir: Path = Path("transcripts")
     gguf: Path | None = None

@@ -229,6 +229,7 @@ async def rerun_persona_async(
             options,
             max_attempts=settings.attempts,
             transport_retries=settings.transport_retries,
+            max_quote_chars=settings.max_quote_chars,
         )
     finally:
         if own_backend:

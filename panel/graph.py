@@ -75,6 +75,7 @@ class PanelContext:
     max_attempts: int
     transport_retries: int
     prompts_dir: Path | None = None
+    max_quote_chars: int | None = None
 
 
 def send_to_reviewers(state: PanelState) -> list[Send]:
@@ -97,6 +98,7 @@ async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dic
             max_attempts=context.max_attempts,
             transport_retries=context.transport_retries,
             prompts_dir=context.prompts_dir,
+            max_quote_chars=context.max_quote_chars,
         )
     except Exception as error:  # noqa: BLE001 - recorded in the transcript, never lost
         log.exception("persona %s failed unexpectedly", persona.id)

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from panel.aggregate import tally_reviews
-from panel.cards import ToolCard, load_card
+from panel.cards import ToolCard
 from panel.config import Settings
 from panel.editing import Choice, OpenEditor, edit_review, open_in_editor, person_name, with_revision
 from panel.personas import Persona, load_personas
-from panel.runner import Notice, PanelResult, open_backend, review_tool
+from panel.runner import Notice, PanelResult, as_card, open_backend, review_tool
 from panel.transcripts import PanelTranscript, Revision, save_transcript
 from panel.verdicts import PersonaReview
 
@@ -128,7 +128,7 @@ async def review_panel_async(
 ) -> PanelResult:
     """Run the panel, pause before the tally for the editor's accept / lock / rerun / edit on
     each persona, then tally and save the transcript with every step as a revision."""
-    tool, source = (card, None) if isinstance(card, ToolCard) else (load_card(card), str(card))
+    tool, source = as_card(card, settings)
     loaded = load_personas(settings.personas_dir)
     session = ReviewSession(
         personas={item.persona.id: item.persona for item in loaded},

@@ -113,6 +113,7 @@ async def review_tool(
         backend=backend,
         max_attempts=settings.attempts,
         transport_retries=settings.transport_retries,
+        max_quote_chars=settings.max_quote_chars,
     )
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
@@ -144,10 +145,11 @@ async def review_tool(
     return PanelResult(transcript=transcript, path=path)
 
 
-def as_card(card: ToolCard | str | Path) -> tuple[ToolCard, str | None]:
+def as_card(card: ToolCard | str | Path, settings: Settings) -> tuple[ToolCard, str | None]:
+    """A ToolCard as given, or loaded from its file; the source names the file in transcripts."""
     if isinstance(card, ToolCard):
         return card, None
-    return load_card(card), str(card)
+    return load_card(card, settings.max_card_bytes), str(card)
 
 
 async def run_panel_async(
@@ -160,7 +162,7 @@ async def run_panel_async(
 ) -> PanelResult:
     """Async form of `run_panel`, for callers that already run an event loop."""
     settings = settings or resolve_settings()
-    tool, source = as_card(card)
+    tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     own_backend = backend is None
     backend = backend or await open_backend(settings, notice)
@@ -186,7 +188,7 @@ async def compare_tools_async(
 ) -> ComparisonResult:
     """Async form of `compare_tools`."""
     settings = settings or resolve_settings()
-    (tool_a, source_a), (tool_b, source_b) = as_card(card_a), as_card(card_b)
+    (tool_a, source_a), (tool_b, source_b) = as_card(card_a, settings), as_card(card_b, settings)
     personas = load_personas(settings.personas_dir)
     own_backend = backend is None
     backend = backend or await open_backend(settings, notice)

@@ -21,12 +21,12 @@ from pydantic import BaseModel
 
 from panel.backends import Backend
 from panel.cache import CachedBackend, ResponseCache
-from panel.cards import ToolCard, load_card
+from panel.cards import ToolCard
 from panel.config import Settings
 from panel.editing import history
 from panel.errors import PanelError, TranscriptError
 from panel.personas import load_personas
-from panel.runner import Notice, open_backend, review_tool
+from panel.runner import Notice, as_card, open_backend, review_tool
 from panel.transcripts import PanelTranscript, load_transcript, now_utc, safe_slug, write_atomic
 from panel.verdicts import Decision, PersonaReview
 
@@ -314,7 +314,7 @@ async def sample_stability_async(
     finds every call in the response cache), save each sample and the report in one folder."""
     if samples < 2:
         raise StabilityError(f"--samples must be at least 2 to measure anything (got {samples}).")
-    tool, source = (card, None) if isinstance(card, ToolCard) else (load_card(card), str(card))
+    tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     started = now_utc()
     folder = Path(settings.out_dir) / f"{safe_slug(tool.name)}-stability-{started.strftime('%Y%m%dT%H%M%SZ')}"

@@ -38,8 +38,13 @@ class InvalidOutput(Exception):
     """The model answered, but not with a usable verdict."""
 
 
-def parse_verdict(reply: ChatReply, model: type[BaseModel], persona_id: str) -> Verdict:
-    """Turn the model's raw text into a Verdict, or raise InvalidOutput saying what is wrong."""
+def parse_verdict(
+    reply: ChatReply, model: type[BaseModel], persona_id: str, max_quote_chars: int | None = None
+) -> Verdict:
+    """Turn the model's raw text into a Verdict, or raise InvalidOutput saying what is wrong.
+
+    The quote limit is checked here rather than put in the schema: a maxLength in the
+    grammar makes llama.cpp's constrained decoding much slower."""
     if reply.done_reason == "length":
         raise InvalidOutput(
             "the reply was cut off at the token limit before the JSON object ended; write shorter values"
@@ -62,6 +67,11 @@ def parse_verdict(reply: ChatReply, model: type[BaseModel], persona_id: str) -> 
         raise InvalidOutput(
             f"the JSON does not match the verdict schema: {describe_validation_error(error)}"
         ) from None
+    if max_quote_chars and len(checked["quote"]) > max_quote_chars:
+        raise InvalidOutput(
+            f"the quote is {len(checked['quote'])} characters long; keep it to one paragraph "
+            f"under {max_quote_chars} characters"
+        )
     own_fields = {key: value for key, value in checked.items() if key not in COMMON_VERDICT_FIELDS}
     return Verdict(
         persona=persona_id,
@@ -164,6 +174,7 @@ async def review_persona(
     max_attempts: int,
     transport_retries: int,
     prompts_dir: Path | None = None,
+    max_quote_chars: int | None = None,
 ) -> PersonaReview:
     """Get one valid verdict from the model, or a failed review that keeps every raw output."""
     shape, schema = verdict_shape(persona.model_dump_json())
@@ -185,7 +196,7 @@ async def review_persona(
                 attempts=attempts,
             )
         try:
-            verdict = parse_verdict(reply, shape, persona.id)
+            verdict = parse_verdict(reply, shape, persona.id, max_quote_chars)
         except InvalidOutput as error:
             last_error = str(error)
             attempts.append(

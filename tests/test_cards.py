@@ -70,3 +70,11 @@ def test_binary_file_and_non_table(tmp_path: Path):
     listing.write_text("- a\n- b\n")
     with pytest.raises(CardError, match="table of fields"):
         load_card(listing)
+
+
+def test_card_size_limit_is_configurable(tmp_path: Path):
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({**GOOD, "facts": ["f" * 400] * 10}))
+    with pytest.raises(CardError, match="at most 2,048"):
+        load_card(path, max_bytes=2048)
+    assert load_card(path).facts

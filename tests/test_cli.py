@@ -181,3 +181,20 @@ def test_debug_shows_the_real_exception(tmp_path: Path):
     result = invoke("--debug", "run", str(tmp_path / "absent.toml"), "--backend", "ollama")
     assert result.exit_code != 0
     assert type(result.exception).__name__ == "CardError"
+
+
+def test_quote_limit_from_environment_re_asks_the_model(ollama, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PANEL_MAX_QUOTE_CHARS", "100")
+    ollama.verdict_hook = lambda body, verdict: (
+        {**verdict, "quote": "long " * 40} if len(body["messages"]) == 2 else verdict
+    )
+    result = invoke(
+        "run", PGVECTOR, "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert len(ollama.chats) == 8
+    assert all(
+        "under 100 characters" in chat["messages"][-1]["content"]
+        for chat in ollama.chats
+        if len(chat["messages"]) > 2
+    )

@@ -39,3 +39,9 @@ def test_valid_reply_becomes_a_verdict():
 def test_invalid_replies_say_what_is_wrong(reply, problem):
     with pytest.raises(InvalidOutput, match=problem):
         parse_verdict(reply, SHAPE, "dx")
+
+
+def test_overlong_quote_is_invalid_and_says_the_limit():
+    with pytest.raises(InvalidOutput, match="under 200 characters"):
+        parse_verdict(ChatReply(content=good(quote="word " * 100)), SHAPE, "dx", max_quote_chars=200)
+    assert parse_verdict(ChatReply(content=good(quote="short")), SHAPE, "dx", max_quote_chars=200)
