@@ -99,7 +99,7 @@ def test_ollama_options_map_to_llama_cpp_arguments() -> None:
     assert sampling_arguments({}) == embedded.OLLAMA_SAMPLING_DEFAULTS
 
 
-def test_decoding_schema_turns_the_bounded_confidence_into_choices() -> None:
+def test_decoding_schema_bounds_confidence_and_strings() -> None:
     persona = load_personas()[0].persona
     schema = verdict_schema(persona)
     original = json.dumps(schema, sort_keys=True)
@@ -119,8 +119,12 @@ def test_decoding_schema_turns_the_bounded_confidence_into_choices() -> None:
                 "confidence": value,
             }
         )
-    untouched = {key: spec for key, spec in decoded["properties"].items() if key != "confidence"}
-    assert untouched == {key: spec for key, spec in schema["properties"].items() if key != "confidence"}
+    for key, spec in schema["properties"].items():
+        if key in ("confidence", "decision"):
+            continue
+        cap = 1000 if key == "quote" else 160 if key == "headline" else 500
+        assert decoded["properties"][key] == {**spec, "maxLength": cap}
+    assert decoded["properties"]["decision"] == schema["properties"]["decision"]
 
 
 def test_grammar_keeps_strings_free_of_raw_control_characters() -> None:
@@ -128,6 +132,10 @@ def test_grammar_keeps_strings_free_of_raw_control_characters() -> None:
     char_rules = [line for line in grammar.splitlines() if line.startswith("char ::=")]
     assert char_rules == [embedded.STRICT_CHAR_RULE]
     assert '"0.55"' in grammar and '"\\"ship\\""' in grammar
+    shape = verdict_model(load_personas()[0].persona)
+    assert (
+        shape.model_json_schema()["properties"]["quote"].get("maxLength") is None
+    )  # validation is unchanged
 
 
 def test_sha256_is_computed_once_per_file_version(
