@@ -183,6 +183,17 @@ def test_auto_picks_embedded_when_nothing_listens() -> None:
     ]
 
 
+def test_auto_without_ollama_or_llama_cpp_says_both(monkeypatch: pytest.MonkeyPatch, card_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    host = free_port_url()
+    result = runner.invoke(app, ["run", str(card_path), "--host", host])
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        f"Error: Ollama did not answer at {host}, and the embedded fallback cannot run."
+    )
+    assert 'pip install -e ".[embedded]"' in result.stderr and "Traceback" not in result.output
+
+
 def test_auto_picks_ollama_when_it_answers(ollama: FakeOllama) -> None:
     async def pick() -> object:
         backend = await select_backend(Settings(host=ollama.url), notices.append)

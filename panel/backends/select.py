@@ -37,6 +37,11 @@ async def select_backend(settings: Settings, notice: Callable[[str], None]) -> B
             notice(f"Using Ollama at {settings.host}.")
         return ollama
     await ollama.aclose()
-    backend = embedded_backend(settings)
+    try:
+        backend = embedded_backend(settings)
+    except BackendUnavailable as error:
+        raise BackendUnavailable(
+            f"Ollama did not answer at {settings.host}, and the embedded fallback cannot run. {error}"
+        ) from None
     notice(backend.fallback_notice(settings.host))
     return backend
