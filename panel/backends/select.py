@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from panel.backends import Backend
 from panel.backends.ollama import OllamaBackend
 from panel.config import Settings
 from panel.errors import BackendUnavailable
 
+if TYPE_CHECKING:
+    from panel.backends.embedded import EmbeddedBackend
+
 AUTO_PROBE_SECONDS = 1.0
 
 
-def embedded_backend(settings: Settings) -> Backend:
+def embedded_backend(settings: Settings) -> EmbeddedBackend:
+    # Imported here: llama.cpp is an optional extra, and Ollama users never need it.
     from panel.backends.embedded import EmbeddedBackend
 
     return EmbeddedBackend.for_settings(settings)
