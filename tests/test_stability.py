@@ -241,7 +241,8 @@ def test_stability_on_the_embedded_model(card_path, tmp_path):
     assert [item.persona for item in report.personas] == ["business", "dx"]
     for item in report.personas:
         assert item.samples == 3 and item.valid + item.failed == 3
-        assert item.flip_rate is None or 0 <= item.flip_rate <= 2 / 3
+        # 3 samples: at most 2 of the 3 pairs disagree (rates are rounded to 4 places)
+        assert item.flip_rate is None or 0 <= item.flip_rate <= round(2 / 3, 4)
     assert report.panel.n >= 2 and 0 <= report.panel.mean <= 100
     assert report.panel.low <= report.panel.mean <= report.panel.high
     assert report.varying_fields and all(0 <= f.variability <= 1 for f in report.varying_fields)
