@@ -31,6 +31,7 @@ from panel.backends.pool import HostPool
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, parse_card, read_card_data
 from panel.config import Settings, normalize_host
+from panel.editing import is_locked
 from panel.errors import CardError, PanelError, TranscriptError
 from panel.personas import LoadedPersona, load_personas
 from panel.prompts import template_hashes
@@ -61,6 +62,7 @@ class BatchOptions(BaseModel):
     use_cache: bool = True
     cooldown: float = Field(default=2.0, gt=0, description="Seconds a failing host is first set aside.")
     outage_patience: float = Field(default=30.0, gt=0, description="Seconds a call waits out a full outage.")
+    force: bool = Field(default=False, description="Redo panels an editor has changed or locked.")
 
 
 class BatchSummary(BaseModel):
@@ -78,6 +80,7 @@ class BatchSummary(BaseModel):
     already_done: int = 0
     recovered: int = 0
     duplicates: int = 0
+    left_alone: int = Field(default=0, description="Panels an editor changed or locked; --force redoes them.")
     rows_skipped: int = 0
     model_calls: int = 0
     cache_hits: int = 0
@@ -104,6 +107,7 @@ class BatchSummary(BaseModel):
             + self.already_done
             + self.recovered
             + self.duplicates
+            + self.left_alone
             + self.rows_skipped
         )
 
@@ -353,17 +357,27 @@ def manifest_entry(digest: str, source: str, transcript: PanelTranscript, path: 
     }
 
 
-def adopt_orphan(path: Path) -> PanelTranscript | None:
-    """A complete transcript written just before a crash, before its manifest line."""
+def existing_transcript(path: Path) -> PanelTranscript | None:
+    """The panel transcript already at this row's path, if one parses there."""
     if not path.is_file():
         return None
     try:
         transcript = load_transcript(path)
     except PanelError:
         return None
-    if isinstance(transcript, PanelTranscript) and not transcript.aggregate.incomplete:
-        return transcript
-    return None
+    return transcript if isinstance(transcript, PanelTranscript) else None
+
+
+def adopt_orphan(transcript: PanelTranscript | None) -> PanelTranscript | None:
+    """A complete transcript written just before a crash, before its manifest line."""
+    return transcript if transcript is not None and not transcript.aggregate.incomplete else None
+
+
+def edited_by_hand(transcript: PanelTranscript | None) -> bool:
+    """An editor reran, edited or locked a verdict here: redoing the panel would throw that away."""
+    return transcript is not None and (
+        bool(transcript.revisions) or any(is_locked(review) for review in transcript.reviews)
+    )
 
 
 # -- running -------------------------------------------------------------------------------
@@ -551,7 +565,14 @@ async def run_batch_async(
                         run.report("panel", f"{row.source} repeats an earlier row")
                         continue
                     seen.add(digest)
-                    orphan = adopt_orphan(path)
+                    existing = existing_transcript(path)
+                    if edited_by_hand(existing) and not options.force:
+                        summary.left_alone += 1
+                        run.report(
+                            "panel", f"{path.name} was changed by an editor; left alone (--force redoes it)"
+                        )
+                        continue
+                    orphan = adopt_orphan(existing)
                     if orphan is not None:
                         manifest.append(manifest_entry(digest, row.source, orphan, path))
                         summary.recovered += 1

@@ -122,6 +122,7 @@ def print_batch_summary(console: Console, summary: BatchSummary) -> None:
         ("already done (manifest)", summary.already_done),
         ("recovered after a crash", summary.recovered),
         ("duplicate rows", summary.duplicates),
+        ("left alone (changed by an editor)", summary.left_alone),
         ("rows skipped (bad input)", summary.rows_skipped),
         ("model calls", summary.model_calls),
         ("cache hits", summary.cache_hits),

@@ -618,6 +618,9 @@ def batch(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no summary table (--json still prints).")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo panels an editor has rerun, edited or locked.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run the panel on every tool card of a file or folder: resumable, cached, over several hosts.
@@ -641,7 +644,12 @@ def batch(
             gguf=gguf,
         )
         options = BatchOptions(
-            hosts=host or [], slots=slots, concurrency=concurrency, cache_path=cache, use_cache=not no_cache
+            hosts=host or [],
+            slots=slots,
+            concurrency=concurrency,
+            cache_path=cache,
+            use_cache=not no_cache,
+            force=force,
         )
         with BatchProgressView(stderr, quiet=quiet) as view:
             summary = asyncio.run(

@@ -237,3 +237,29 @@ def test_kill_9_at_any_moment_then_rerun_gives_every_panel_once(tmp_path: Path, 
     assert sorted(load_transcript(path).card.name for path in transcripts(out)) == sorted(
         f"tool {n}" for n in range(12)
     )
+
+
+def test_batch_leaves_panels_an_editor_locked_alone_unless_forced(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 2)
+    def break_dx_on_tool_0(body, verdict):
+        if body["format"]["title"] == "DxVerdict" and '"tool 0"' in body["messages"][0]["content"]:
+            return {**verdict, "confidence": 7}  # out of range every time: dx fails, panel incomplete
+        return verdict
+
+    ollama.verdict_hook = break_dx_on_tool_0
+    first = batch(source, settings)
+    assert first.incomplete == 1
+    path = next(p for p in transcripts(settings.out_dir) if load_transcript(p).aggregate.incomplete)
+    locked = load_transcript(path)
+    locked.reviews[0].locked = True
+    path.write_text(locked.model_dump_json(indent=2))
+    before = path.read_bytes()
+
+    second = batch(source, settings)
+    assert second.left_alone == 1 and second.already_done == 1 and second.panels_run == 0
+    assert path.read_bytes() == before
+
+    ollama.verdict_hook = None
+    forced = run_batch(source, settings, BatchOptions(hosts=[settings.host], force=True))
+    assert forced.left_alone == 0 and forced.complete == 1
+    assert not load_transcript(path).aggregate.incomplete
