@@ -241,6 +241,7 @@ def test_kill_9_at_any_moment_then_rerun_gives_every_panel_once(tmp_path: Path, 
 
 def test_batch_leaves_panels_an_editor_locked_alone_unless_forced(ollama, settings, tmp_path: Path):
     source = write_jsonl(tmp_path / "tools.jsonl", 2)
+
     def break_dx_on_tool_0(body, verdict):
         if body["format"]["title"] == "DxVerdict" and '"tool 0"' in body["messages"][0]["content"]:
             return {**verdict, "confidence": 7}  # out of range every time: dx fails, panel incomplete
