@@ -5,7 +5,7 @@ hosts (panel.backends.pool), streamed in bounded memory. No printing: progress g
 callback, and the summary is returned.
 
 Crash safety: each transcript is written atomically under a name made from the panel's input
-hash, then one manifest line is appended and fsynced. A rerun skips the hashes in the manifest,
+hash, then one manifest line is appended and flushed. A rerun skips the hashes in the manifest,
 adopts a complete transcript that lost its manifest line, and redoes the rest, overwriting the
 same file, so every panel exists exactly once whatever moment the batch was killed.
 """
@@ -13,6 +13,7 @@ same file, so every panel exists exactly once whatever moment the batch was kill
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import json
@@ -282,8 +283,11 @@ def transcript_path(out_dir: Path, card: ToolCard, digest: str) -> Path:
 
 
 class Manifest:
-    """manifest.jsonl: one line per complete panel, appended with flush + fsync.
+    """manifest.jsonl: one line per complete panel, appended and flushed.
 
+    Lines are not fsynced one by one: the transcript, written atomically and fsynced first, is
+    the durable record, and a line lost to a power cut is rebuilt on the next run by adopting
+    that transcript. A flushed line survives kill -9. The file is fsynced once when it closes.
     A torn last line (the process died mid-write) is cut off when the file is opened. The file
     is locked while a batch writes to it, so two batches cannot share an output folder.
     """
@@ -339,10 +343,11 @@ class Manifest:
         with self.lock:
             self.stream.write(line)
             self.stream.flush()
-            os.fsync(self.stream.fileno())
             self.finished.add(entry["input_hash"])
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.fsync(self.stream.fileno())
         self.stream.close()
 
 
