@@ -18,8 +18,10 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +43,13 @@ from panel.transcripts import (
     SCHEMA_VERSION,
     PanelTranscript,
     load_transcript,
+    now_utc,
     safe_slug,
     write_atomic,
 )
 
+# Earlier transcripts of panels that were redone (incomplete, or forced) are copied here.
+REPLACED_FOLDER = "replaced"
 MANIFEST_NAME = "manifest.jsonl"
 CACHE_NAME = "panel-cache.sqlite"
 # CSV cells that hold lists: items separated by " | "; a link is "label=url" (or a bare url).
@@ -160,7 +165,7 @@ def count_rows(path: Path) -> int:
     with path.open(encoding="utf-8", errors="replace", newline="") as stream:
         if kind == "jsonl":
             return sum(1 for line in stream if line.strip())
-        return max(0, sum(1 for _ in csv.reader(stream)) - 1)
+        return max(0, sum(1 for _ in csv_rows(csv.reader(stream))) - 1)
 
 
 def split_list(cell: str) -> list[str]:
@@ -205,13 +210,25 @@ def validated(data: Any, source: str) -> InputRow:
         return InputRow(source=source, error=str(error))
 
 
-def read_rows(path: Path) -> Iterator[InputRow]:
+def csv_rows(reader: Iterator[Any]) -> Iterator[Any]:
+    """The rows of a csv reader, with a row the csv module refuses (a cell over its size limit,
+    a NUL byte) yielded as the CardError it is, so one bad row does not stop the file."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield CardError(f"not a readable CSV row ({error})")
+
+
+def read_rows(path: Path, max_card_bytes: int = MAX_CARD_BYTES) -> Iterator[InputRow]:
     """Every row of the input in order, as a stream; a bad row carries its error instead."""
     kind = input_kind(path)
     if kind == "folder":
         for file in card_files(path):
             try:
-                yield validated(read_card_data(file), str(file))
+                yield validated(read_card_data(file, max_card_bytes), str(file))
             except CardError as error:
                 yield InputRow(source=str(file), error=str(error))
         return
@@ -221,10 +238,11 @@ def read_rows(path: Path) -> Iterator[InputRow]:
                 if not line.strip():
                     continue
                 source = f"{path} line {number}"
-                if len(line) > MAX_CARD_BYTES:
+                if len(line) > max_card_bytes:
                     yield InputRow(
                         source=source,
-                        error=f"{source} is {len(line):,} characters; a card may be at most {MAX_CARD_BYTES:,}.",
+                        error=f"{source} is {len(line):,} characters; a card may be at most "
+                        f"{max_card_bytes:,} (PANEL_MAX_CARD_BYTES).",
                     )
                     continue
                 try:
@@ -236,9 +254,11 @@ def read_rows(path: Path) -> Iterator[InputRow]:
             return
         reader = csv.DictReader(stream)
         # Rows are numbered as a spreadsheet shows them: the header is row 1.
-        for number, row in enumerate(reader, 2):
+        for number, row in enumerate(csv_rows(reader), 2):
             source = f"{path} row {number}"
             try:
+                if isinstance(row, CardError):
+                    raise row
                 data = card_from_csv_row(row)
             except CardError as error:
                 yield InputRow(source=source, error=f"{source}: {error}.")
@@ -378,6 +398,19 @@ def adopt_orphan(transcript: PanelTranscript | None) -> PanelTranscript | None:
     return transcript if transcript is not None and not transcript.aggregate.incomplete else None
 
 
+def keep_previous(path: Path) -> None:
+    """Copy a transcript about to be redone (an incomplete panel's failed attempts, or a forced
+    redo of an edited one) into OUT/replaced/, so no raw output is lost."""
+    if path.is_file():
+        archive = (
+            path.parent
+            / REPLACED_FOLDER
+            / f"{path.stem}-{now_utc().strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}.json"
+        )
+        archive.parent.mkdir(exist_ok=True)
+        shutil.copy2(path, archive)
+
+
 def edited_by_hand(transcript: PanelTranscript | None) -> bool:
     """An editor reran, edited or locked a verdict here: redoing the panel would throw that away."""
     return transcript is not None and (
@@ -474,6 +507,7 @@ class BatchRun:
         transcript = result.transcript
         text = transcript.model_dump_json(indent=2) + "\n"
         try:
+            await asyncio.to_thread(keep_previous, path)
             await asyncio.to_thread(write_atomic, path, text)
             if not transcript.aggregate.incomplete:
                 entry = manifest_entry(digest, source, transcript, path)
@@ -554,14 +588,16 @@ async def run_batch_async(
 
         try:
             async with asyncio.TaskGroup() as group:
-                for row in read_rows(input_path):
+                for row in read_rows(input_path, settings.max_card_bytes):
                     summary.rows += 1
                     if row.card is None:
                         run.skip_bad_row(row)
                         continue
                     digest = input_hash(row.card, fingerprint)
                     path = transcript_path(out_dir, row.card, digest)
-                    if digest in manifest:
+                    existing = existing_transcript(path) if options.force or digest not in manifest else None
+                    forced_redo = options.force and edited_by_hand(existing)
+                    if digest in manifest and not forced_redo:
                         summary.already_done += 1
                         run.report("panel")
                         continue
@@ -570,14 +606,13 @@ async def run_batch_async(
                         run.report("panel", f"{row.source} repeats an earlier row")
                         continue
                     seen.add(digest)
-                    existing = existing_transcript(path)
                     if edited_by_hand(existing) and not options.force:
                         summary.left_alone += 1
                         run.report(
                             "panel", f"{path.name} was changed by an editor; left alone (--force redoes it)"
                         )
                         continue
-                    orphan = adopt_orphan(existing)
+                    orphan = None if forced_redo else adopt_orphan(existing)
                     if orphan is not None:
                         manifest.append(manifest_entry(digest, row.source, orphan, path))
                         summary.recovered += 1

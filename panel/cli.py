@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from panel import diff_display, display
+from panel.aggregate import compare_aggregates
 from panel.config import Settings, resolve_settings
 from panel.diff import FAIL_ON_CHOICES, diff_paths, diff_to_json, should_fail
 from panel.editing import (
@@ -33,6 +34,7 @@ from panel.transcripts import (
     ComparisonTranscript,
     PanelTranscript,
     load_transcript,
+    resolve_side,
     summarize_comparison,
     summarize_panel,
     write_atomic,
@@ -254,21 +256,30 @@ def show(
 
 
 def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> None:
+    """Both panels as they are now (an editor may have changed one since), and the call again."""
+    sides = [resolve_side(side, path) for side in (loaded.a_transcript, loaded.b_transcript)]
     panels = []
-    for side in (loaded.a_transcript, loaded.b_transcript):
+    for side in sides:
         side_transcript = load_transcript(side)
         if not isinstance(side_transcript, PanelTranscript):
             raise PanelError(f"{side} should be a panel transcript, but it is a {side_transcript.kind}.")
         panels.append(side_transcript)
+    a_panel, b_panel = panels
+    loaded = loaded.model_copy(
+        update={
+            "a_aggregate": a_panel.aggregate,
+            "b_aggregate": b_panel.aggregate,
+            "comparison": compare_aggregates(
+                a_panel.aggregate, b_panel.aggregate, a_panel.card.name, b_panel.card.name
+            ),
+        }
+    )
     if as_json:
-        a, b = (
-            summarize_panel(panel, Path(side))
-            for panel, side in zip(panels, (loaded.a_transcript, loaded.b_transcript), strict=True)
-        )
+        a, b = (summarize_panel(panel, side) for panel, side in zip(panels, sides, strict=True))
         print_json(summarize_comparison(loaded, a, b, path))
         return
-    for panel, side in zip(panels, (loaded.a_transcript, loaded.b_transcript), strict=True):
-        display.print_panel(stdout, panel, Path(side))
+    for panel, side in zip(panels, sides, strict=True):
+        display.print_panel(stdout, panel, side)
     display.print_comparison(stdout, loaded, path)
 
 
@@ -715,5 +726,7 @@ def main() -> None:
     try:
         app()
     except PanelError as error:  # raised from a callback before reporting_errors runs
+        if state["debug"]:
+            raise
         display.print_error(stderr, str(error))
         sys.exit(error.exit_code)

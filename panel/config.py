@@ -48,7 +48,7 @@ class Settings(BaseModel):
     persona_models: dict[str, str] = Field(default_factory=dict)
     seed: int | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    timeout: float = Field(default=180.0, gt=0, description="Seconds one model call may take.")
+    timeout: float = Field(default=180.0, gt=0, le=86_400, description="Seconds one model call may take.")
     num_ctx: int = Field(default=8192, ge=512)
     num_predict: int = Field(default=1024, ge=64)
     attempts: int = Field(default=3, ge=1, le=10, description="Tries at a valid verdict per persona.")
@@ -67,26 +67,41 @@ class Settings(BaseModel):
 
 def normalize_host(host: str) -> str:
     """Accept what OLLAMA_HOST accepts ('localhost', ':11434', '0.0.0.0:8080') as a URL."""
+    original = host
     host = host.strip().rstrip("/")
     if "://" not in host:
         host = f"http://{host}"
-    parts = urlsplit(host)
+    try:
+        parts = urlsplit(host)
+        port = parts.port
+    except ValueError as error:
+        raise ConfigError(
+            f"The Ollama host {original!r} is not a valid URL ({error}); use a form like "
+            "http://localhost:11434 (from --host, OLLAMA_HOST or panel.toml)."
+        ) from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"The Ollama host {original!r} must be an http:// or https:// URL.")
     hostname = parts.hostname or "localhost"
     if hostname == "0.0.0.0":
         hostname = "127.0.0.1"
     if ":" in hostname:
         hostname = f"[{hostname}]"
-    port = parts.port or (443 if parts.scheme == "https" else 11434)
+    port = port or (443 if parts.scheme == "https" else 11434)
     return f"{parts.scheme}://{hostname}:{port}{parts.path}"
+
+
+# panel.toml may use the CLI's names for these.
+FILE_ALIASES = {"out": "out_dir", "personas": "personas_dir"}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read this settings file ({error}).") from None
+    return {FILE_ALIASES.get(key, key): value for key, value in data.items()}
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -103,8 +118,9 @@ def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in layer.items():
             if value is None:
                 continue
-            if key == "persona_models":
-                merged["persona_models"] = {**merged.get("persona_models", {}), **value}
+            if key == "persona_models" and isinstance(value, Mapping):
+                below = merged.get("persona_models")
+                merged["persona_models"] = {**(below if isinstance(below, Mapping) else {}), **value}
             else:
                 merged[key] = value
     return merged

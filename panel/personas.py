@@ -128,7 +128,8 @@ def verdict_model(persona: Persona) -> type[BaseModel]:
         ),
         headline=(str, Field(min_length=1, description="Your call in one line.")),
         decision=(Literal["ship", "skip"], Field(description="ship or skip")),
-        confidence=(float, Field(ge=0, le=1, description="How sure you are, from 0 to 1.")),
+        # strict: a JSON true must not pass as confidence 1.0
+        confidence=(float, Field(ge=0, le=1, strict=True, description="How sure you are, from 0 to 1.")),
     )
 
 

@@ -25,7 +25,7 @@ from panel.aggregate import Comparison, compare_aggregates, percent
 from panel.cards import describe_validation_error
 from panel.diff import Diff, diff_to_json
 from panel.errors import PanelError, TranscriptError
-from panel.transcripts import PanelTranscript, load_transcript, safe_slug
+from panel.transcripts import PanelTranscript, load_transcript, resolve_side, safe_slug
 
 Format = Literal["html", "md"]
 TEMPLATES = Path(__file__).parent / "templates"
@@ -294,15 +294,6 @@ def render_diff(diff: Diff, format: Format) -> str:
     """A diff of two runs (or two folders) as a Markdown or HTML report."""
     template = environment(format).get_template(f"diff.{format}.j2")
     return template.render(diff=diff, data=diff_to_json(diff))
-
-
-def resolve_side(side: str, comparison_path: Path) -> Path:
-    """A comparison names its panels by the path they were written to; try it as given, then
-    beside the comparison file."""
-    path = Path(side)
-    if path.exists() or path.is_absolute():
-        return path
-    return comparison_path.parent / path.name
 
 
 def load_for_render(paths: list[Path]) -> list[PanelTranscript]:

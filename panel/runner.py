@@ -204,8 +204,8 @@ async def compare_tools_async(
     transcript = ComparisonTranscript(
         id=uuid.uuid4().hex,
         created_at=now_utc(),
-        a_transcript=str(a.path),
-        b_transcript=str(b.path),
+        a_transcript=str(Path(a.path).resolve()),
+        b_transcript=str(Path(b.path).resolve()),
         a_tool=tool_a.name,
         b_tool=tool_b.name,
         a_aggregate=a.transcript.aggregate,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -317,7 +318,11 @@ async def sample_stability_async(
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     started = now_utc()
-    folder = Path(settings.out_dir) / f"{safe_slug(tool.name)}-stability-{started.strftime('%Y%m%dT%H%M%SZ')}"
+    # A short random suffix: two runs in the same second must not share (and overwrite) a folder.
+    folder = (
+        Path(settings.out_dir)
+        / f"{safe_slug(tool.name)}-stability-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    )
     sample_settings = settings.model_copy(update={"out_dir": folder})
     first_seed = base_seed if base_seed is not None else settings.seed if settings.seed is not None else 1
     own_backend = backend is None

@@ -159,6 +159,15 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
     return path
 
 
+def resolve_side(side: str, comparison_path: Path) -> Path:
+    """A comparison names its panels by the path they were written to; try it as given, then
+    beside the comparison file (the folder may have moved)."""
+    path = Path(side)
+    if path.exists():
+        return path
+    return Path(comparison_path).parent / path.name
+
+
 def load_transcript(path: str | Path) -> Transcript:
     """Read a panel or comparison transcript, checking its schema version."""
     path = Path(path)

@@ -264,3 +264,53 @@ def test_batch_leaves_panels_an_editor_locked_alone_unless_forced(ollama, settin
     forced = run_batch(source, settings, BatchOptions(hosts=[settings.host], force=True))
     assert forced.left_alone == 0 and forced.complete == 1
     assert not load_transcript(path).aggregate.incomplete
+
+
+def test_force_redoes_an_edited_complete_panel_and_keeps_the_old_file(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 1)
+    batch(source, settings)
+    path = transcripts(settings.out_dir)[0]
+    edited = load_transcript(path)
+    edited.reviews[1].locked = True
+    path.write_text(edited.model_dump_json(indent=2))
+    again = batch(source, settings)
+    assert again.already_done == 1 and again.panels_run == 0
+    forced = run_batch(source, settings, BatchOptions(hosts=[settings.host], force=True))
+    assert forced.panels_run == 1 and forced.complete == 1
+    assert not load_transcript(path).reviews[1].locked
+    kept = list((settings.out_dir / "replaced").glob("*.json"))
+    assert len(kept) == 1 and load_transcript(kept[0]).reviews[1].locked
+
+
+def test_retrying_an_incomplete_panel_keeps_its_failed_attempts(ollama, settings, tmp_path: Path):
+    source = write_jsonl(tmp_path / "tools.jsonl", 1)
+    ollama.enqueue(*["garbage"] * 12)
+    assert batch(source, settings, concurrency=1).incomplete == 1
+    assert batch(source, settings).complete == 1
+    kept = list((settings.out_dir / "replaced").glob("*.json"))
+    assert len(kept) == 1
+    raws = [a.raw for review in load_transcript(kept[0]).reviews for a in review.attempts]
+    assert "garbage" in raws
+
+
+def test_csv_cell_over_the_csv_limit_is_a_skipped_row(ollama, settings, tmp_path: Path):
+    import csv as csv_module
+
+    source = tmp_path / "tools.csv"
+    with source.open("w", newline="") as stream:
+        writer = csv_module.writer(stream)
+        writer.writerow(list(CARD))
+        writer.writerow([json.dumps(v) if isinstance(v, list) else v for v in CARD.values()])
+        writer.writerow(["x" * (csv_module.field_size_limit() + 10)] + ["y"] * (len(CARD) - 1))
+    summary = batch(source, settings)
+    assert summary.complete == 1 and summary.rows_skipped == 1
+    assert any("row 3" in problem and "CSV" in problem for problem in summary.bad_rows)
+
+
+def test_card_size_limit_applies_to_batch_rows(ollama, settings, tmp_path: Path):
+    source = tmp_path / "tools.jsonl"
+    big = {**CARD, "facts": ["a fact that takes room " * 10] * 10}
+    source.write_text(json.dumps(big) + "\n" + json.dumps({**big, "name": "other"}) + "\n")
+    small = settings.model_copy(update={"max_card_bytes": 2048})
+    summary = batch(source, small)
+    assert summary.rows_skipped == 2 and "PANEL_MAX_CARD_BYTES" in summary.bad_rows[0]

@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from panel.aggregate import tally_reviews
 from panel.cli import app
+from panel.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import free_port_url
 
@@ -198,3 +200,57 @@ def test_quote_limit_from_environment_re_asks_the_model(ollama, tmp_path: Path, 
         for chat in ollama.chats
         if len(chat["messages"]) > 2
     )
+
+
+@pytest.mark.parametrize("host", ["http://localhost:abc", "http://[::1", "ftp://example.com"])
+def test_bad_host_url_exits_2(host):
+    result = invoke("run", PGVECTOR, "--backend", "ollama", "--host", host)
+    assert result.exit_code == 2, result.output
+    assert "not a valid URL" in result.stderr or "http://" in result.stderr
+
+
+def test_bad_panel_toml_types_exit_2(tmp_path: Path):
+    Path("panel.toml").write_text('persona_models = "dx"\n')
+    result = invoke("run", PGVECTOR, "--backend", "ollama")
+    assert result.exit_code == 2 and "persona_models" in result.stderr
+
+
+def test_debug_through_the_console_script_shows_a_traceback(tmp_path: Path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from panel.cli import main; main()"]
+    plain = subprocess.run([*command, "run", "absent.toml"], capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and "absent.toml" in plain.stderr
+    debug = subprocess.run([*command, "--debug", "run", "absent.toml"], capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "CardError" in debug.stderr
+
+
+def test_show_comparison_from_another_folder_recomputes_the_call(ollama, tmp_path: Path, monkeypatch):
+    out = tmp_path / "cmp"
+    summary = json.loads(
+        invoke(
+            "compare",
+            PGVECTOR,
+            COPILOT,
+            "--backend",
+            "ollama",
+            "--host",
+            ollama.url,
+            "--out",
+            "cmp",
+            "--json",
+        ).stdout
+    )
+    assert summary["winner_side"] == "tie"
+    a_path = next(out.glob("pgvector-2*.json"))  # not the pgvector-vs-… comparison
+    edited = load_transcript(a_path)
+    for review in edited.reviews:
+        review.verdict.decision = "skip"
+    edited = edited.model_copy(update={"aggregate": tally_reviews(edited.reviews)})
+    a_path.write_text(edited.model_dump_json())
+    monkeypatch.chdir("/")
+    shown = invoke("show", str(out / Path(summary["transcript"]).name), "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["a"]["ship_pct"] == 0 and data["winner"] == "GitHub Copilot"

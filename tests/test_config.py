@@ -48,3 +48,15 @@ def test_bad_settings_are_config_errors(tmp_path: Path):
     broken.write_text("seed = = 1")
     with pytest.raises(ConfigError, match="panel.toml"):
         resolve_settings({}, {}, broken)
+
+
+def test_panel_toml_accepts_the_flag_names(tmp_path: Path):
+    config = tmp_path / "panel.toml"
+    config.write_text('out = "runs"\npersonas = "mine"\n')
+    settings = resolve_settings({}, {}, config)
+    assert settings.out_dir == Path("runs") and settings.personas_dir == Path("mine")
+
+
+def test_timeout_must_be_finite(tmp_path: Path):
+    with pytest.raises(ConfigError, match="timeout"):
+        resolve_settings({}, {"PANEL_TIMEOUT": "inf"}, tmp_path / "absent.toml")

@@ -118,3 +118,11 @@ def test_environment_host_is_honoured(ollama: FakeOllama, monkeypatch: pytest.Mo
     monkeypatch.setenv("OLLAMA_HOST", ollama.url)
     code, report = doctor()
     assert code == 0 and report["backend"] == "ollama"
+
+
+def test_a_file_that_is_not_gguf_is_not_a_model(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    result = CliRunner().invoke(app, ["doctor", "--backend", "embedded", "--gguf", str(fake)])
+    assert result.exit_code == 3
+    assert "not a GGUF model file" in " ".join(result.output.split())

@@ -420,3 +420,32 @@ def test_review_session_asks_only_about_open_personas():
     assert set(first["rerun"]) == {"a"} and first["edited"] == []
     asyncio.run(session(reviews))
     assert asked == [["a", "b"], ["a"]]
+
+
+def test_editor_that_leaves_bytes_or_deletes_the_file_exits_2(
+    ollama, settings, card_path, tmp_path, monkeypatch
+):
+    path = first_panel(settings, card_path)
+    before = path.read_bytes()
+    for body in (
+        "def edit(text):\n    return text\npath0 = Path(sys.argv[1])\npath0.write_bytes(b'\\xff\\xfe')\nraise SystemExit(0)",
+        "def edit(text):\n    return text\nPath(sys.argv[1]).unlink()\nraise SystemExit(0)",
+    ):
+        scripted_editor(tmp_path, monkeypatch, body)
+        result = runner.invoke(app, ["edit", str(path), "--persona", "dx"])
+        assert result.exit_code == 2, result.output
+        assert "Cannot read the edited verdict" in " ".join(result.stderr.split())
+        assert path.read_bytes() == before
+
+
+def test_failed_rerun_keeps_the_earlier_verdict(ollama, settings, card_path):
+    path = first_panel(settings, card_path)
+    before = load_transcript(path)
+    ollama.enqueue(503, 503, 503)
+    result = runner.invoke(app, ["rerun", str(path), "--persona", "dx", *backend_flags(ollama), "--json"])
+    after = load_transcript(path)
+    assert after.reviews == before.reviews and after.aggregate == before.aggregate
+    last = after.revisions[-1]
+    assert last.action == "rerun" and last.reviews[0].status == "failed"
+    assert "rerun failed, the earlier verdict is kept" in last.note
+    assert result.exit_code == 0

@@ -45,3 +45,9 @@ def test_overlong_quote_is_invalid_and_says_the_limit():
     with pytest.raises(InvalidOutput, match="under 200 characters"):
         parse_verdict(ChatReply(content=good(quote="word " * 100)), SHAPE, "dx", max_quote_chars=200)
     assert parse_verdict(ChatReply(content=good(quote="short")), SHAPE, "dx", max_quote_chars=200)
+
+
+def test_boolean_confidence_is_not_a_number():
+    with pytest.raises(InvalidOutput, match="confidence"):
+        parse_verdict(ChatReply(content=good(confidence=True)), SHAPE, "dx")
+    assert parse_verdict(ChatReply(content=good(confidence=1)), SHAPE, "dx").confidence == 1.0

@@ -94,6 +94,16 @@ def resolve_gguf(requested: Path | None) -> Path:
     path = requested.expanduser() if requested else bundled_gguf()
     if path is None or not path.is_file():
         raise BackendUnavailable(missing_gguf_message(requested))
+    try:
+        with path.open("rb") as stream:
+            magic = stream.read(4)
+    except OSError as error:
+        raise BackendUnavailable(f"Cannot read the GGUF file {path} ({error}).") from None
+    if magic != b"GGUF":
+        raise BackendUnavailable(
+            f"{path} is not a GGUF model file (it does not start with the GGUF signature). Point "
+            f"--gguf (or PANEL_GGUF) at a .gguf file, or run the panel on Ollama: {OLLAMA_HINT}."
+        )
     return path.resolve()
 
 
