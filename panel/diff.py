@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from panel.errors import PanelError, TranscriptError
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.transcripts import PanelTranscript, load_panel_transcript
 from panel.verdicts import Decision, PersonaReview
 
 FailOn = Literal["none", "flip", "any"]
@@ -304,16 +304,6 @@ def diff_transcripts(
     )
 
 
-def load_panel(path: Path) -> PanelTranscript:
-    transcript = load_transcript(path)
-    if not isinstance(transcript, PanelTranscript):
-        raise TranscriptError(
-            f"{path} is a comparison transcript; diff compares panel transcripts. Diff the two "
-            f"panels it names instead ({transcript.a_transcript} and {transcript.b_transcript})."
-        )
-    return transcript
-
-
 def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
     """The panel transcripts in a batch folder by tool slug, the newest run of each tool.
 
@@ -326,7 +316,7 @@ def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
             continue
         if not isinstance(data, dict) or data.get("kind") != "panel":
             continue
-        transcript = load_panel(path)
+        transcript = load_panel_transcript(path, "diff")
         current = newest.get(transcript.tool_slug)
         if current is None or transcript.created_at >= current[0].created_at:
             newest[transcript.tool_slug] = (transcript, path)
@@ -390,7 +380,9 @@ def diff_paths(a: str | Path, b: str | Path) -> Diff:
         raise PanelError(
             f"{folder} is a folder but {single} is a file; diff takes two transcripts or two folders."
         )
-    return diff_transcripts(load_panel(a), load_panel(b), str(a), str(b))
+    return diff_transcripts(
+        load_panel_transcript(a, "diff"), load_panel_transcript(b, "diff"), str(a), str(b)
+    )
 
 
 def should_fail(diff: Diff, fail_on: FailOn) -> bool:

@@ -39,7 +39,7 @@ from panel.transcripts import (
     PanelTranscript,
     PersonaRecord,
     Revision,
-    load_transcript,
+    load_panel_transcript,
     now_utc,
     write_atomic,
 )
@@ -126,16 +126,6 @@ def with_revision(
     )
 
 
-def load_panel(path: str | Path) -> PanelTranscript:
-    loaded = load_transcript(path)
-    if not isinstance(loaded, PanelTranscript):
-        raise TranscriptError(
-            f"{path} is a comparison; rerun and edit work on a panel transcript "
-            f"(this one points at {loaded.a_transcript} and {loaded.b_transcript})."
-        )
-    return loaded
-
-
 def save_in_place(transcript: PanelTranscript, path: Path) -> None:
     try:
         write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
@@ -203,7 +193,7 @@ async def rerun_persona_async(
     """Sample one persona's verdict again (a fresh seed unless given), keep the other reviews
     as they are, tally again and save the new revision in the same transcript."""
     path = Path(path)
-    transcript = load_panel(path)
+    transcript = load_panel_transcript(path, "rerun and edit")
     current = find_review(transcript, persona_id)
     if is_locked(current) and not force:
         raise LockedReview(
@@ -431,7 +421,7 @@ def edit_verdict(
     if lock and unlock:
         raise PanelError("Choose --lock or --unlock, not both.")
     path = Path(path)
-    transcript = load_panel(path)
+    transcript = load_panel_transcript(path, "rerun and edit")
     current = find_review(transcript, persona_id)
     persona = persona_from_record(recorded_persona(transcript, persona_id))
     author = person_name(by)

@@ -159,6 +159,17 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
     return path
 
 
+def load_panel_transcript(path: str | Path, command: str) -> PanelTranscript:
+    """A panel transcript, or a TranscriptError naming the command that needs one."""
+    loaded = load_transcript(path)
+    if not isinstance(loaded, PanelTranscript):
+        raise TranscriptError(
+            f"{path} is a comparison transcript; {command} works on panel transcripts. Use one of "
+            f"the two panels it names: {loaded.a_transcript} or {loaded.b_transcript}."
+        )
+    return loaded
+
+
 def resolve_side(side: str, comparison_path: Path) -> Path:
     """A comparison names its panels by the path they were written to; try it as given, then
     beside the comparison file (the folder may have moved)."""
