@@ -32,6 +32,9 @@ def _environment(folder: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
+        # Templates are read once per process, like their hashes below, so the hash recorded in
+        # a transcript is always that of the template used (and no stat() per persona call).
+        auto_reload=False,
     )
 
 
@@ -62,10 +65,15 @@ def render_retry(error: str, prompts_dir: Path | None = None) -> str:
 
 def template_hashes(prompts_dir: Path | None = None) -> dict[str, str]:
     """sha256 of each template, recorded in every transcript."""
-    folder = Path(prompts_dir or default_prompts_dir())
+    return dict(_template_hashes(str(prompts_dir or default_prompts_dir())))
+
+
+@lru_cache(maxsize=8)
+def _template_hashes(folder_name: str) -> tuple[tuple[str, str], ...]:
+    folder = Path(folder_name)
     hashes = {}
     for name in TEMPLATE_NAMES:
         path = folder / name
         if path.is_file():
             hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    return tuple(hashes.items())

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class ComparisonResult:
     path: Path | None
 
 
+@lru_cache(maxsize=1)
 def panel_version() -> str:
     try:
         return version("reviewer-panel")
