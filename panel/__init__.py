@@ -6,8 +6,12 @@ print(result.transcript.aggregate.ship_pct, result.path)
 """
 
 from panel.aggregate import Aggregate, Comparison, compare_aggregates, tally_reviews
+from panel.batch import BatchOptions, BatchSummary, run_batch, run_batch_async
 from panel.cards import ToolCard, load_card
 from panel.config import Settings, resolve_settings
+from panel.diff import diff_paths, diff_transcripts
+from panel.doctor import diagnose
+from panel.editing import edit_verdict, is_locked, rerun_persona, rerun_persona_async
 from panel.errors import (
     BackendUnavailable,
     CardError,
@@ -18,6 +22,8 @@ from panel.errors import (
     TranscriptError,
 )
 from panel.personas import Persona, load_personas, verdict_schema
+from panel.render import load_for_render, render_page
+from panel.review import review_panel_async
 from panel.runner import (
     ComparisonResult,
     PanelResult,
@@ -26,12 +32,15 @@ from panel.runner import (
     run_panel,
     run_panel_async,
 )
+from panel.stability import sample_stability_async, stability_of_folder
 from panel.transcripts import ComparisonTranscript, PanelTranscript, load_transcript
 from panel.verdicts import PersonaReview, Verdict
 
 __all__ = [
     "Aggregate",
     "BackendUnavailable",
+    "BatchOptions",
+    "BatchSummary",
     "CardError",
     "Comparison",
     "ComparisonResult",
@@ -51,12 +60,26 @@ __all__ = [
     "compare_aggregates",
     "compare_tools",
     "compare_tools_async",
+    "diagnose",
+    "diff_paths",
+    "diff_transcripts",
+    "edit_verdict",
+    "is_locked",
     "load_card",
+    "load_for_render",
     "load_personas",
     "load_transcript",
+    "render_page",
+    "rerun_persona",
+    "rerun_persona_async",
     "resolve_settings",
+    "review_panel_async",
+    "run_batch",
+    "run_batch_async",
     "run_panel",
     "run_panel_async",
+    "sample_stability_async",
+    "stability_of_folder",
     "tally_reviews",
     "verdict_schema",
 ]
