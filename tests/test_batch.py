@@ -314,3 +314,12 @@ def test_card_size_limit_applies_to_batch_rows(ollama, settings, tmp_path: Path)
     small = settings.model_copy(update={"max_card_bytes": 2048})
     summary = batch(source, small)
     assert summary.rows_skipped == 2 and "PANEL_MAX_CARD_BYTES" in summary.bad_rows[0]
+
+
+def test_jsonl_broken_in_the_middle_skips_only_that_line(ollama, settings, tmp_path: Path):
+    good = [json.dumps({**CARD, "name": f"tool {n}"}) for n in range(2)]
+    source = tmp_path / "tools.jsonl"
+    source.write_text(good[0] + "\n" + good[1][: len(good[1]) // 2] + "\n" + good[1] + "\n")
+    summary = batch(source, settings)
+    assert summary.complete == 2 and summary.rows_skipped == 1
+    assert f"{source} line 2 is not valid JSON" in summary.bad_rows[0]
