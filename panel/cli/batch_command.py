@@ -1,0 +1,117 @@
+"""`panel batch`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from panel.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    BackendOption,
+    GgufOption,
+    JsonOption,
+    ModelOption,
+    OutOption,
+    PersonaModelOption,
+    PersonasOption,
+    SeedOption,
+    TemperatureOption,
+    TimeoutOption,
+    app,
+    notice,
+    print_json,
+    reporting_errors,
+    settings_from_flags,
+    stderr,
+    stdout,
+)
+
+BatchHostOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host", help="Ollama server URL; repeat it to spread calls over several hosts [env: OLLAMA_HOST]."
+    ),
+]
+
+
+@app.command()
+def batch(
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="A .jsonl or .csv file of tool cards (one per line or row), or a folder of card files.",
+        ),
+    ],
+    backend: BackendOption = None,
+    host: BatchHostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Panels in flight [default: slots × hosts].")
+    ] = None,
+    slots: Annotated[
+        int, typer.Option("--slots", min=1, help="Model calls in flight per host; match OLLAMA_NUM_PARALLEL.")
+    ] = 4,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Response cache file [default: panel-cache.sqlite beside --out]."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress and no summary table (--json still prints).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo panels an editor has rerun, edited or locked.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the panel on every tool card of a file or folder: resumable, cached, over several hosts.
+
+    Exit 0 when every valid row has a complete panel; 1 when a row was skipped or a panel is incomplete.
+    """
+    from panel.batch import BatchOptions, run_batch_async
+    from panel.batch_display import BatchProgressView, print_batch_summary
+
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host[0] if host else None,
+            model=model,
+            persona_model=persona_model,
+            seed=seed,
+            temperature=temperature,
+            timeout=timeout,
+            personas=personas,
+            out=out,
+            gguf=gguf,
+        )
+        options = BatchOptions(
+            hosts=host or [],
+            slots=slots,
+            concurrency=concurrency,
+            cache_path=cache,
+            use_cache=not no_cache,
+            force=force,
+        )
+        with BatchProgressView(stderr, quiet=quiet) as view:
+            summary = asyncio.run(
+                run_batch_async(
+                    input_path, settings, options, progress=view.update, notice=None if quiet else notice
+                )
+            )
+    if as_json:
+        print_json({**summary.model_dump(mode="json"), "ok": summary.ok})
+    elif not quiet:
+        print_batch_summary(stdout, summary)
+    raise typer.Exit(EXIT_OK if summary.ok else EXIT_INCOMPLETE)

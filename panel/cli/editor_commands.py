@@ -1,0 +1,239 @@
+"""The editor workflow: `panel rerun`, `edit`, `stability`, and the prompts of `run --review`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from panel import display
+from panel.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    BackendOption,
+    ByOption,
+    GgufOption,
+    HostOption,
+    JsonOption,
+    ModelOption,
+    OutOption,
+    PersonaModelOption,
+    PersonasOption,
+    TemperatureOption,
+    TimeoutOption,
+    app,
+    notice,
+    nullstatus,
+    print_json,
+    reporting_errors,
+    settings_from_flags,
+    stderr,
+    stdout,
+)
+from panel.config import Settings
+from panel.editing import (
+    Choice,
+    RevisionResult,
+    edit_verdict,
+    history,
+    rerun_persona_async,
+)
+from panel.errors import PanelError
+from panel.review import review_panel_async
+from panel.runner import PanelResult
+from panel.stability import sample_stability_async, stability_of_folder
+from panel.transcripts import (
+    PanelTranscript,
+    summarize_panel,
+)
+from panel.verdicts import PersonaReview
+
+# --- editor workflow: rerun, edit, review, stability -----------------------------------------
+
+PersonaIdOption = Annotated[str, typer.Option("--persona", help="The persona's id, e.g. dx.")]
+NoteOption = Annotated[str | None, typer.Option("--note", help="Why; kept in the revision.")]
+REVIEW_ANSWERS = {"a": "accept", "l": "lock", "r": "rerun", "e": "edit"}
+
+
+def print_revision(result: RevisionResult, as_json: bool) -> None:
+    if as_json:
+        summary = summarize_panel(result.transcript, result.path)
+        summary["revision"] = history(result.transcript)[-1].model_dump(mode="json", exclude={"reviews"})
+        print_json(summary)
+    else:
+        display.print_panel(stdout, result.transcript, result.path)
+    raise typer.Exit(EXIT_INCOMPLETE if result.transcript.aggregate.incomplete else EXIT_OK)
+
+
+@app.command()
+def rerun(
+    transcript: Annotated[Path, typer.Argument(help="A panel transcript written by run.")],
+    persona: PersonaIdOption,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model for this persona [default: the one recorded].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed [default: a fresh one].")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the verdict even if it is locked.")] = False,
+    personas: Annotated[
+        Path | None,
+        typer.Option("--personas", help="Use this folder's current persona file, not the one recorded."),
+    ] = None,
+    note: NoteOption = None,
+    backend: BackendOption = None,
+    host: HostOption = None,
+    timeout: TimeoutOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sample one persona's verdict again, keep the others, tally again; saved as a new revision."""
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host,
+            model=None,
+            persona_model=None,
+            seed=None,
+            temperature=None,
+            timeout=timeout,
+            personas=None,
+            out=None,
+            gguf=gguf,
+        )
+        with (
+            stderr.status(f"{persona} is reviewing again…", spinner="dots")
+            if stderr.is_terminal
+            else nullstatus()
+        ):
+            result = asyncio.run(
+                rerun_persona_async(
+                    transcript,
+                    persona,
+                    settings,
+                    model=model,
+                    seed=seed,
+                    force=force,
+                    personas_dir=personas,
+                    note=note,
+                    notice=notice,
+                )
+            )
+    print_revision(result, as_json)
+
+
+@app.command()
+def edit(
+    transcript: Annotated[Path, typer.Argument(help="A panel transcript written by run.")],
+    persona: PersonaIdOption,
+    lock: Annotated[
+        bool, typer.Option("--lock", help="Lock the verdict: rerun and batch leave it alone.")
+    ] = False,
+    unlock: Annotated[bool, typer.Option("--unlock", help="Remove the lock.")] = False,
+    by: ByOption = None,
+    note: NoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Edit one verdict in $EDITOR, checked against the persona's schema; saved as a new revision."""
+    with reporting_errors():
+        result = edit_verdict(transcript, persona, lock=lock, unlock=unlock, by=by, note=note)
+    if result.review is None:
+        stderr.print(f"No change to {persona}; the transcript was not touched.", highlight=False)
+        raise typer.Exit(EXIT_OK)
+    print_revision(result, as_json)
+
+
+def choose_in_terminal(reviews: list[PersonaReview], open_ids: list[str]) -> dict[str, Choice]:
+    """Show the verdicts, then ask for each persona still open: accept, lock, rerun or edit."""
+    stderr.print(display.reviews_table("Before the tally: accept, lock, rerun or edit", reviews))
+    choices: dict[str, Choice] = {}
+    for persona_id in open_ids:
+        while True:
+            try:
+                answer = typer.prompt(
+                    f"{persona_id}: [a]ccept, [l]ock, [r]erun, [e]dit", default="a", err=True
+                )
+            except typer.Abort:
+                raise PanelError(
+                    "The review ended before every verdict had an answer (no more input); nothing was saved."
+                ) from None
+            choice = REVIEW_ANSWERS.get(answer.strip().lower()[:1])
+            if choice:
+                choices[persona_id] = choice  # type: ignore[assignment]
+                break
+            stderr.print("Answer a (accept), l (accept and lock), r (rerun) or e (edit).", highlight=False)
+    return choices
+
+
+async def review_in_terminal(card: Path, settings: Settings, by: str | None) -> PanelResult:
+    return await review_panel_async(
+        card, settings, choose_in_terminal, by=by, interactive=sys.stdin.isatty(), notice=notice
+    )
+
+
+@app.command()
+def stability(
+    target: Annotated[Path, typer.Argument(help="A tool card, or a folder of one tool's transcripts.")],
+    samples: Annotated[int, typer.Option("--samples", help="How many panels to sample.")] = 5,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="First seed; samples use seed, seed+1, … [default: 1].")
+    ] = None,
+    backend: BackendOption = None,
+    host: HostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Response cache file [default: panel-cache.sqlite beside --out]."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """How much the panel moves between samples: ship and flip rates, ship % interval, wording."""
+    with reporting_errors():
+        if target.is_dir():
+            report, path = stability_of_folder(target)
+        else:
+            from panel.batch import default_cache_path
+
+            settings = settings_from_flags(
+                backend=backend,
+                host=host,
+                model=model,
+                persona_model=persona_model,
+                seed=None,
+                temperature=temperature,
+                timeout=timeout,
+                personas=personas,
+                out=out,
+                gguf=gguf,
+            )
+            cache_path = None if no_cache else cache or default_cache_path(settings.out_dir)
+
+            def progress(number: int, sample: PanelTranscript) -> None:
+                notice(
+                    f"Sample {number}/{samples} (seed {sample.seed}): ships {display.ship_pct_text(sample.aggregate.ship_pct)}"
+                )
+
+            report, path = asyncio.run(
+                sample_stability_async(
+                    target,
+                    settings,
+                    samples,
+                    base_seed=seed,
+                    cache_path=cache_path,
+                    notice=notice,
+                    progress=progress,
+                )
+            )
+    if as_json:
+        print_json({**report.model_dump(mode="json"), "report": str(path) if path else None})
+    else:
+        display.print_stability(stdout, report, path)
+    raise typer.Exit(EXIT_INCOMPLETE if report.incomplete_samples else EXIT_OK)

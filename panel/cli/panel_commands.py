@@ -1,0 +1,256 @@
+"""`panel run`, `compare`, `show`, `personas` and `doctor`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from panel import display
+from panel.aggregate import compare_aggregates
+from panel.cli.common import (
+    EXIT_BACKEND,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    BackendOption,
+    ByOption,
+    GgufOption,
+    HostOption,
+    JsonOption,
+    ModelOption,
+    OutOption,
+    PersonaModelOption,
+    PersonasOption,
+    SeedOption,
+    TemperatureOption,
+    TimeoutOption,
+    app,
+    notice,
+    nullstatus,
+    print_json,
+    reporting_errors,
+    settings_from_flags,
+    stderr,
+    stdout,
+)
+from panel.config import resolve_settings
+from panel.errors import PanelError
+from panel.personas import load_personas
+from panel.runner import compare_tools_async, run_panel_async
+from panel.transcripts import (
+    ComparisonTranscript,
+    PanelTranscript,
+    load_transcript,
+    resolve_side,
+    summarize_comparison,
+    summarize_panel,
+)
+
+
+@app.command()
+def run(
+    card: Annotated[Path, typer.Argument(help="Tool card: .toml, .yaml or .json.")],
+    backend: BackendOption = None,
+    host: HostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+    review: Annotated[
+        bool,
+        typer.Option("--review", help="Pause before the tally to accept, lock, rerun or edit each verdict."),
+    ] = False,
+    by: ByOption = None,
+) -> None:
+    """Run the panel on one tool card and write its transcript."""
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host,
+            model=model,
+            persona_model=persona_model,
+            seed=seed,
+            temperature=temperature,
+            timeout=timeout,
+            personas=personas,
+            out=out,
+            gguf=gguf,
+        )
+        if review:
+            from panel.cli.editor_commands import review_in_terminal
+
+            result = asyncio.run(review_in_terminal(card, settings, by))
+        else:
+            with (
+                stderr.status("The panel is reviewing…", spinner="dots")
+                if stderr.is_terminal
+                else nullstatus()
+            ):
+                result = asyncio.run(run_panel_async(card, settings, notice=notice))
+    if as_json:
+        print_json(summarize_panel(result.transcript, result.path))
+    else:
+        display.print_panel(stdout, result.transcript, result.path)
+    raise typer.Exit(EXIT_INCOMPLETE if result.transcript.aggregate.incomplete else EXIT_OK)
+
+
+@app.command()
+def compare(
+    card_a: Annotated[Path, typer.Argument(help="First tool card.")],
+    card_b: Annotated[Path, typer.Argument(help="Second tool card.")],
+    backend: BackendOption = None,
+    host: HostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the panel on two tools and say which one to ship with."""
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host,
+            model=model,
+            persona_model=persona_model,
+            seed=seed,
+            temperature=temperature,
+            timeout=timeout,
+            personas=personas,
+            out=out,
+            gguf=gguf,
+        )
+        with (
+            stderr.status("The panel is reviewing both tools…", spinner="dots")
+            if stderr.is_terminal
+            else nullstatus()
+        ):
+            result = asyncio.run(compare_tools_async(card_a, card_b, settings, notice=notice))
+    if as_json:
+        a = summarize_panel(result.a.transcript, result.a.path)
+        b = summarize_panel(result.b.transcript, result.b.path)
+        print_json(summarize_comparison(result.transcript, a, b, result.path))
+    else:
+        display.print_panel(stdout, result.a.transcript, result.a.path)
+        display.print_panel(stdout, result.b.transcript, result.b.path)
+        display.print_comparison(stdout, result.transcript, result.path)
+    incomplete = result.a.transcript.aggregate.incomplete or result.b.transcript.aggregate.incomplete
+    raise typer.Exit(EXIT_INCOMPLETE if incomplete else EXIT_OK)
+
+
+@app.command()
+def show(
+    transcript: Annotated[Path, typer.Argument(help="A transcript written by run or compare.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a saved panel (or comparison): the verdict table, then the quotes."""
+    with reporting_errors():
+        loaded = load_transcript(transcript)
+        if isinstance(loaded, PanelTranscript):
+            if as_json:
+                print_json(summarize_panel(loaded, transcript))
+            else:
+                display.print_panel(stdout, loaded, transcript)
+            return
+        show_comparison(loaded, transcript, as_json)
+
+
+def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> None:
+    """Both panels as they are now (an editor may have changed one since), and the call again."""
+    sides = [resolve_side(side, path) for side in (loaded.a_transcript, loaded.b_transcript)]
+    panels = []
+    for side in sides:
+        side_transcript = load_transcript(side)
+        if not isinstance(side_transcript, PanelTranscript):
+            raise PanelError(f"{side} should be a panel transcript, but it is a {side_transcript.kind}.")
+        panels.append(side_transcript)
+    a_panel, b_panel = panels
+    loaded = loaded.model_copy(
+        update={
+            "a_aggregate": a_panel.aggregate,
+            "b_aggregate": b_panel.aggregate,
+            "comparison": compare_aggregates(
+                a_panel.aggregate, b_panel.aggregate, a_panel.card.name, b_panel.card.name
+            ),
+        }
+    )
+    if as_json:
+        a, b = (summarize_panel(panel, side) for panel, side in zip(panels, sides, strict=True))
+        print_json(summarize_comparison(loaded, a, b, path))
+        return
+    for panel, side in zip(panels, sides, strict=True):
+        display.print_panel(stdout, panel, side)
+    display.print_comparison(stdout, loaded, path)
+
+
+@app.command("personas")
+def list_personas(
+    persona_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="Show this persona in full.")
+    ] = None,
+    personas: PersonasOption = None,
+) -> None:
+    """List the reviewers, or show one in full."""
+    with reporting_errors():
+        loaded = load_personas(personas or resolve_settings().personas_dir)
+        if persona_id is None:
+            display.print_personas(stdout, loaded)
+            return
+        match = next((item for item in loaded if item.persona.id == persona_id), None)
+        if match is None:
+            raise PanelError(
+                f"No persona {persona_id!r}; the panel has {', '.join(item.persona.id for item in loaded)}."
+            )
+        display.print_persona(stdout, match)
+
+
+@app.command()
+def doctor(
+    backend: BackendOption = None,
+    host: HostOption = None,
+    personas: PersonasOption = None,
+    gguf: GgufOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check Ollama, the persona models and the embedded model; exit 0 when a panel can run."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from panel.doctor import diagnose
+
+    with reporting_errors():
+        settings = resolve_settings(
+            {
+                key: value
+                for key, value in {
+                    "backend": backend,
+                    "host": host,
+                    "personas_dir": personas,
+                    "gguf": gguf,
+                }.items()
+                if value is not None
+            }
+        )
+        report = diagnose(settings)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        marks = {"ok": "[green]ok[/]", "missing": "[red]missing[/]", "skipped": "[dim]skipped[/]"}
+        for check in report.checks:
+            fix = f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else ""
+            table.add_row(marks[check.status], check.name, escape(check.detail) + fix)
+        stdout.print(table)
+        stdout.print(escape(report.summary), style="green" if report.ready else "red", highlight=False)
+    raise typer.Exit(EXIT_OK if report.ready else EXIT_BACKEND)
