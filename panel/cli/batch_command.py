@@ -12,9 +12,11 @@ from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     BackendOption,
+    CacheOption,
     GgufOption,
     JsonOption,
     ModelOption,
+    NoCacheOption,
     OutOption,
     PersonaModelOption,
     PersonasOption,
@@ -63,11 +65,8 @@ def batch(
     slots: Annotated[
         int, typer.Option("--slots", min=1, help="Model calls in flight per host; match OLLAMA_NUM_PARALLEL.")
     ] = 4,
-    cache: Annotated[
-        Path | None,
-        typer.Option("--cache", help="Response cache file [default: panel-cache.sqlite beside --out]."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no summary table (--json still prints).")
     ] = False,

@@ -97,13 +97,24 @@ GgufOption = Annotated[
 ByOption = Annotated[
     str | None, typer.Option("--by", help="Who is editing [default: git user.name, else the OS user].")
 ]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option("--cache", help="Response cache file [default: panel-cache.sqlite beside --out]."),
+]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
-def settings_from_flags(**flags: Any) -> Settings:
-    flags["persona_models"] = parse_persona_models(flags.pop("persona_model"))
-    flags["personas_dir"] = flags.pop("personas")
-    flags["out_dir"] = flags.pop("out")
+def settings_from_flags(
+    *,
+    persona_model: list[str] | None = None,
+    personas: Path | None = None,
+    out: Path | None = None,
+    **flags: Any,
+) -> Settings:
+    """Settings from the flags a command was given (None = not given), over the environment
+    and panel.toml. Takes the CLI's names: persona_model, personas, out, backend, host, …"""
+    flags.update(persona_models=parse_persona_models(persona_model), personas_dir=personas, out_dir=out)
     return resolve_settings({key: value for key, value in flags.items() if value is not None})
 
 

@@ -15,10 +15,12 @@ from panel.cli.common import (
     EXIT_OK,
     BackendOption,
     ByOption,
+    CacheOption,
     GgufOption,
     HostOption,
     JsonOption,
     ModelOption,
+    NoCacheOption,
     OutOption,
     PersonaModelOption,
     PersonasOption,
@@ -90,18 +92,7 @@ def rerun(
 ) -> None:
     """Sample one persona's verdict again, keep the others, tally again; saved as a new revision."""
     with reporting_errors():
-        settings = settings_from_flags(
-            backend=backend,
-            host=host,
-            model=None,
-            persona_model=None,
-            seed=None,
-            temperature=None,
-            timeout=timeout,
-            personas=None,
-            out=None,
-            gguf=gguf,
-        )
+        settings = settings_from_flags(backend=backend, host=host, timeout=timeout, gguf=gguf)
         with (
             stderr.status(f"{persona} is reviewing again…", spinner="dots")
             if stderr.is_terminal
@@ -188,11 +179,8 @@ def stability(
     personas: PersonasOption = None,
     out: OutOption = None,
     gguf: GgufOption = None,
-    cache: Annotated[
-        Path | None,
-        typer.Option("--cache", help="Response cache file [default: panel-cache.sqlite beside --out]."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """How much the panel moves between samples: ship and flip rates, ship % interval, wording."""
@@ -207,7 +195,6 @@ def stability(
                 host=host,
                 model=model,
                 persona_model=persona_model,
-                seed=None,
                 temperature=temperature,
                 timeout=timeout,
                 personas=personas,

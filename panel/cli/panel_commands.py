@@ -230,18 +230,7 @@ def doctor(
     from panel.doctor import diagnose
 
     with reporting_errors():
-        settings = resolve_settings(
-            {
-                key: value
-                for key, value in {
-                    "backend": backend,
-                    "host": host,
-                    "personas_dir": personas,
-                    "gguf": gguf,
-                }.items()
-                if value is not None
-            }
-        )
+        settings = settings_from_flags(backend=backend, host=host, personas=personas, gguf=gguf)
         report = diagnose(settings)
     if as_json:
         print_json(report.model_dump(mode="json"))
