@@ -103,7 +103,8 @@ class OllamaBackend:
 
     async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
         """Check the server answers and has every model; return each model's digest."""
-        self.version = await self.server_version(timeout=min(5.0, self.timeout))
+        if self.version is None:  # `auto` may have asked already
+            self.version = await self.server_version(timeout=min(5.0, self.timeout))
         pulled = await self.list_models()
         infos = {}
         for model in dict.fromkeys(models):

@@ -25,7 +25,7 @@ def embedded_backend(settings: Settings) -> EmbeddedBackend:
 
 async def ollama_answers(backend: OllamaBackend) -> bool:
     try:
-        await backend.server_version(timeout=AUTO_PROBE_SECONDS)
+        backend.version = await backend.server_version(timeout=AUTO_PROBE_SECONDS)
     except BackendUnavailable:
         return False
     return True
