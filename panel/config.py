@@ -60,6 +60,8 @@ class Settings(BaseModel):
     personas_dir: Path | None = None
     out_dir: Path = Path("transcripts")
     gguf: Path | None = None
+    # Models whose pages carry the "draft — test model" mark, besides the bundled test model.
+    draft_models: list[str] = Field(default_factory=list)
 
     def model_for(self, persona_id: str, persona_default: str) -> str:
         return self.persona_models.get(persona_id) or self.model or persona_default

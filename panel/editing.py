@@ -1,5 +1,7 @@
 """The editor's workflow on a saved panel: rerun one persona, hand-edit or lock a verdict.
-Every change is a new revision in the same transcript (review before the tally: panel.review).
+Every change is a new revision in the same transcript (review before the tally: panel.review),
+saved through the guarded save of panel.revisions, so that a change never overwrites one it
+did not read. The CLI and the studio both call these functions.
 
 A revision is saved by rewriting the transcript file atomically (write_atomic): the path stays
 the panel's identity for show, diff, render and comparisons, and nothing is lost, since every
@@ -20,29 +22,33 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from panel.aggregate import tally_reviews
 from panel.backends import Backend
 from panel.cards import describe_validation_error
 from panel.config import Settings
-from panel.errors import PanelError, PersonaError, TranscriptError
+from panel.errors import PanelError, PersonaError
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, verdict_model
 from panel.prompts import render_messages
+from panel.revisions import (
+    RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
+)
+from panel.revisions import (
+    change_verdict,
+    guarded_update,
+    revision_number,
+)
+from panel.revisions import find_review as find_review
+from panel.revisions import history as history
+from panel.revisions import is_locked as is_locked
+from panel.revisions import save_in_place as save_in_place
+from panel.revisions import with_revision as with_revision
 from panel.runner import Notice, open_backend, sampling_options
 from panel.structured import review_persona
-from panel.transcripts import (
-    PanelTranscript,
-    PersonaRecord,
-    Revision,
-    load_panel_transcript,
-    now_utc,
-    write_atomic,
-)
+from panel.transcripts import PanelTranscript, PersonaRecord, load_panel_transcript
 from panel.verdicts import PersonaReview, Verdict
 
 Choice = Literal["accept", "lock", "rerun", "edit"]
@@ -56,89 +62,6 @@ class LockedReview(PanelError):
 
 class InvalidEdit(PanelError):
     """A hand-edited verdict that does not validate, in a run with no one to fix it."""
-
-
-@dataclass
-class RevisionResult:
-    """The transcript after a rerun or an edit, where it was saved, and the changed review
-    (None when nothing changed and nothing was saved)."""
-
-    transcript: PanelTranscript
-    path: Path
-    review: PersonaReview | None
-
-
-def is_locked(review: PersonaReview) -> bool:
-    """True when a person locked this verdict: rerun and batch must leave it alone unless forced."""
-    return review.locked
-
-
-# -- history --------------------------------------------------------------------------------
-
-
-def history(transcript: PanelTranscript) -> list[Revision]:
-    """Every revision, oldest first. A panel run only once stores none: its top level is revision 1."""
-    if transcript.revisions:
-        return list(transcript.revisions)
-    return [
-        Revision(
-            number=1,
-            created_at=transcript.created_at,
-            by="panel run",
-            action="run",
-            seed=transcript.seed,
-            reviews=list(transcript.reviews),
-            aggregate=transcript.aggregate,
-        )
-    ]
-
-
-def with_revision(
-    transcript: PanelTranscript,
-    changed: list[PersonaReview],
-    *,
-    by: str,
-    action: Literal["rerun", "edit", "review"],
-    persona: str | None = None,
-    note: str | None = None,
-    seed: int | None = None,
-    **updates: Any,
-) -> PanelTranscript:
-    """The transcript with `changed` replacing the reviews of the same personas, tallied again,
-    and one more revision recording who did it and why. Other reviews are kept as they are."""
-    replacing = {review.persona: review for review in changed}
-    reviews = [replacing.get(review.persona, review) for review in transcript.reviews]
-    aggregate = tally_reviews(reviews)
-    past = history(transcript)
-    revision = Revision(
-        number=past[-1].number + 1,
-        created_at=now_utc(),
-        by=by,
-        action=action,
-        persona=persona,
-        note=note,
-        seed=seed,
-        reviews=changed,
-        aggregate=aggregate,
-    )
-    return transcript.model_copy(
-        update={"reviews": reviews, "aggregate": aggregate, "revisions": [*past, revision], **updates}
-    )
-
-
-def save_in_place(transcript: PanelTranscript, path: Path) -> None:
-    try:
-        write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
-    except OSError as error:
-        raise TranscriptError(f"Cannot rewrite the transcript {path}: {error}.") from None
-
-
-def find_review(transcript: PanelTranscript, persona_id: str) -> PersonaReview:
-    review = next((review for review in transcript.reviews if review.persona == persona_id), None)
-    if review is None:
-        known = ", ".join(review.persona for review in transcript.reviews)
-        raise PersonaError(f"The panel has no persona {persona_id!r}; its personas are {known}.")
-    return review
 
 
 def recorded_persona(transcript: PanelTranscript, persona_id: str) -> PersonaRecord:
@@ -194,6 +117,7 @@ async def rerun_persona_async(
     as they are, tally again and save the new revision in the same transcript."""
     path = Path(path)
     transcript = load_panel_transcript(path, "rerun and edit")
+    base = revision_number(transcript)
     current = find_review(transcript, persona_id)
     if is_locked(current) and not force:
         raise LockedReview(
@@ -224,29 +148,33 @@ async def rerun_persona_async(
     finally:
         if own_backend:
             await backend.aclose()
-    personas = [record if item.id == persona_id else item for item in transcript.personas]
-    updated = with_revision(
-        transcript,
-        [review],
-        by=f"model:{info.name}",
-        action="rerun",
-        persona=persona_id,
-        note=note,
-        seed=seed,
-        models={**transcript.models, persona_id: info},
-        options={**transcript.options, persona_id: options},
-        personas=personas,
-    )
-    if review.status != "ok" and current.status == "ok":
-        # Keep the verdict that worked; the failed sample stays on record in the new revision.
-        failed = updated.revisions[-1].model_copy(
-            update={
-                "aggregate": transcript.aggregate,
-                "note": "; ".join(filter(None, [note, "rerun failed, the earlier verdict is kept"])),
-            }
+
+    def add_rerun(latest: PanelTranscript) -> PanelTranscript:
+        personas = [record if item.id == persona_id else item for item in latest.personas]
+        updated = with_revision(
+            latest,
+            [review],
+            by=f"model:{info.name}",
+            action="rerun",
+            persona=persona_id,
+            note=note,
+            seed=seed,
+            models={**latest.models, persona_id: info},
+            options={**latest.options, persona_id: options},
+            personas=personas,
         )
-        updated = transcript.model_copy(update={"revisions": [*updated.revisions[:-1], failed]})
-    save_in_place(updated, path)
+        if review.status != "ok" and current.status == "ok":
+            # Keep the verdict that worked; the failed sample stays on record in the new revision.
+            failed = updated.revisions[-1].model_copy(
+                update={
+                    "aggregate": latest.aggregate,
+                    "note": "; ".join(filter(None, [note, "rerun failed, the earlier verdict is kept"])),
+                }
+            )
+            updated = latest.model_copy(update={"revisions": [*updated.revisions[:-1], failed]})
+        return updated
+
+    updated = guarded_update(path, persona_id, base, add_rerun)
     return RevisionResult(transcript=updated, path=path, review=review)
 
 
@@ -422,6 +350,7 @@ def edit_verdict(
         raise PanelError("Choose --lock or --unlock, not both.")
     path = Path(path)
     transcript = load_panel_transcript(path, "rerun and edit")
+    base = revision_number(transcript)
     current = find_review(transcript, persona_id)
     persona = persona_from_record(recorded_persona(transcript, persona_id))
     author = person_name(by)
@@ -435,20 +364,12 @@ def edit_verdict(
         interactive=interactive,
         open_editor=open_editor,
     )
-    locked = True if lock else False if unlock else current.locked
-    if edited is None and locked == current.locked:
-        return RevisionResult(transcript=transcript, path=path, review=None)
-    changed = (edited or current).model_copy(update={"locked": locked})
-    actions = ["edited"] if edited else []
-    if locked != current.locked:
-        actions.append("locked" if locked else "unlocked")
-    updated = with_revision(
-        transcript,
-        [changed],
-        by=f"person:{author}",
-        action="edit",
-        persona=persona_id,
-        note=note or " and ".join(actions),
+    return change_verdict(
+        path,
+        persona_id,
+        base=base,
+        verdict=edited.verdict if edited else None,
+        locked=True if lock else False if unlock else None,
+        by=author,
+        note=note,
     )
-    save_in_place(updated, path)
-    return RevisionResult(transcript=updated, path=path, review=changed)

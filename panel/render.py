@@ -25,6 +25,7 @@ from panel.aggregate import Comparison, compare_aggregates, percent
 from panel.cards import describe_validation_error
 from panel.diff import Diff, diff_to_json
 from panel.errors import PanelError, TranscriptError
+from panel.page_facts import EditNote, draft_models_used, edit_notes, panel_size, verdict_sentence
 from panel.transcripts import PanelTranscript, load_transcript, resolve_side, safe_slug
 
 Format = Literal["html", "md"]
@@ -126,7 +127,6 @@ class ReviewerCard:
     confidence: float | None
     headline: str
     quote: str
-    error: str | None
 
 
 @dataclass
@@ -155,6 +155,12 @@ class ToolPage:
     backend: str
     seed: int
     created_at: datetime
+    facts: list[str]
+    counted: int
+    panel_size: int
+    sentence: str
+    edits: list[EditNote]
+    draft_models: list[str]
     winner: bool = False
 
 
@@ -170,8 +176,12 @@ def persona_labels(transcript: PanelTranscript) -> dict[str, tuple[str, str]]:
     return labels
 
 
-def tool_page(transcript: PanelTranscript, votes: dict[str, Vote] | None) -> ToolPage:
+def tool_page(
+    transcript: PanelTranscript, votes: dict[str, Vote] | None, draft_models: list[str] | None = None
+) -> ToolPage:
+    """The page's view of one panel; `draft_models` None leaves the draft mark off."""
     card, aggregate = transcript.card, transcript.aggregate
+    counted, size = panel_size(aggregate)
     labels = persona_labels(transcript)
     reviewers = {}
     for review in transcript.reviews:
@@ -185,7 +195,6 @@ def tool_page(transcript: PanelTranscript, votes: dict[str, Vote] | None) -> Too
             confidence=verdict.confidence if verdict else None,
             headline=verdict.headline if verdict else "",
             quote=verdict.quote if verdict else "",
-            error=None if verdict else (review.error or "no valid verdict"),
         )
     vote = vote_for(votes, card.name, transcript.tool_slug) if votes else None
     name_of = {persona: reviewer.name for persona, reviewer in reviewers.items()}
@@ -217,6 +226,12 @@ def tool_page(transcript: PanelTranscript, votes: dict[str, Vote] | None) -> Too
         backend=str(transcript.backend.get("name", "")),
         seed=transcript.seed,
         created_at=transcript.created_at,
+        facts=list(card.facts),
+        counted=counted,
+        panel_size=size,
+        sentence=verdict_sentence(card.name, aggregate),
+        edits=edit_notes(transcript),
+        draft_models=[] if draft_models is None else draft_models_used(transcript, draft_models),
     )
 
 
@@ -273,12 +288,20 @@ def reviewer_labels(pages: list[ToolPage]) -> dict[str, dict[str, str]]:
 
 
 def render_page(
-    transcripts: list[PanelTranscript], format: Format = "html", votes: dict[str, Vote] | None = None
+    transcripts: list[PanelTranscript],
+    format: Format = "html",
+    votes: dict[str, Vote] | None = None,
+    *,
+    draft_mark: bool = True,
+    draft_models: list[str] | None = None,
 ) -> str:
-    """The page editors publish: one tool, or two side by side with which one to ship with."""
+    """The page editors publish: one tool, or two side by side with which one to ship with.
+    With `draft_mark`, a page written by the bundled test model (or one of `draft_models`)
+    says so at the top."""
     if len(transcripts) not in (1, 2):
         raise PanelError("render takes one transcript, or two to put side by side.")
-    pages = [tool_page(transcript, votes) for transcript in transcripts]
+    marked = (draft_models or []) if draft_mark else None
+    pages = [tool_page(transcript, votes, marked) for transcript in transcripts]
     comparison: Comparison | None = None
     if len(pages) == 2:
         a, b = transcripts
@@ -287,7 +310,10 @@ def render_page(
             pages[0 if comparison.winner == "a" else 1].winner = True
     template = environment(format).get_template(f"page.{format}.j2")
     labels = reviewer_labels(pages)
-    return template.render(pages=pages, comparison=comparison, personas=list(labels), labels=labels)
+    drafts = sorted({model for page in pages for model in page.draft_models})
+    return template.render(
+        pages=pages, comparison=comparison, personas=list(labels), labels=labels, drafts=drafts
+    )
 
 
 def render_diff(diff: Diff, format: Format) -> str:

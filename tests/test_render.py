@@ -303,8 +303,8 @@ def test_failed_reviewer_is_shown(ollama: FakeOllama, settings: Settings):
     transcript = run_panel(PGVECTOR, settings).transcript
     assert transcript.aggregate.failed == ["dx"]
     text = parse_html(render_page([transcript], "html")).text
-    assert "Incomplete panel: no verdict from The Builder" in text and "No verdict" in text
-    assert "100% Panel ships" in text
+    assert "Incomplete panel: 3 of 4 reviewers gave a verdict; no verdict from The Builder" in text
+    assert "No verdict" in text and "100% Panel ships 3 of 4 reviewers" in text
     markdown = render_page([transcript], "md")
     assert "**NO VERDICT** —" in markdown
 

@@ -14,10 +14,12 @@ from panel.cli.common import (
     app,
     notice,
     reporting_errors,
+    settings_from_flags,
     stdout,
 )
 from panel.diff import FAIL_ON_CHOICES, diff_paths, diff_to_json, should_fail
 from panel.errors import ConfigError, PanelError
+from panel.page_facts import IncompletePanel, check_complete
 from panel.render import load_for_render, load_votes, render_diff, render_page
 from panel.transcripts import (
     write_atomic,
@@ -107,10 +109,37 @@ def render_command(
         Path | None,
         typer.Option("--votes", help="Community votes: CSV `tool,up,down` or JSON (see README)."),
     ] = None,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Render a panel in which a reviewer gave no verdict (the page says '3 of 4 reviewers').",
+        ),
+    ] = False,
+    no_draft_mark: Annotated[
+        bool,
+        typer.Option(
+            "--no-draft-mark",
+            help="Leave off the 'draft — test model' mark on pages written by the bundled test model.",
+        ),
+    ] = False,
 ) -> None:
-    """Render the page editors publish: one tool, or two side by side, as HTML or Markdown."""
+    """Render the page editors publish: one tool, or two side by side, as HTML or Markdown.
+    An incomplete panel exits 1 and writes nothing unless --allow-incomplete."""
     with reporting_errors():
         chosen = pick_format(output_format, out, ("html", "md"), default="html")
         panels = load_for_render([transcript] + ([transcript_b] if transcript_b else []))
+        if not allow_incomplete:
+            try:
+                check_complete(panels)
+            except IncompletePanel as error:
+                raise IncompletePanel(
+                    f"{error} Rerun the missing reviewer (`panel rerun TRANSCRIPT --persona ID`), or "
+                    "pass --allow-incomplete to render the page with an incomplete notice."
+                ) from None
         community = load_votes(votes) if votes else None
-        emit(render_page(panels, chosen, community), out)
+        draft_models = settings_from_flags().draft_models
+        emit(
+            render_page(panels, chosen, community, draft_mark=not no_draft_mark, draft_models=draft_models),
+            out,
+        )
