@@ -76,6 +76,8 @@ class PanelContext:
     transport_retries: int
     prompts_dir: Path | None = None
     max_quote_chars: int | None = None
+    # Told of each review as it lands (the studio's live progress); must not raise.
+    on_review: Callable[[PersonaReview], None] | None = None
 
 
 def send_to_reviewers(state: PanelState) -> list[Send]:
@@ -108,6 +110,8 @@ async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dic
             status="failed",
             error=f"{type(error).__name__}: {error}",
         )
+    if context.on_review is not None:
+        context.on_review(review)
     return {"reviews": [review]}
 
 

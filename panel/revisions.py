@@ -210,6 +210,10 @@ def verdict_from_values(persona: Persona, values: dict[str, Any]) -> Verdict:
     """A verdict from form values, checked against the persona's schema; InvalidVerdict says
     which field is wrong and why."""
     data = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
+    confidence = data.get("confidence")
+    if isinstance(confidence, str | int) and not isinstance(confidence, bool):
+        with contextlib.suppress(ValueError):
+            data["confidence"] = float(confidence)  # a form sends text; the schema wants a number
     try:
         checked = verdict_model(persona).model_validate(data).model_dump()
     except ValidationError as error:

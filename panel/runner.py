@@ -29,6 +29,7 @@ from panel.transcripts import (
     safe_slug,
     save_transcript,
 )
+from panel.verdicts import PersonaReview
 
 Notice = Callable[[str], None]
 
@@ -94,6 +95,7 @@ async def review_tool(
     save: bool = True,
     seed: int | None = None,
     reviewer: Reviewer | None = None,
+    on_review: Callable[[PersonaReview], None] | None = None,
 ) -> PanelResult:
     """Run one panel on an open backend and save its transcript. `seed`, when given, wins
     over settings.seed (a batch derives one per card so that reruns hit the cache)."""
@@ -116,6 +118,7 @@ async def review_tool(
         max_attempts=settings.attempts,
         transport_retries=settings.transport_retries,
         max_quote_chars=settings.max_quote_chars,
+        on_review=on_review,
     )
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
@@ -161,15 +164,19 @@ async def run_panel_async(
     backend: Backend | None = None,
     notice: Notice | None = None,
     save: bool = True,
+    on_review: Callable[[PersonaReview], None] | None = None,
 ) -> PanelResult:
-    """Async form of `run_panel`, for callers that already run an event loop."""
+    """Async form of `run_panel`, for callers that already run an event loop; `on_review` is
+    told of each persona's review as it lands."""
     settings = settings or resolve_settings()
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     own_backend = backend is None
     backend = backend or await open_backend(settings, notice)
     try:
-        return await review_tool(backend, tool, personas, settings, card_source=source, save=save)
+        return await review_tool(
+            backend, tool, personas, settings, card_source=source, save=save, on_review=on_review
+        )
     finally:
         if own_backend:
             await backend.aclose()

@@ -1,0 +1,103 @@
+"""`panel serve`: the studio, a local web app for editors, on the same library as the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import secrets
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from panel.cli.common import (
+    BackendOption,
+    GgufOption,
+    HostOption,
+    ModelOption,
+    PersonasOption,
+    TimeoutOption,
+    app,
+    reporting_errors,
+    settings_from_flags,
+    stderr,
+)
+from panel.errors import ConfigError, PanelError
+
+STUDIO_PACKAGES = ("starlette", "uvicorn", "multipart")
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def listening_socket(bind: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((bind.strip("[]"), port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            f"Cannot listen on {bind}:{port} ({error}); pick another --port or --bind."
+        ) from None
+    return sock
+
+
+@app.command()
+def serve(
+    transcripts: Annotated[
+        Path, typer.Option("--transcripts", help="Folder of transcripts the studio shows and writes.")
+    ] = Path("transcripts"),
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8765,
+    bind: Annotated[
+        str, typer.Option("--bind", help="Address to listen on; anything but loopback needs the token.")
+    ] = "127.0.0.1",
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Access token [default: generated when --bind is not loopback]."),
+    ] = None,
+    publish: Annotated[
+        Path, typer.Option("--publish", help="Folder published pages are written under.")
+    ] = Path("published"),
+    backend: BackendOption = None,
+    host: HostOption = None,
+    model: ModelOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    gguf: GgufOption = None,
+) -> None:
+    """Open the studio: draft a card, watch the reviewers, edit, lock, rerun, compare, publish."""
+    with reporting_errors():
+        missing = [name for name in STUDIO_PACKAGES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise PanelError(
+                "The studio needs the `studio` extra (Starlette, uvicorn, python-multipart): "
+                "pip install 'reviewer-panel[studio]'."
+            )
+        import uvicorn
+
+        from panel.web import create_app
+
+        settings = settings_from_flags(
+            backend=backend, host=host, model=model, timeout=timeout, personas=personas, gguf=gguf
+        )
+        if not is_loopback(bind) and token is None:
+            token = secrets.token_urlsafe(24)
+        transcripts.mkdir(parents=True, exist_ok=True)
+        studio = create_app(transcripts, settings, token=token, publish_dir=publish)
+        sock = listening_socket(bind, port)
+        shown = f"[{bind.strip('[]')}]" if ":" in bind else bind
+        url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
+        stderr.print(f"The studio is at {url}", highlight=False, soft_wrap=True)
+        if token:
+            stderr.print("Every request needs that token; share the URL only with editors.", highlight=False)
+        server = uvicorn.Server(uvicorn.Config(studio, log_level="warning", lifespan="off"))
+        server.run(sockets=[sock])

@@ -1,0 +1,124 @@
+"""`panel serve`: the studio app. Starlette routes over the library (no shelling out to the CLI),
+server-rendered Jinja2 pages, one small vendored script, and the guards of panel.web.security."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from panel.config import Settings
+from panel.errors import PanelError
+from panel.render import percent_text
+from panel.web.jobs import JobBoard
+from panel.web.security import BodyTooLarge, CsrfRefused, Guard, StudioGuard, too_large
+
+HERE = Path(__file__).parent
+MAX_FORM_FIELDS = 200
+
+
+@dataclass
+class Studio:
+    """What every route needs: the folder, the settings for runs, where pages are published."""
+
+    folder: Path
+    settings: Settings
+    publish_dir: Path
+    guard: Guard
+    jobs: JobBoard = field(default_factory=JobBoard)
+    templates: Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = Environment(
+            loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined
+        )
+        self.templates.filters["pct"] = percent_text
+        self.templates.trim_blocks = self.templates.lstrip_blocks = True
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        page = self.templates.get_template(template).render(csrf=self.guard.csrf_token, **context)
+        return HTMLResponse(page, status_code=status)
+
+    def problem(self, message: str, status: int = 400, title: str = "That did not work") -> HTMLResponse:
+        return self.page("message.html.j2", status=status, title=title, message=message)
+
+    async def form(self, request: Request) -> FormData:
+        """The request's form, after the CSRF check; uploads are capped by the body limit."""
+        form = await request.form(max_files=2, max_fields=MAX_FORM_FIELDS)
+        self.guard.check_form(form, request)
+        return form
+
+
+def studio_of(request: Request) -> Studio:
+    return request.app.state.studio
+
+
+async def refuse_csrf(request: Request, error: Exception) -> Response:
+    return studio_of(request).problem(str(error), 403, "Refused")
+
+
+async def refuse_large(request: Request, error: Exception) -> Response:
+    return too_large()
+
+
+async def show_panel_error(request: Request, error: Exception) -> Response:
+    return studio_of(request).problem(str(error), 400)
+
+
+async def not_found(request: Request, error: Exception) -> Response:
+    return PlainTextResponse("Not found.", 404)
+
+
+def create_app(
+    folder: Path,
+    settings: Settings,
+    *,
+    token: str | None = None,
+    publish_dir: Path | None = None,
+) -> Starlette:
+    """The studio over `folder`. `token` None means loopback only (the Host must be loopback)."""
+    from panel.web import runs, views
+
+    guard = Guard(token=token)
+    studio = Studio(
+        folder=Path(folder),
+        settings=settings,
+        publish_dir=Path(publish_dir) if publish_dir else Path("published"),
+        guard=guard,
+    )
+    routes = [
+        Route("/", views.list_panels),
+        Route("/new", runs.new_panel_form, methods=["GET"]),
+        Route("/new", runs.start_panel, methods=["POST"]),
+        Route("/jobs/{job_id:str}", runs.job_page),
+        Route("/jobs/{job_id:str}/events", runs.job_events),
+        Route("/compare", runs.compare_page),
+        Route("/votes", runs.upload_votes, methods=["POST"]),
+        Route("/publish", views.publish, methods=["POST"]),
+        Route("/preview", views.preview),
+        Route("/panels/{name:str}", views.panel_page),
+        Route("/panels/{name:str}/diff", views.diff_revisions),
+        Route("/panels/{name:str}/verdicts/{persona:str}/{action:str}", views.change, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(StudioGuard, guard=guard)],
+        exception_handlers={
+            CsrfRefused: refuse_csrf,
+            BodyTooLarge: refuse_large,
+            PanelError: show_panel_error,
+            404: not_found,
+        },
+    )
+    app.state.studio = studio
+    return app

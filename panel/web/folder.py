@@ -1,0 +1,138 @@
+"""The studio's view of the transcripts folder: what is in it, a file by its name (never outside
+the folder), a panel as it stood at one revision, and the community votes file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from panel.errors import PanelError, TranscriptError
+from panel.page_facts import panel_size
+from panel.render import Vote, load_votes
+from panel.revisions import history
+from panel.transcripts import ComparisonTranscript, PanelTranscript, Transcript, load_transcript
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json")
+VOTES_FILES = ("votes.csv", "votes.json")
+
+
+class NotInFolder(PanelError):
+    """A name that is not a transcript file directly in the studio's folder."""
+
+
+@dataclass
+class Entry:
+    """One row of the studio's list."""
+
+    name: str
+    kind: str
+    tool: str
+    ship_pct: int | None
+    status: list[str]
+    created_at: datetime
+    models: list[str]
+
+
+def transcript_path(folder: Path, name: str) -> Path:
+    """The transcript called `name` in `folder`; NotInFolder for anything else (a path, `..`,
+    a hidden or temporary file, a link leading out)."""
+    if not SAFE_NAME.fullmatch(name):
+        raise NotInFolder(f"{name!r} is not a transcript name.")
+    root = folder.resolve()
+    path = (root / name).resolve()
+    if path.parent != root or not path.is_file():
+        raise NotInFolder(f"No transcript {name!r} in the studio's folder.")
+    return path
+
+
+def load_panel(folder: Path, name: str) -> tuple[PanelTranscript, Path]:
+    path = transcript_path(folder, name)
+    transcript = load_transcript(path)
+    if not isinstance(transcript, PanelTranscript):
+        raise NotInFolder(f"{name} is a comparison, not a panel.")
+    return transcript, path
+
+
+def panels_for(folder: Path, name: str) -> list[PanelTranscript]:
+    """The panels a name stands for: one panel, or the two sides of a comparison."""
+    path = transcript_path(folder, name)
+    transcript = load_transcript(path)
+    if isinstance(transcript, PanelTranscript):
+        return [transcript]
+    return [
+        load_panel(folder, Path(side).name)[0] for side in (transcript.a_transcript, transcript.b_transcript)
+    ]
+
+
+def status_of(transcript: Transcript) -> list[str]:
+    if isinstance(transcript, ComparisonTranscript):
+        return ["comparison"]
+    counted, total = panel_size(transcript.aggregate)
+    status = ["complete" if counted == total else f"incomplete ({counted} of {total})"]
+    if any(review.written_by for review in transcript.reviews):
+        status.append("edited")
+    if any(review.locked for review in transcript.reviews):
+        status.append("locked")
+    return status
+
+
+def entry_for(path: Path, transcript: Transcript) -> Entry:
+    if isinstance(transcript, ComparisonTranscript):
+        return Entry(
+            name=path.name,
+            kind="comparison",
+            tool=f"{transcript.a_tool} vs {transcript.b_tool}",
+            ship_pct=None,
+            status=status_of(transcript),
+            created_at=transcript.created_at,
+            models=[],
+        )
+    return Entry(
+        name=path.name,
+        kind="panel",
+        tool=transcript.card.name,
+        ship_pct=transcript.aggregate.ship_pct,
+        status=status_of(transcript),
+        created_at=history(transcript)[-1].created_at,
+        models=sorted({info.name for info in transcript.models.values()}),
+    )
+
+
+def list_folder(folder: Path, query: str = "") -> list[Entry]:
+    """Panels and comparisons in the folder, newest first; `query` filters by tool name."""
+    entries = []
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        if not SAFE_NAME.fullmatch(path.name):
+            continue
+        try:
+            transcript = load_transcript(path)
+        except TranscriptError:
+            continue  # not a transcript (a manifest, a report); the CLI says why when asked
+        entry = entry_for(path, transcript)
+        if query.casefold() in entry.tool.casefold():
+            entries.append(entry)
+    return sorted(entries, key=lambda entry: entry.created_at, reverse=True)
+
+
+def at_revision(transcript: PanelTranscript, number: int) -> PanelTranscript:
+    """The panel as it stood after revision `number`."""
+    latest = {review.persona: review for review in transcript.reviews}
+    steps = [revision for revision in history(transcript) if revision.number <= number]
+    if not steps:
+        raise PanelError(f"The panel has no revision {number}.")
+    for revision in steps:
+        latest.update({review.persona: review for review in revision.reviews})
+    reviews = [latest[review.persona] for review in transcript.reviews]
+    return transcript.model_copy(
+        update={"reviews": reviews, "aggregate": steps[-1].aggregate, "revisions": steps}
+    )
+
+
+def folder_votes(folder: Path) -> dict[str, Vote] | None:
+    """The community votes file kept beside the transcripts (votes.csv or votes.json), if any."""
+    for name in VOTES_FILES:
+        if (folder / name).is_file():
+            return load_votes(folder / name)
+    return None

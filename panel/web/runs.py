@@ -1,0 +1,150 @@
+"""The studio's drafting side: a card from the form or an uploaded file, a panel run with live
+progress (server-sent events), a comparison of two panels, and the votes file."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from panel.aggregate import compare_aggregates
+from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, load_card
+from panel.errors import PanelError
+from panel.personas import load_personas
+from panel.render import parse_votes
+from panel.runner import run_panel_async
+from panel.transcripts import write_atomic
+from panel.web.app import studio_of
+from panel.web.folder import VOTES_FILES, panels_for
+from panel.web.jobs import Job, sse
+
+CARD_FIELDS = ("name", "tagline", "category", "description", "maker", "license", "pricing")
+EMPTY_CARD = {**dict.fromkeys(CARD_FIELDS, ""), "links": "", "facts": ""}
+
+
+def card_values(card: ToolCard) -> dict[str, str]:
+    """A card as the form shows it: links one `label | url` a line, facts one a line."""
+    values = {name: str(getattr(card, name)) for name in CARD_FIELDS}
+    values["links"] = "\n".join(f"{link.label} | {link.url}" for link in card.links)
+    values["facts"] = "\n".join(card.facts)
+    return values
+
+
+def card_data(values: dict[str, str]) -> dict[str, Any]:
+    links = []
+    for line in values["links"].splitlines():
+        if line.strip():
+            label, _, url = line.partition("|")
+            links.append({"label": label.strip(), "url": url.strip()})
+    facts = [line.strip() for line in values["facts"].splitlines() if line.strip()]
+    return {**{name: values[name] for name in CARD_FIELDS}, "links": links, "facts": facts}
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "card"
+        where = " ".join(str(part) for part in item["loc"][1:])
+        problems.setdefault(field, f"{where}: {item['msg']}" if where else item["msg"])
+    return problems
+
+
+async def new_panel_form(request: Request) -> Response:
+    return studio_of(request).page("new.html.j2", values=EMPTY_CARD, errors={}, upload_error=None)
+
+
+async def read_upload(upload: UploadFile) -> ToolCard:
+    """A card file from the browser, read with the CLI's own loader (size cap, formats, errors)."""
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in CARD_SUFFIXES:
+        raise PanelError(f"Upload a .toml, .json, .yaml or .yml tool card (got {suffix or 'no suffix'}).")
+    data = await upload.read(MAX_CARD_BYTES + 1)
+    with tempfile.TemporaryDirectory(prefix="panel-card-") as folder:
+        path = Path(folder) / f"uploaded-card{suffix}"
+        path.write_bytes(data)
+        return load_card(path)
+
+
+async def start_panel(request: Request) -> Response:
+    """Upload: fill the form from the card file. Run: validate the form's card and start the run."""
+    studio = studio_of(request)
+    form = await studio.form(request)
+    upload = form.get("card_file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        try:
+            card = await read_upload(upload)
+        except PanelError as error:
+            return studio.page("new.html.j2", 400, values=EMPTY_CARD, errors={}, upload_error=str(error))
+        return studio.page("new.html.j2", values=card_values(card), errors={}, upload_error=None)
+    values = {name: str(form.get(name) or "") for name in EMPTY_CARD}
+    try:
+        card = ToolCard.model_validate(card_data(values))
+    except ValidationError as error:
+        return studio.page("new.html.j2", 422, values=values, errors=field_errors(error), upload_error=None)
+    settings = studio.settings.model_copy(update={"out_dir": studio.folder})
+    personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
+
+    async def run(job: Job, on_review_for: Any) -> str:
+        result = await run_panel_async(card, settings, on_review=on_review_for(card.name))
+        assert result.path is not None
+        return result.path.name
+
+    job = studio.jobs.start([card.name], personas, run)
+    return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+def job_of(request: Request) -> Job | None:
+    return studio_of(request).jobs.jobs.get(request.path_params["job_id"])
+
+
+async def job_page(request: Request) -> Response:
+    job = job_of(request)
+    if job is None:
+        return studio_of(request).problem("No such run on this server (runs are kept until it stops).", 404)
+    return studio_of(request).page("job.html.j2", job=job)
+
+
+async def job_events(request: Request) -> Response:
+    job = job_of(request)
+    if job is None:
+        return Response("No such run.", 404)
+
+    async def events() -> AsyncIterator[str]:
+        async for event in job.stream():
+            yield sse(event)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+
+async def compare_page(request: Request) -> Response:
+    """Two panels side by side: the call, and the page as `panel render A B` writes it."""
+    studio = studio_of(request)
+    names = request.query_params.getlist("name")
+    panels = [panel for name in names for panel in panels_for(studio.folder, name)]
+    if len(panels) != 2:
+        return studio.problem("Tick two panels in the list to compare them.")
+    a, b = panels
+    comparison = compare_aggregates(a.aggregate, b.aggregate, a.card.name, b.card.name)
+    return studio.page("compare.html.j2", names=names, panels=panels, comparison=comparison)
+
+
+async def upload_votes(request: Request) -> Response:
+    """Keep a community votes file (CSV or JSON) beside the transcripts for previews and pages."""
+    studio = studio_of(request)
+    form = await studio.form(request)
+    upload = form.get("votes_file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return studio.problem("Choose a votes file (CSV `tool,up,down`, or JSON).")
+    kind = "json" if upload.filename.lower().endswith(".json") else "csv"
+    text = (await upload.read(MAX_CARD_BYTES + 1)).decode("utf-8-sig", errors="replace")
+    parse_votes(text, upload.filename)  # refuse a bad file before it replaces a good one
+    for name in VOTES_FILES:
+        (studio.folder / name).unlink(missing_ok=True)
+    write_atomic(studio.folder / f"votes.{kind}", text)
+    return RedirectResponse("/", 303)

@@ -1,0 +1,172 @@
+"""The studio's guards, in one ASGI middleware and one form check:
+
+- a token on every request when the server listens beyond loopback (`?token=` once, then an
+  HttpOnly SameSite=Strict cookie), and a Host check on loopback (no DNS rebinding);
+- a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), and
+  an Origin that must be this server;
+- the rendered page's Content-Security-Policy, widened only by 'self' for the studio's own
+  script, styles, forms and event stream; nosniff, no referrer, no framing by others;
+- request bodies capped in size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The published page's policy (panel/templates/page.html.j2), as the preview is served.
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+STUDIO_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+MAX_BODY_BYTES = 256 * 1024
+TOKEN_COOKIE = "panel_studio_token"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class CsrfRefused(Exception):
+    """A state-changing request without this server's CSRF token."""
+
+
+@dataclass
+class Guard:
+    """What the middleware checks against: the access token (None on loopback) and the
+    secret the CSRF token derives from."""
+
+    token: str | None
+    port: int = 0
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def csrf_token(self) -> str:
+        return hmac.new(self.secret, b"csrf", hashlib.sha256).hexdigest()
+
+    def check_form(self, form: FormData, request: Request) -> None:
+        sent = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
+        if not hmac.compare_digest(sent, self.csrf_token):
+            raise CsrfRefused("This form is stale or did not come from the studio (CSRF check).")
+
+
+def header(scope: Scope, name: bytes) -> str:
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), "")
+
+
+def host_name(host: str) -> str:
+    """The Host header without its port ('[::1]:8000' -> '[::1]')."""
+    return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+
+
+def cookie_token(scope: Scope) -> str:
+    cookies = SimpleCookie()
+    try:
+        cookies.load(header(scope, b"cookie"))
+    except Exception:  # noqa: BLE001 - a malformed cookie header is no token
+        return ""
+    morsel = cookies.get(TOKEN_COOKIE)
+    return morsel.value if morsel else ""
+
+
+class StudioGuard:
+    """ASGI middleware applying the Guard to every HTTP request."""
+
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        self.app, self.guard = app, guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await self.with_headers(refusal, scope)(scope, receive, send)
+            return
+        length = header(scope, b"content-length")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await self.with_headers(too_large(), scope)(scope, receive, send)
+            return
+        await self.app(scope, capped(receive), self.send_with_headers(send, scope))
+
+    def refusal(self, scope: Scope) -> Response | None:
+        host = host_name(header(scope, b"host"))
+        if self.guard.token is None and host not in LOOPBACK_HOSTS:
+            return PlainTextResponse("This studio answers on 127.0.0.1 only (Host check).", 403)
+        if self.guard.token is not None:
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            given = (
+                query.get("token")
+                or cookie_token(scope)
+                or header(scope, b"authorization").removeprefix("Bearer ")
+            )
+            if not hmac.compare_digest(given.encode(), self.guard.token.encode()):
+                return PlainTextResponse(
+                    "This studio needs its access token: open the URL that `panel serve` printed.", 401
+                )
+            if "token" in query and scope["method"] in SAFE_METHODS:
+                rest = urlencode({key: value for key, value in query.items() if key != "token"})
+                response = RedirectResponse(scope["path"] + (f"?{rest}" if rest else ""), 303)
+                response.set_cookie(TOKEN_COOKIE, self.guard.token, httponly=True, samesite="strict")
+                return response
+        if scope["method"] not in SAFE_METHODS:
+            origin = header(scope, b"origin")
+            if origin and urlsplit(origin).netloc != header(scope, b"host"):
+                return PlainTextResponse("Refused: this request came from another site (Origin check).", 403)
+        return None
+
+    def with_headers(self, response: Response, scope: Scope) -> ASGIApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await response(scope, receive, self.send_with_headers(send, scope))
+
+        return app
+
+    def send_with_headers(self, send: Send, scope: Scope) -> Send:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-security-policy"]
+                csp = next(
+                    (v for k, v in message.get("headers", []) if k == b"content-security-policy"), None
+                )
+                headers += [
+                    (b"content-security-policy", csp or STUDIO_CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return sending
+
+
+def too_large() -> Response:
+    return PlainTextResponse(f"Request body over {MAX_BODY_BYTES // 1024} KiB: refused.", 413)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def capped(receive: Receive) -> Receive:
+    """Count the body as it arrives, for requests that send no Content-Length."""
+    seen = {"bytes": 0}
+
+    async def receiving() -> Message:
+        message: Any = await receive()
+        if message["type"] == "http.request":
+            seen["bytes"] += len(message.get("body", b""))
+            if seen["bytes"] > MAX_BODY_BYTES:
+                raise BodyTooLarge
+        return message
+
+    return receiving

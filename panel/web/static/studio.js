@@ -1,0 +1,46 @@
+// The studio's only script: live progress of a panel run over server-sent events.
+// Every model-written string is set as text (textContent), never as markup.
+"use strict";
+
+function boxFor(event) {
+  for (const box of document.querySelectorAll(".box")) {
+    if (box.dataset.tool === event.tool && box.dataset.persona === event.persona) return box;
+  }
+  return null;
+}
+
+function showReview(event) {
+  const box = boxFor(event);
+  if (!box) return;
+  box.classList.remove("waiting");
+  box.classList.add(event.status === "ok" ? event.decision : "failed");
+  box.querySelector(".state").textContent =
+    event.status === "ok"
+      ? `${event.decision} · confidence ${Number(event.confidence).toFixed(2)}`
+      : `failed: ${event.error || "no valid verdict"}`;
+  box.querySelector(".headline").textContent = event.headline || "";
+}
+
+function follow(status) {
+  const source = new EventSource(status.dataset.events);
+  source.addEventListener("review", (message) => showReview(JSON.parse(message.data)));
+  source.addEventListener("done", (message) => {
+    const event = JSON.parse(message.data);
+    source.close();
+    status.textContent = "Every reviewer is in; the panel is saved.";
+    const link = document.getElementById("open-panel");
+    link.href = "/panels/" + encodeURIComponent(event.transcript);
+    document.getElementById("job-done").hidden = false;
+  });
+  source.addEventListener("error", (message) => {
+    if (!message.data) return; // a dropped connection; EventSource reconnects by itself
+    source.close();
+    status.textContent = "The run stopped: " + JSON.parse(message.data).message;
+    status.classList.add("failed");
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const status = document.getElementById("job-status");
+  if (status) follow(status);
+});

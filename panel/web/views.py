@@ -1,0 +1,190 @@
+"""The studio's pages on saved panels: the list, one panel with its verdicts and history, a
+verdict's rerun / lock / edit, a diff of two revisions, the preview, and publishing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from panel.diff import diff_transcripts
+from panel.editing import persona_from_record, recorded_persona, rerun_persona_async
+from panel.page_facts import check_complete, verdict_sentence
+from panel.render import render_diff, render_page
+from panel.revisions import (
+    InvalidVerdict,
+    RevisionConflict,
+    change_verdict,
+    find_review,
+    history,
+    newer_change,
+    revision_number,
+    verdict_from_values,
+)
+from panel.transcripts import PanelTranscript, safe_slug, write_atomic
+from panel.web.app import studio_of
+from panel.web.folder import at_revision, folder_votes, list_folder, load_panel, panels_for
+from panel.web.security import PAGE_CSP
+
+COMMON_FIELDS = ("decision", "confidence", "headline", "quote")
+
+
+async def list_panels(request: Request) -> Response:
+    studio = studio_of(request)
+    query = request.query_params.get("q", "")[:200]
+    return studio.page("list.html.j2", entries=list_folder(studio.folder, query), query=query)
+
+
+def verdict_rows(transcript: PanelTranscript) -> list[dict[str, Any]]:
+    """Each persona's review with the field names its persona asks for, for the panel page."""
+    rows = []
+    for review in transcript.reviews:
+        persona = persona_from_record(recorded_persona(transcript, review.persona))
+        verdict = review.verdict
+        values = {**verdict.fields, **verdict.model_dump(include=set(COMMON_FIELDS))} if verdict else {}
+        rows.append({"review": review, "persona": persona, "fields": list(persona.fields), "values": values})
+    return rows
+
+
+def panel_view(request: Request, name: str, status: int = 200, **extra: Any) -> HTMLResponse:
+    studio = studio_of(request)
+    transcript, _ = load_panel(studio.folder, name)
+    context: dict[str, Any] = {"errors": {}, "editing": None, "submitted": {}, "conflict": None, **extra}
+    return studio.page(
+        "panel.html.j2",
+        status=status,
+        name=name,
+        transcript=transcript,
+        sentence=verdict_sentence(transcript.card.name, transcript.aggregate),
+        rows=verdict_rows(transcript),
+        revisions=history(transcript),
+        base=revision_number(transcript),
+        **context,
+    )
+
+
+async def panel_page(request: Request) -> Response:
+    return panel_view(request, request.path_params["name"])
+
+
+async def change(request: Request) -> Response:
+    """Rerun, lock, unlock or edit one verdict, each as a revision through the guarded save."""
+    studio = studio_of(request)
+    name, persona_id, action = (request.path_params[key] for key in ("name", "persona", "action"))
+    form = await studio.form(request)
+    transcript, path = load_panel(studio.folder, name)
+    find_review(transcript, persona_id)
+    by = str(form.get("by") or "studio editor").strip()[:80] or "studio editor"
+    try:
+        base = int(str(form.get("base", "")))
+    except ValueError:
+        return studio.problem("The form has no revision number; reload the page and try again.")
+    try:
+        if action == "rerun":
+            seed_text, model = str(form.get("seed") or "").strip(), str(form.get("model") or "").strip()
+            newer = newer_change(transcript, persona_id, base)
+            if newer is not None:
+                raise RevisionConflict(
+                    f"The verdict of {persona_id} changed after you read it (revision {newer.number}, "
+                    f"{newer.action} by {newer.by.removeprefix('person:')}). Nothing was rerun.",
+                    newer,
+                    transcript,
+                )
+            await rerun_persona_async(
+                path,
+                persona_id,
+                studio.settings,
+                seed=int(seed_text) if seed_text.isdigit() else None,
+                model=model or None,
+                force=form.get("force") == "on",
+                note=f"from the studio by {by}",
+            )
+        elif action in ("lock", "unlock"):
+            change_verdict(path, persona_id, base=base, locked=action == "lock", by=by)
+        elif action == "edit":
+            persona = persona_from_record(recorded_persona(transcript, persona_id))
+            names = [*COMMON_FIELDS, *persona.fields]
+            submitted = {key: str(form.get(key, "")) for key in names}
+            try:
+                verdict = verdict_from_values(persona, submitted)
+            except InvalidVerdict as error:
+                return panel_view(
+                    request, name, 422, errors=error.problems, editing=persona_id, submitted=submitted
+                )
+            change_verdict(
+                path, persona_id, base=base, verdict=verdict, by=by, note=str(form.get("note") or "") or None
+            )
+        else:
+            return studio.problem(f"No such change: {action!r}.", 404)
+    except RevisionConflict as conflict:
+        newer = find_review(conflict.transcript, persona_id)
+        return panel_view(
+            request, name, 409, conflict={"message": str(conflict), "review": newer, "persona": persona_id}
+        )
+    return RedirectResponse(f"/panels/{name}#reviewer-{persona_id}", 303)
+
+
+async def diff_revisions(request: Request) -> Response:
+    """Any two revisions of a panel, diffed by `panel diff`'s own code and template."""
+    studio = studio_of(request)
+    name = request.path_params["name"]
+    transcript, _ = load_panel(studio.folder, name)
+    try:
+        before, after = (int(request.query_params.get(key, "")) for key in ("from", "to"))
+    except ValueError:
+        return studio.problem("Pick two revision numbers to diff.")
+    diff = diff_transcripts(
+        at_revision(transcript, before),
+        at_revision(transcript, after),
+        f"revision {before}",
+        f"revision {after}",
+    )
+    return HTMLResponse(render_diff(diff, "html"), headers={"content-security-policy": PAGE_CSP})
+
+
+def chosen_panels(request: Request, names: list[str]) -> list[PanelTranscript]:
+    studio = studio_of(request)
+    panels = [panel for name in names for panel in panels_for(studio.folder, name)]
+    if len(panels) not in (1, 2):
+        raise ValueError("Choose one panel, or two to put side by side (a comparison counts as two).")
+    return panels
+
+
+async def preview(request: Request) -> Response:
+    """Exactly the page `panel render` writes for these transcripts (and the votes file)."""
+    studio = studio_of(request)
+    try:
+        panels = chosen_panels(request, request.query_params.getlist("name"))
+    except ValueError as error:
+        return studio.problem(str(error))
+    html = render_page(
+        panels,
+        "html",
+        folder_votes(studio.folder),
+        draft_mark=request.query_params.get("draft_mark", "on") == "on",
+        draft_models=studio.settings.draft_models,
+    )
+    return HTMLResponse(html, headers={"content-security-policy": f"{PAGE_CSP}; frame-ancestors 'self'"})
+
+
+async def publish(request: Request) -> Response:
+    """Write the HTML and Markdown page to a folder under the publish folder."""
+    studio = studio_of(request)
+    form = await studio.form(request)
+    try:
+        panels = chosen_panels(request, [str(name) for name in form.getlist("name")])
+    except ValueError as error:
+        return studio.problem(str(error))
+    if form.get("allow_incomplete") != "on":
+        check_complete(panels)
+    slug = "-vs-".join(safe_slug(panel.card.name) for panel in panels)
+    target = studio.publish_dir / safe_slug(str(form.get("folder") or "site"))
+    options = {"draft_mark": form.get("no_draft_mark") != "on", "draft_models": studio.settings.draft_models}
+    votes = folder_votes(studio.folder)
+    written = []
+    for kind in ("html", "md"):
+        path = target / f"{slug}.{kind}"
+        write_atomic(path, render_page(panels, kind, votes, **options))  # type: ignore[arg-type]
+        written.append(str(path))
+    return studio.page("message.html.j2", title="Published", message="Wrote " + " and ".join(written) + ".")

@@ -1,0 +1,168 @@
+"""The studio over HTTP: token, Host and CSRF refusals, no path out of the folder, capped bodies,
+the two-tab conflict, and the published page matching `panel render`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from panel import run_panel
+from panel.cli import app
+from panel.revisions import find_review
+from panel.transcripts import PanelTranscript, load_transcript
+from tests.conftest import EXAMPLES
+from tests.studio_server import RunningStudio, running_studio
+
+pytest.importorskip("starlette")
+runner = CliRunner()
+PGVECTOR = EXAMPLES / "pgvector.toml"
+
+
+@pytest.fixture
+def studio(settings, tmp_path) -> Iterator[RunningStudio]:
+    with running_studio(settings.out_dir, settings, tmp_path / "published") as running:
+        yield running
+
+
+@pytest.fixture
+def panel_name(settings) -> str:
+    path = run_panel(PGVECTOR, settings).path
+    assert path is not None
+    return path.name
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf-token" content="([0-9a-f]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def loaded(path: Path) -> PanelTranscript:
+    transcript = load_transcript(path)
+    assert isinstance(transcript, PanelTranscript)
+    return transcript
+
+
+def test_every_change_needs_the_csrf_token(studio, panel_name):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+        for path in (
+            f"/panels/{panel_name}/verdicts/dx/lock",
+            f"/panels/{panel_name}/verdicts/dx/edit",
+            f"/panels/{panel_name}/verdicts/dx/rerun",
+            "/new",
+            "/publish",
+            "/votes",
+        ):
+            refused = client.post(path, data={"base": "1", "csrf": "forged"})
+            assert refused.status_code == 403, path
+            assert "CSRF" in refused.text
+        before = (studio.folder / panel_name).read_bytes()
+        other_site = client.post(
+            f"/panels/{panel_name}/verdicts/dx/lock",
+            data={"base": "1", "csrf": csrf},
+            headers={"origin": "http://evil.example"},
+        )
+        assert other_site.status_code == 403 and "Origin" in other_site.text
+        assert (studio.folder / panel_name).read_bytes() == before
+        locked = client.post(f"/panels/{panel_name}/verdicts/dx/lock", data={"base": "1", "csrf": csrf})
+        assert locked.status_code == 303
+        assert find_review(loaded(studio.folder / panel_name), "dx").locked
+
+
+def test_loopback_studio_refuses_other_host_names(studio):
+    with httpx.Client(base_url=studio.url) as client:
+        assert client.get("/").status_code == 200
+        rebound = client.get("/", headers={"host": "attacker.example"})
+        assert rebound.status_code == 403
+
+
+def test_a_token_is_checked_on_every_request(settings, tmp_path, panel_name):
+    token = "s3cret-token"
+    with running_studio(settings.out_dir, settings, tmp_path / "pub", token=token) as studio:
+        with httpx.Client(base_url=studio.url) as client:
+            for path in ("/", f"/panels/{panel_name}", "/static/studio.js", f"/preview?name={panel_name}"):
+                assert client.get(path).status_code == 401, path
+            assert client.get("/?token=wrong").status_code == 401
+            entered = client.get("/?token=" + token, follow_redirects=True)
+            assert entered.status_code == 200 and "pgvector" in entered.text
+            assert client.cookies.get("panel_studio_token") == token
+            assert client.get(f"/panels/{panel_name}").status_code == 200
+        with httpx.Client(base_url=studio.url, headers={"authorization": f"Bearer {token}"}) as client:
+            assert client.get("/").status_code == 200
+
+
+def test_no_path_leaves_the_folder(studio, panel_name, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text(studio.folder.joinpath(panel_name).read_text())
+    (studio.folder / "link.json").symlink_to(secret)
+    with httpx.Client(base_url=studio.url) as client:
+        for name in ("..%2Fsecret.json", "%2E%2E%2Fsecret.json", "link.json", ".hidden.json", "x"):
+            response = client.get(f"/panels/{name}")
+            assert response.status_code in (400, 404), name
+            assert "pgvector" not in response.text
+        assert client.get("/preview?name=../secret.json").status_code == 400
+        assert client.get(f"/panels/{panel_name}").status_code == 200
+
+
+def test_bodies_and_uploads_are_capped(studio):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+        huge = client.post("/new", data={"csrf": csrf, "description": "x" * 400_000})
+        assert huge.status_code == 413
+        upload = client.post(
+            "/new",
+            data={"csrf": csrf},
+            files={"card_file": ("card.toml", b"name = '" + b"x" * 300_000 + b"'")},
+        )
+        assert upload.status_code == 413
+
+
+def test_second_tab_edit_is_refused_with_the_newer_revision(studio, panel_name):
+    path = studio.folder / panel_name
+    with httpx.Client(base_url=studio.url) as client:
+        page = client.get(f"/panels/{panel_name}").text
+        csrf = csrf_of(page)
+        verdict = find_review(loaded(path), "dx").verdict
+        values = {**verdict.fields, "decision": "skip", "confidence": "0.4", "quote": verdict.quote}
+        first = client.post(
+            f"/panels/{panel_name}/verdicts/dx/edit",
+            data={**values, "headline": "Tab one", "base": "1", "csrf": csrf, "by": "Ana"},
+        )
+        assert first.status_code == 303
+        saved = path.read_bytes()
+        second = client.post(
+            f"/panels/{panel_name}/verdicts/dx/edit",
+            data={**values, "headline": "Tab two", "base": "1", "csrf": csrf, "by": "Bo"},
+        )
+        assert second.status_code == 409
+        assert "Not saved" in second.text and "revision 2 (edit by Ana" in second.text
+        assert "Tab one" in second.text
+        assert path.read_bytes() == saved
+
+        invalid = client.post(
+            f"/panels/{panel_name}/verdicts/dx/edit",
+            data={**values, "confidence": "7", "headline": "x", "base": "2", "csrf": csrf},
+        )
+        assert invalid.status_code == 422 and "less than or equal to 1" in invalid.text
+        assert path.read_bytes() == saved
+
+
+def test_published_files_match_panel_render(studio, panel_name, settings, tmp_path):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+        published = client.post("/publish", data={"csrf": csrf, "name": panel_name, "folder": "../site"})
+        assert published.status_code == 200
+        preview = client.get("/preview", params={"name": panel_name}).text
+    html = studio.publish_dir / "site" / "pgvector.html"
+    markdown = studio.publish_dir / "site" / "pgvector.md"
+    transcript = settings.out_dir / panel_name
+    for published, rendered in ((html, tmp_path / "cli.html"), (markdown, tmp_path / "cli.md")):
+        assert runner.invoke(app, ["render", str(transcript), "-o", str(rendered)]).exit_code == 0
+        assert published.read_text() == rendered.read_text()
+    assert preview == html.read_text()
