@@ -5,7 +5,7 @@
 - a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), and
   an Origin that must be this server;
 - the rendered page's Content-Security-Policy, widened only by 'self' for the studio's own
-  script, styles, forms and event stream; nosniff, no referrer, no framing by others;
+  script, styles, forms and event stream; nosniff, no referrer to other sites (a same-origin one keeps the Origin header honest), no framing by others;
 - request bodies capped in size.
 """
 
@@ -140,7 +140,7 @@ class StudioGuard:
                 headers += [
                     (b"content-security-policy", csp or STUDIO_CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"cache-control", b"no-store"),
                 ]
                 message = {**message, "headers": headers}
