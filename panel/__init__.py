@@ -24,6 +24,7 @@ from panel.errors import (
 from panel.personas import Persona, load_personas, verdict_schema
 from panel.render import load_for_render, render_page
 from panel.review import review_panel_async
+from panel.revisions import RevisionConflict, change_verdict, history, verdict_from_values
 from panel.runner import (
     ComparisonResult,
     PanelResult,
@@ -37,6 +38,10 @@ from panel.transcripts import ComparisonTranscript, PanelTranscript, load_transc
 from panel.verdicts import PersonaReview, Verdict
 
 __all__ = [
+    "RevisionConflict",
+    "change_verdict",
+    "history",
+    "verdict_from_values",
     "Aggregate",
     "BackendUnavailable",
     "BatchOptions",

@@ -94,7 +94,8 @@ def serve(
         transcripts.mkdir(parents=True, exist_ok=True)
         studio = create_app(transcripts, settings, token=token, publish_dir=publish)
         sock = listening_socket(bind, port)
-        shown = f"[{bind.strip('[]')}]" if ":" in bind else bind
+        shown = socket.gethostname() if bind in ("0.0.0.0", "::", "[::]") else bind  # reachable name
+        shown = f"[{shown.strip('[]')}]" if ":" in shown else shown
         url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
         stderr.print(f"The studio is at {url}", highlight=False, soft_wrap=True)
         if token:
