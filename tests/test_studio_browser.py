@@ -179,6 +179,27 @@ def test_the_editors_whole_flow(page, studio, ollama, tmp_path):
     assert page.dialogs == []
 
 
+def test_review_mode_in_the_browser(page, studio, ollama):
+    page.goto(studio.url + "/new")
+    fill_card(page, "pgvector", "Vector search inside Postgres")
+    page.check("#review")
+    page.fill("#card-form input[name=by]", "Ed")
+    page.click("#run")
+    page.wait_for_selector("#review-form", timeout=30_000)
+    page.check("#review-dx input[value=edit]")
+    page.click("#review-dx details.edit summary")
+    page.fill("#dx-headline", "Edited during the review")
+    page.fill("#dx-decision", "skip")
+    page.check("#review-business input[value=lock]")
+    keep_screenshot(page, "studio-review")
+    page.click("#resume")
+    page.wait_for_selector("#open-panel", timeout=30_000)
+    page.click("#open-panel")
+    assert "Edited during the review" in page.inner_text("#reviewer-dx .headline")
+    assert page.locator("#reviewer-business .tag.locked").count() == 1
+    assert page.inner_text("#ship-pct") == "75%"
+
+
 def test_two_tabs_editing_one_verdict(browser, studio, settings):
     name = saved_panel(EXAMPLES / "pgvector.toml", settings).name
     context = browser.new_context()

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from panel.config import Settings
 from panel.errors import PanelError
 from panel.render import percent_text
+from panel.review_desk import ReviewDesk
 from panel.web.jobs import JobBoard
 from panel.web.security import BodyTooLarge, CsrfRefused, Guard, StudioGuard, too_large
 
@@ -35,6 +36,7 @@ class Studio:
     publish_dir: Path
     guard: Guard
     jobs: JobBoard = field(default_factory=JobBoard)
+    desk: ReviewDesk = field(default_factory=ReviewDesk)
     templates: Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,7 +88,7 @@ def create_app(
     publish_dir: Path | None = None,
 ) -> Starlette:
     """The studio over `folder`. `token` None means loopback only (the Host must be loopback)."""
-    from panel.web import runs, views
+    from panel.web import reviews, runs, views
 
     guard = Guard(token=token)
     studio = Studio(
@@ -101,6 +103,8 @@ def create_app(
         Route("/new", runs.start_panel, methods=["POST"]),
         Route("/jobs/{job_id:str}", runs.job_page),
         Route("/jobs/{job_id:str}/events", runs.job_events),
+        Route("/reviews/{review_id:str}", reviews.review_page, methods=["GET"]),
+        Route("/reviews/{review_id:str}", reviews.answer_review, methods=["POST"]),
         Route("/compare", runs.compare_page),
         Route("/votes", runs.upload_votes, methods=["POST"]),
         Route("/publish", views.publish, methods=["POST"]),

@@ -88,6 +88,9 @@ async def start_panel(request: Request) -> Response:
     except ValidationError as error:
         return studio.page("new.html.j2", 422, values=values, errors=field_errors(error), upload_error=None)
     settings = studio.settings.model_copy(update={"out_dir": studio.folder})
+    if form.get("review") == "on":
+        review_id = studio.desk.start(card, settings, by=str(form.get("by") or "studio editor")[:80])
+        return RedirectResponse(f"/reviews/{review_id}", 303)
     personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
 
     async def run(job: Job, on_review_for: Any) -> str:
