@@ -16,9 +16,10 @@ from panel.cli import app
 from panel.revisions import find_review
 from panel.transcripts import PanelTranscript, load_transcript
 from tests.conftest import EXAMPLES
-from tests.studio_server import RunningStudio, running_studio
 
-pytest.importorskip("starlette")
+pytest.importorskip("uvicorn", reason="the studio tests need the studio extra")
+from tests.studio_server import RunningStudio, running_studio  # noqa: E402
+
 runner = CliRunner()
 PGVECTOR = EXAMPLES / "pgvector.toml"
 

@@ -22,9 +22,11 @@ from panel.cli import app
 from panel.revisions import find_review, history
 from panel.transcripts import PanelTranscript, load_transcript
 from tests.conftest import EXAMPLES
-from tests.studio_server import RunningStudio, running_studio
 
 sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("uvicorn", reason="the studio tests need the studio extra")
+from tests.studio_server import RunningStudio, running_studio  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
