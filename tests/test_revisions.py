@@ -123,6 +123,22 @@ def test_rerun_of_a_verdict_locked_meanwhile_is_refused(ollama, settings, card_p
     assert find_review(transcript, "dx").locked and revision_number(transcript) == 2
 
 
+def test_cli_rerun_that_lost_the_race_exits_4(ollama, settings, card_path):
+    path = panel_at(settings, card_path)
+
+    def edit_the_same_persona(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+        edit_verdict(path, "dx", lock=True, by="Ana", interactive=False, open_editor=lambda p: None)
+        return verdict
+
+    ollama.verdict_hook = edit_the_same_persona
+    result = runner.invoke(
+        app, ["rerun", str(path), "--persona", "dx", "--backend", "ollama", "--host", ollama.url]
+    )
+    assert result.exit_code == 4
+    assert "changed after you read it" in " ".join(result.stderr.split())
+    assert [r.action for r in history(loaded(path))] == ["run", "edit"]
+
+
 def test_second_tab_save_is_refused_and_names_the_newer_revision(ollama, settings, card_path):
     path = panel_at(settings, card_path)
     transcript = loaded(path)

@@ -146,6 +146,12 @@ def test_second_tab_edit_is_refused_with_the_newer_revision(studio, panel_name):
         assert "Tab one" in second.text
         assert path.read_bytes() == saved
 
+        diff = client.get(f"/panels/{panel_name}/diff", params={"from": "1", "to": "2"})
+        assert diff.status_code == 200 and "revision 1" in diff.text and "Tab one" in diff.text
+        assert diff.headers["content-security-policy"].startswith(
+            "default-src 'none'; style-src 'unsafe-inline'"
+        )
+
         invalid = client.post(
             f"/panels/{panel_name}/verdicts/dx/edit",
             data={**values, "confidence": "7", "headline": "x", "base": "2", "csrf": csrf},
