@@ -173,3 +173,26 @@ def test_published_files_match_panel_render(studio, panel_name, settings, tmp_pa
         assert runner.invoke(app, ["render", str(transcript), "-o", str(rendered)]).exit_code == 0
         assert published.read_text() == rendered.read_text()
     assert preview == html.read_text()
+
+
+def test_serve_on_a_busy_port_says_so(tmp_path):
+    import socket
+
+    from panel.cli.serve_command import is_loopback
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        result = runner.invoke(app, ["serve", "--transcripts", str(tmp_path), "--port", str(port)])
+    finally:
+        busy.close()
+    assert result.exit_code == 2 and f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert [is_loopback(a) for a in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "10.0.0.5")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
