@@ -60,6 +60,30 @@ def reviews_table(title: str, reviews: list[PersonaReview]) -> Table:
     return table
 
 
+def verdict_card(review: PersonaReview) -> Panel:
+    """One review in full: decision, confidence, headline, quote and every field (or the error)."""
+    title = escape(persona_label(review))
+    if review.verdict is None:
+        body = Text(f"failed: {review.error or 'no valid verdict'}", style="yellow")
+        return Panel(body, title=title, title_align="left", border_style="yellow")
+    verdict = review.verdict
+    fields = Table.grid(padding=(0, 2))
+    for name, value in verdict.fields.items():
+        fields.add_row(Text(name, style="bold"), Text(value))
+    body = Group(
+        Text.assemble(
+            (verdict.decision, DECISION_STYLE[verdict.decision]),
+            f"  confidence {verdict.confidence:.2f}  ",
+            (verdict.headline, "bold"),
+        ),
+        Text(f"\n{verdict.quote}\n"),
+        fields,
+    )
+    return Panel(
+        body, title=title, title_align="left", border_style=DECISION_STYLE[verdict.decision].split()[-1]
+    )
+
+
 def print_panel(console: Console, transcript: PanelTranscript, path: Path | None) -> None:
     aggregate = transcript.aggregate
     console.print(verdict_table(transcript))

@@ -153,10 +153,13 @@ def edit(
 
 
 def choose_in_terminal(reviews: list[PersonaReview], open_ids: list[str]) -> dict[str, Choice]:
-    """Show the verdicts, then ask for each persona still open: accept, lock, rerun or edit."""
+    """Show the verdicts, then each open persona's verdict in full before asking: accept, lock,
+    rerun or edit."""
     stderr.print(display.reviews_table("Before the tally: accept, lock, rerun or edit", reviews))
+    by_persona = {review.persona: review for review in reviews}
     choices: dict[str, Choice] = {}
     for persona_id in open_ids:
+        stderr.print(display.verdict_card(by_persona[persona_id]))
         while True:
             try:
                 answer = typer.prompt(

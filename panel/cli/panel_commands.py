@@ -182,7 +182,11 @@ def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> 
             "a_aggregate": a_panel.aggregate,
             "b_aggregate": b_panel.aggregate,
             "comparison": compare_aggregates(
-                a_panel.aggregate, b_panel.aggregate, a_panel.card.name, b_panel.card.name
+                a_panel.aggregate,
+                b_panel.aggregate,
+                a_panel.card.name,
+                b_panel.card.name,
+                prices=(a_panel.card.pricing, b_panel.card.pricing),
             ),
         }
     )
