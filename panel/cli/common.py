@@ -121,7 +121,8 @@ BackendOption = Annotated[
     BackendName | None,
     typer.Option(
         "--backend",
-        help="auto (Ollama if it answers, else embedded), ollama or embedded [env: PANEL_BACKEND].",
+        help="Where the models run; auto: Ollama when it answers, else the embedded model "
+        "[default: auto] [env: PANEL_BACKEND].",
     ),
 ]
 HostOption = Annotated[

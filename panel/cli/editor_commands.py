@@ -133,7 +133,11 @@ def edit(
     ],
     persona: PersonaIdOption,
     lock: Annotated[
-        bool, typer.Option("--lock", help="Lock the verdict: rerun and batch leave it alone.")
+        bool,
+        typer.Option(
+            "--lock",
+            help="Lock the verdict: rerun and batch leave it alone (close the editor unchanged to only lock).",
+        ),
     ] = False,
     unlock: Annotated[bool, typer.Option("--unlock", help="Remove the lock.")] = False,
     by: ByOption = None,

@@ -79,7 +79,7 @@ def diff_runs(
         DiffFormat | None,
         typer.Option(
             "--format",
-            help="[default: side by side in the terminal, or the -o file's suffix].",
+            help="Report format [default: side by side in the terminal, or the -o file's suffix].",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
@@ -116,7 +116,7 @@ def render_command(
         RenderFormat | None,
         typer.Option(
             "--format",
-            help="[default: the -o file's suffix, else html].",
+            help="Page format [default: the -o file's suffix, else html].",
         ),
     ] = None,
     out: OutputFileOption = None,
