@@ -169,8 +169,12 @@ def conclude(settings: Settings, ollama: OllamaFindings, embedded: EmbeddedFindi
             summary = f"Not ready: --backend ollama needs a server at {settings.host}; run `ollama serve`."
         else:
             missing = [c.fix for c in ollama.checks if c.fix]
-            summary = "Not ready: panels would run on Ollama, which lacks a model: " + "; ".join(
-                f"`{fix}`" for fix in missing
+            problems = [c.detail for c in ollama.checks if c.status == "missing"]
+            summary = (
+                "Not ready: panels would run on Ollama, which lacks a model: "
+                + "; ".join(f"`{fix}`" for fix in missing)
+                if missing
+                else "Not ready: panels would run on Ollama, which failed a check: " + "; ".join(problems)
             )
         return DoctorReport(backend="ollama", ready=ready, summary=summary, checks=checks)
     reason = "" if settings.backend == "embedded" else f" (Ollama did not answer at {settings.host})"

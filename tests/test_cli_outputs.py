@@ -308,3 +308,16 @@ def test_compare_tie_on_the_command_line_names_the_prices(ollama: FakeOllama, tm
     summary = json.loads(result.stdout)
     assert summary["winner_side"] == "tie"
     assert "pgvector Free, GitHub Copilot $10/mo" in summary["reason"]
+
+
+def test_an_editor_that_fails_saves_nothing(ollama: FakeOllama, tmp_path: Path, monkeypatch):
+    """$EDITOR goes through click.edit; an editor exiting non-zero is one paragraph, exit 2."""
+    panel = saved_panel(ollama, tmp_path / "t")
+    before = panel.read_bytes()
+    monkeypatch.setenv("EDITOR", shutil.which("false") or "false")
+    monkeypatch.delenv("VISUAL", raising=False)
+    result = invoke("edit", str(panel), "--persona", "dx")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "Editing failed" in message and "nothing was saved" in message
+    assert "Traceback" not in result.output and panel.read_bytes() == before

@@ -164,3 +164,17 @@ def test_a_model_the_server_shows_but_does_not_list_is_ready() -> None:
         stop_fake_ollama(fake)
     assert code == 0 and report["ready"]
     assert check(report, "model llama3.1:8b")["status"] == "ok"
+
+
+def test_a_model_the_server_cannot_describe_is_named_in_the_summary() -> None:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    server.expect_request("/api/show", method="POST").respond_with_json({"error": "boom"}, status=500)
+    fake = FakeOllama(server=server).install()
+    try:
+        code, report = doctor("--host", fake.url, "--backend", "ollama")
+    finally:
+        stop_fake_ollama(fake)
+    assert code == 3 and not report["ready"]
+    assert check(report, "model llama3.1:8b")["status"] == "missing"
+    assert "failed a check" in report["summary"] and "llama3.1:8b" in report["summary"]
