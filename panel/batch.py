@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from panel.backends import Backend
 from panel.backends.pool import HostPool
-from panel.batch_results import BatchResult, result_of_manifest_entry, result_of_transcript
+from panel.batch_results import BatchResult, result_of_finished_row, result_of_transcript
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, parse_card, read_card_data
 from panel.config import Settings, normalize_host, response_cache_path
@@ -625,11 +625,12 @@ async def run_batch_async(
                     if digest in manifest and not forced_redo:
                         summary.already_done += 1
                         summary.results.append(
-                            result_of_manifest_entry(
+                            result_of_finished_row(
                                 summary.rows,
                                 row.source,
                                 safe_slug(row.card.name),
                                 manifest.entries[digest],
+                                existing or existing_transcript(path),
                                 path,
                             )
                         )

@@ -48,10 +48,13 @@ def result_of_transcript(
     )
 
 
-def result_of_manifest_entry(
-    row: int, source: str, slug: str, entry: dict[str, Any], path: Path
+def result_of_finished_row(
+    row: int, source: str, slug: str, entry: dict[str, Any], transcript: PanelTranscript | None, path: Path
 ) -> BatchResult:
-    """A panel finished by an earlier run: the manifest has its line, and only complete panels get one."""
+    """A panel finished by an earlier run. Its transcript says what it is now (an editor may have
+    changed it since); when the file is gone, the manifest line says what it was."""
+    if transcript is not None:
+        return result_of_transcript(row, source, transcript, path, "already_done")
     return BatchResult(
         row=row,
         source=source,

@@ -321,3 +321,20 @@ def test_an_editor_that_fails_saves_nothing(ollama: FakeOllama, tmp_path: Path, 
     message = " ".join(result.stderr.split())
     assert "Editing failed" in message and "nothing was saved" in message
     assert "Traceback" not in result.output and panel.read_bytes() == before
+
+
+def test_batch_results_show_an_editors_change_to_a_finished_panel(ollama, tmp_path: Path, monkeypatch):
+    source = write_jsonl(tmp_path / "tools.jsonl", ["Alpha"])
+    flags = [*ollama_flags(ollama), "--out", "o", "--json"]
+    first = json.loads(invoke("batch", str(source), *flags).stdout)["results"][0]
+    assert first["ship_pct"] == 100
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\npath = Path(sys.argv[1])\n"
+        "path.write_text(path.read_text().replace('decision = \"ship\"', 'decision = \"skip\"'))\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{shutil.which('python3') or 'python3'} {script}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    assert invoke("edit", first["transcript"], "--persona", "dx").exit_code == 0
+    again = json.loads(invoke("batch", str(source), *flags).stdout)["results"]
+    assert [(r["outcome"], r["ship_pct"]) for r in again] == [("already_done", 75)]
