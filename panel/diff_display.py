@@ -95,7 +95,10 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
             )
     if not diff.provenance:
         console.print(
-            Text("Provenance: same backend, models, prompts, persona files, seed and options.", style="dim")
+            Text(
+                "Provenance: same backend, models, prompts, persona files, seed, options and authors.",
+                style="dim",
+            )
         )
         return
     table = Table(title="What went in differently", title_justify="left", expand=True)
@@ -157,7 +160,7 @@ def print_folder_provenance(console: Console, diff: FolderDiff) -> None:
     if not diff.provenance:
         console.print(
             Text(
-                "Provenance: every tool had the same backend, models, prompts, persona files and options.",
+                "Provenance: every tool had the same backend, models, prompts, persona files, options and authors.",
                 style="dim",
             )
         )
