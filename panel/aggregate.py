@@ -68,8 +68,11 @@ def tally_reviews(reviews: Sequence[PersonaReview]) -> Aggregate:
     )
 
 
-def compare_aggregates(a: Aggregate, b: Aggregate, a_name: str, b_name: str) -> Comparison:
-    """Higher ship % wins; a tie goes to the higher mean confidence of the ships; else a tie."""
+def compare_aggregates(
+    a: Aggregate, b: Aggregate, a_name: str, b_name: str, prices: tuple[str, str] | None = None
+) -> Comparison:
+    """Higher ship % wins; a tie goes to the higher mean confidence of the ships; else a tie,
+    whose reason names the entry prices (the cards' `pricing`) when given."""
     if a.ship_pct is None and b.ship_pct is None:
         return Comparison(winner="tie", reason="Neither panel produced a valid verdict, so there is no call.")
     if a.ship_pct is None or b.ship_pct is None:
@@ -99,5 +102,14 @@ def compare_aggregates(a: Aggregate, b: Aggregate, a_name: str, b_name: str) -> 
         )
     return Comparison(
         winner="tie",
-        reason=f"A tie: both panels ship at {a.ship_pct}% with the same confidence; pick on price or fit.",
+        reason=f"A tie: both panels ship at {a.ship_pct}% with the same confidence; {tie_breaker(a_name, b_name, prices)}",
     )
+
+
+def tie_breaker(a_name: str, b_name: str, prices: tuple[str, str] | None) -> str:
+    if prices is None:
+        return "pick on price or fit."
+    a_price, b_price = prices
+    if a_price.strip().lower() == b_price.strip().lower():
+        return f"both cost {a_price}, so pick on fit."
+    return f"pick on price ({a_name} {a_price}, {b_name} {b_price}) or fit."

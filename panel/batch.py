@@ -31,9 +31,10 @@ from pydantic import BaseModel, Field
 
 from panel.backends import Backend
 from panel.backends.pool import HostPool
+from panel.batch_results import BatchResult, result_of_finished_row, result_of_transcript
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, parse_card, read_card_data
-from panel.config import Settings, normalize_host
+from panel.config import Settings, normalize_host, response_cache_path
 from panel.editing import is_locked
 from panel.errors import CardError, PanelError, TranscriptError
 from panel.personas import LoadedPersona, load_personas
@@ -51,7 +52,8 @@ from panel.transcripts import (
 # Earlier transcripts of panels that were redone (incomplete, or forced) are copied here.
 REPLACED_FOLDER = "replaced"
 MANIFEST_NAME = "manifest.jsonl"
-CACHE_NAME = "panel-cache.sqlite"
+# Without --out, a batch writes to batches/<input name>/, beside (not inside) transcripts/.
+BATCH_FOLDER = "batches"
 # CSV cells that hold lists: items separated by " | "; a link is "label=url" (or a bare url).
 LIST_SEPARATOR = " | "
 # The summary lists this many bad rows and incomplete panels in full; the counts cover all.
@@ -64,7 +66,7 @@ class BatchOptions(BaseModel):
     hosts: list[str] = Field(default_factory=list, description="Ollama hosts; empty: settings.host.")
     slots: int = Field(default=4, ge=1, le=256, description="Calls in flight per host.")
     concurrency: int | None = Field(default=None, ge=1, description="Panels in flight.")
-    cache_path: Path | None = Field(default=None, description="Default: panel-cache.sqlite beside --out.")
+    cache_path: Path | None = Field(default=None, description="Default: config.response_cache_path().")
     use_cache: bool = True
     cooldown: float = Field(default=2.0, gt=0, description="Seconds a failing host is first set aside.")
     outage_patience: float = Field(default=30.0, gt=0, description="Seconds a call waits out a full outage.")
@@ -98,6 +100,9 @@ class BatchSummary(BaseModel):
     hosts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     bad_rows: list[str] = Field(default_factory=list)
     incomplete_panels: list[dict[str, Any]] = Field(default_factory=list)
+    results: list[BatchResult] = Field(
+        default_factory=list, description="One per row that has a panel, in input order."
+    )
 
     @property
     def ok(self) -> bool:
@@ -124,6 +129,11 @@ Progress = Callable[[ProgressEvent, BatchSummary, str | None], None]
 
 
 # -- input ---------------------------------------------------------------------------------
+
+
+def json_problem(error: json.JSONDecodeError) -> str:
+    """json's message with its place: `msg` alone can end in "at" with the position cut off."""
+    return f"{error.msg.removesuffix(' at')} at column {error.colno}"
 
 
 @dataclass
@@ -194,7 +204,7 @@ def card_from_csv_row(row: dict[str | None, Any]) -> dict[str, Any]:
                 try:
                     data[column] = json.loads(value)
                 except json.JSONDecodeError as error:
-                    raise CardError(f"{column}: not a valid JSON array ({error.msg})") from None
+                    raise CardError(f"{column}: not a valid JSON array ({json_problem(error)})") from None
                 continue
             items = split_list(value)
             data[column] = [parse_link(item) for item in items] if column == "links" else items
@@ -248,7 +258,7 @@ def read_rows(path: Path, max_card_bytes: int = MAX_CARD_BYTES) -> Iterator[Inpu
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as error:
-                    yield InputRow(source=source, error=f"{source} is not valid JSON: {error.msg}.")
+                    yield InputRow(source=source, error=f"{source} is not valid JSON: {json_problem(error)}.")
                     continue
                 yield validated(data, source)
             return
@@ -315,6 +325,7 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.finished: set[str] = set()
+        self.entries: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -349,6 +360,7 @@ class Manifest:
             try:
                 entry = json.loads(line)
                 self.finished.add(str(entry["input_hash"]))
+                self.entries[str(entry["input_hash"])] = entry
             except (ValueError, KeyError, TypeError):
                 pass
             good_end += len(line)
@@ -364,6 +376,7 @@ class Manifest:
             self.stream.write(line)
             self.stream.flush()
             self.finished.add(entry["input_hash"])
+            self.entries[entry["input_hash"]] = entry
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -421,8 +434,19 @@ def edited_by_hand(transcript: PanelTranscript | None) -> bool:
 # -- running -------------------------------------------------------------------------------
 
 
-def default_cache_path(out_dir: Path) -> Path:
-    return out_dir.absolute().parent / CACHE_NAME
+def batch_out_dir(settings: Settings, input_path: Path) -> Path:
+    """The output folder: `out_dir` when a flag, PANEL_OUT or panel.toml set it, else
+    batches/<input name>/, so a batch's manifest never mixes into the transcripts/ of single runs."""
+    if "out_dir" in settings.model_fields_set:
+        return Path(settings.out_dir)
+    folder = Path(BATCH_FOLDER)
+    if not folder.exists():
+        # Like a virtual environment: generated output, kept out of git wherever it lands. An
+        # unwritable folder is reported when the manifest is opened.
+        with contextlib.suppress(OSError):
+            folder.mkdir()
+            (folder / ".gitignore").write_text("# Created by panel batch.\n*\n", encoding="utf-8")
+    return folder / safe_slug(input_path.stem or input_path.absolute().name)
 
 
 async def open_batch_backend(settings: Settings, options: BatchOptions, notice: Notice) -> Backend:
@@ -493,7 +517,7 @@ class BatchRun:
             self.summary.bad_rows.append(row.error or row.source)
         self.report("bad_row", row.error)
 
-    async def review_row(self, card: ToolCard, source: str, digest: str, path: Path) -> None:
+    async def review_row(self, card: ToolCard, source: str, digest: str, path: Path, row: int) -> None:
         """Run one panel, write its transcript, then its manifest line (if complete)."""
         result = await review_tool(
             self.backend,
@@ -526,6 +550,7 @@ class BatchRun:
                 )
         else:
             self.summary.complete += 1
+        self.summary.results.append(result_of_transcript(row, source, transcript, path, "run"))
         self.report("panel", f"{card.name}: {transcript.aggregate.ship_pct}%")
 
 
@@ -553,8 +578,8 @@ async def run_batch_async(
     personas = load_personas(settings.personas_dir)
     check_persona_models(settings, personas)
     fingerprint = panel_fingerprint(personas, settings)
-    out_dir = Path(settings.out_dir)
-    cache_path = (options.cache_path or default_cache_path(out_dir)) if options.use_cache else None
+    out_dir = batch_out_dir(settings, input_path)
+    cache_path = (options.cache_path or response_cache_path(settings)) if options.use_cache else None
     manifest = Manifest(out_dir / MANIFEST_NAME)
     summary = BatchSummary(
         input=str(input_path),
@@ -580,9 +605,9 @@ async def run_batch_async(
         run.report("start")
         seen: set[str] = set()
 
-        async def review_and_release(card: ToolCard, source: str, digest: str, path: Path) -> None:
+        async def review_and_release(card: ToolCard, source: str, digest: str, path: Path, row: int) -> None:
             try:
-                await run.review_row(card, source, digest, path)
+                await run.review_row(card, source, digest, path, row)
             finally:
                 slots.release()
 
@@ -599,6 +624,16 @@ async def run_batch_async(
                     forced_redo = options.force and edited_by_hand(existing)
                     if digest in manifest and not forced_redo:
                         summary.already_done += 1
+                        summary.results.append(
+                            result_of_finished_row(
+                                summary.rows,
+                                row.source,
+                                safe_slug(row.card.name),
+                                manifest.entries[digest],
+                                existing or existing_transcript(path),
+                                path,
+                            )
+                        )
                         run.report("panel")
                         continue
                     if digest in seen:
@@ -606,8 +641,11 @@ async def run_batch_async(
                         run.report("panel", f"{row.source} repeats an earlier row")
                         continue
                     seen.add(digest)
-                    if edited_by_hand(existing) and not options.force:
+                    if existing is not None and edited_by_hand(existing) and not options.force:
                         summary.left_alone += 1
+                        summary.results.append(
+                            result_of_transcript(summary.rows, row.source, existing, path, "left_alone")
+                        )
                         run.report(
                             "panel", f"{path.name} was changed by an editor; left alone (--force redoes it)"
                         )
@@ -616,12 +654,16 @@ async def run_batch_async(
                     if orphan is not None:
                         manifest.append(manifest_entry(digest, row.source, orphan, path))
                         summary.recovered += 1
+                        summary.results.append(
+                            result_of_transcript(summary.rows, row.source, orphan, path, "recovered")
+                        )
                         run.report("panel")
                         continue
                     await slots.acquire()
-                    group.create_task(review_and_release(row.card, row.source, digest, path))
+                    group.create_task(review_and_release(row.card, row.source, digest, path, summary.rows))
         except BaseExceptionGroup as errors:
             raise first_error(errors) from None
+        summary.results.sort(key=lambda result: result.row)
         run.report("finish")
         return summary
     finally:

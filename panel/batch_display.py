@@ -19,9 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from panel.batch import BatchSummary, ProgressEvent
+from panel.display import ship_pct_text
 
 # Seconds between two plain progress lines when the output is not a terminal.
 PLAIN_INTERVAL = 10.0
+# The summary table lists this many panels; --json has them all.
+LISTED_RESULTS = 100
 
 
 def format_seconds(seconds: float) -> str:
@@ -111,6 +114,27 @@ class BatchProgressView:
             self.console.print(progress_line(summary), highlight=False, soft_wrap=True)
 
 
+def print_batch_results(console: Console, summary: BatchSummary) -> None:
+    """Which tool got which ship %, one row per tool; a long batch lists the first rows only."""
+    if not summary.results:
+        return
+    table = Table(title="Panels", title_justify="left")
+    for column in ("tool", "ship %", "complete", "failed", "transcript"):
+        table.add_column(column, overflow="fold")
+    for result in summary.results[:LISTED_RESULTS]:
+        table.add_row(
+            Text(result.tool),
+            ship_pct_text(result.ship_pct),
+            Text("yes" if result.complete else "no", style="" if result.complete else "bold yellow"),
+            Text(", ".join(result.failed) or "—"),
+            Text(result.transcript, style="dim"),
+        )
+    console.print(table)
+    hidden = len(summary.results) - LISTED_RESULTS
+    if hidden > 0:
+        console.print(Text(f"… and {hidden} more panels; --json lists them all.", style="dim"))
+
+
 def print_batch_summary(console: Console, summary: BatchSummary) -> None:
     table = Table(title="Batch summary", show_header=False)
     table.add_column("what")
@@ -132,6 +156,7 @@ def print_batch_summary(console: Console, summary: BatchSummary) -> None:
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)
+    print_batch_results(console, summary)
     for panel in summary.incomplete_panels:
         console.print(
             Text(

@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from panel.cards import MAX_CARD_BYTES, describe_validation_error
 from panel.errors import ConfigError
 
+BackendName = Literal["auto", "ollama", "embedded"]
 DEFAULT_HOST = "http://localhost:11434"
 # A quote is one paragraph; a model that rambles past this is asked again to be brief.
 DEFAULT_MAX_QUOTE_CHARS = 1500
 CONFIG_FILE = "panel.toml"
+CACHE_FILE = "panel-cache.sqlite"
 # Environment variable -> setting. OLLAMA_HOST is Ollama's own name, so it is honoured as is.
 ENVIRONMENT = {
     "PANEL_BACKEND": "backend",
@@ -32,6 +34,7 @@ ENVIRONMENT = {
     "PANEL_PERSONAS": "personas_dir",
     "PANEL_OUT": "out_dir",
     "PANEL_GGUF": "gguf",
+    "PANEL_CACHE": "cache",
     "PANEL_MAX_QUOTE_CHARS": "max_quote_chars",
     "PANEL_MAX_CARD_BYTES": "max_card_bytes",
 }
@@ -42,7 +45,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["auto", "ollama", "embedded"] = "auto"
+    backend: BackendName = "auto"
     host: str = DEFAULT_HOST
     model: str | None = None
     persona_models: dict[str, str] = Field(default_factory=dict)
@@ -62,9 +65,21 @@ class Settings(BaseModel):
     gguf: Path | None = None
     # Models whose pages carry the "draft — test model" mark, besides the bundled test model.
     draft_models: list[str] = Field(default_factory=list)
+    cache: Path | None = Field(default=None, description="Response cache file; default: user_cache_dir().")
 
     def model_for(self, persona_id: str, persona_default: str) -> str:
         return self.persona_models.get(persona_id) or self.model or persona_default
+
+
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/reviewer-panel, else ~/.cache/reviewer-panel: out of the working folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reviewer-panel"
+
+
+def response_cache_path(settings: Settings) -> Path:
+    """The response cache file: `cache` from a flag, PANEL_CACHE or panel.toml, else the user's."""
+    return settings.cache or user_cache_dir() / CACHE_FILE
 
 
 def normalize_host(host: str) -> str:

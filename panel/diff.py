@@ -87,6 +87,13 @@ class ProvenanceChange(BaseModel):
     after: str | None
 
 
+class FolderProvenanceChange(ProvenanceChange):
+    """A provenance change across a folder diff, with the tools it holds for. A card field or a
+    seed differs per tool (see `varies_per_tool`): there before and after are left out."""
+
+    tools: list[str]
+
+
 class TranscriptDiff(BaseModel):
     """Two panels of the same tool, persona by persona."""
 
@@ -142,6 +149,7 @@ class FolderDiff(BaseModel):
     flips_per_persona: dict[str, int]
     only_in_a: list[str]
     only_in_b: list[str]
+    provenance: list[FolderProvenanceChange] = []
 
     @property
     def flips(self) -> list[str]:
@@ -230,7 +238,12 @@ def per_persona_changes(
 def diff_provenance(a: PanelTranscript, b: PanelTranscript, personas: list[str]) -> list[ProvenanceChange]:
     """What went into the two runs and differs: backend, models, digests, prompts, personas,
     seed, options, the card itself, the panel version."""
-    changes: list[ProvenanceChange] = []
+    changes = per_persona_changes(
+        "written by",
+        {review.persona: review.written_by or "model" for review in a.reviews},
+        {review.persona: review.written_by or "model" for review in b.reviews},
+        personas,
+    )
 
     def whole_panel(item: str, before: Any, after: Any) -> None:
         if shown(before) != shown(after):
@@ -328,15 +341,36 @@ def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
     return newest
 
 
+def varies_per_tool(item: str) -> bool:
+    """Items whose values are each tool's own (a batch derives each panel's seed from its row)."""
+    return item.startswith("card.") or item == "seed"
+
+
+def folder_provenance(per_tool: list[tuple[str, list[ProvenanceChange]]]) -> list[FolderProvenanceChange]:
+    """The same change in many tools is one line (a model swapped for the whole batch), with
+    the tools it holds for."""
+    grouped: dict[tuple[str, tuple[str, ...], str | None, str | None], list[str]] = {}
+    for slug, changes in per_tool:
+        for change in changes:
+            before, after = (None, None) if varies_per_tool(change.item) else (change.before, change.after)
+            grouped.setdefault((change.item, tuple(change.personas), before, after), []).append(slug)
+    return [
+        FolderProvenanceChange(item=item, personas=list(personas), before=before, after=after, tools=tools)
+        for (item, personas, before, after), tools in grouped.items()
+    ]
+
+
 def diff_folders(a_dir: Path, b_dir: Path) -> FolderDiff:
     """Tools matched by slug: which ones changed, flips per persona, tools on one side only."""
     side_a, side_b = read_folder(Path(a_dir)), read_folder(Path(b_dir))
     changed: list[ToolChange] = []
     unchanged: list[str] = []
     flips_per_persona: dict[str, int] = {}
+    provenance: list[tuple[str, list[ProvenanceChange]]] = []
     for slug in sorted(set(side_a) & set(side_b)):
         (a, a_path), (b, b_path) = side_a[slug], side_b[slug]
         diff = diff_transcripts(a, b, str(a_path), str(b_path))
+        provenance.append((slug, diff.provenance))
         for persona in diff.personas:
             flips_per_persona.setdefault(persona.persona, 0)
             flips_per_persona[persona.persona] += int(persona.flipped)
@@ -364,6 +398,7 @@ def diff_folders(a_dir: Path, b_dir: Path) -> FolderDiff:
         flips_per_persona=flips_per_persona,
         only_in_a=sorted(set(side_a) - set(side_b)),
         only_in_b=sorted(set(side_b) - set(side_a)),
+        provenance=folder_provenance(provenance),
     )
 
 

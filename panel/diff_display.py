@@ -8,7 +8,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from panel.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff
+from panel.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff, varies_per_tool
 from panel.display import DECISION_STYLE, ship_pct_text
 
 CHANGED_STYLE = "yellow"
@@ -95,7 +95,10 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
             )
     if not diff.provenance:
         console.print(
-            Text("Provenance: same backend, models, prompts, persona files, seed and options.", style="dim")
+            Text(
+                "Provenance: same backend, models, prompts, persona files, seed, options and authors.",
+                style="dim",
+            )
         )
         return
     table = Table(title="What went in differently", title_justify="left", expand=True)
@@ -143,6 +146,38 @@ def print_folder_diff(console: Console, diff: FolderDiff) -> None:
     console.print(flips)
     for label, slugs in (("Only in A", diff.only_in_a), ("Only in B", diff.only_in_b)):
         console.print(Text(f"{label}: {', '.join(slugs) or 'none'}"))
+    print_folder_provenance(console, diff)
+
+
+def tools_text(tools: list[str], matched: int) -> str:
+    """ "all 12", or the tools themselves when they are a few."""
+    if len(tools) == matched:
+        return f"all {matched}"
+    return ", ".join(tools) if len(tools) <= 3 else f"{len(tools)} of {matched}"
+
+
+def print_folder_provenance(console: Console, diff: FolderDiff) -> None:
+    if not diff.provenance:
+        console.print(
+            Text(
+                "Provenance: every tool had the same backend, models, prompts, persona files, options and authors.",
+                style="dim",
+            )
+        )
+        return
+    table = Table(title="What went in differently", title_justify="left", expand=True)
+    for column in ("item", "reviewers", "A", "B", "tools"):
+        table.add_column(column, overflow="fold")
+    for change in diff.provenance:
+        per_tool = varies_per_tool(change.item)
+        table.add_row(
+            Text(change.item),
+            Text(", ".join(change.personas) or "all"),
+            Text("differs per tool" if per_tool else change.before if change.before is not None else "—"),
+            Text("" if per_tool else change.after if change.after is not None else "—"),
+            Text(tools_text(change.tools, diff.matched)),
+        )
+    console.print(table)
 
 
 def print_diff(console: Console, diff: Diff) -> None:

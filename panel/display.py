@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from panel.personas import LoadedPersona
+from panel.personas import LoadedPersona, Persona
 from panel.transcripts import ComparisonTranscript, PanelTranscript
 from panel.verdicts import PersonaReview
 
@@ -58,6 +58,30 @@ def reviews_table(title: str, reviews: list[PersonaReview]) -> Table:
                 persona_label(review), Text("failed", style="bold yellow"), "—", Text(review.error or "")
             )
     return table
+
+
+def verdict_card(review: PersonaReview) -> Panel:
+    """One review in full: decision, confidence, headline, quote and every field (or the error)."""
+    title = escape(persona_label(review))
+    if review.verdict is None:
+        body = Text(f"failed: {review.error or 'no valid verdict'}", style="yellow")
+        return Panel(body, title=title, title_align="left", border_style="yellow")
+    verdict = review.verdict
+    fields = Table.grid(padding=(0, 2))
+    for name, value in verdict.fields.items():
+        fields.add_row(Text(name, style="bold"), Text(value))
+    body = Group(
+        Text.assemble(
+            (verdict.decision, DECISION_STYLE[verdict.decision]),
+            f"  confidence {verdict.confidence:.2f}  ",
+            (verdict.headline, "bold"),
+        ),
+        Text(f"\n{verdict.quote}\n"),
+        fields,
+    )
+    return Panel(
+        body, title=title, title_align="left", border_style=DECISION_STYLE[verdict.decision].split()[-1]
+    )
 
 
 def print_panel(console: Console, transcript: PanelTranscript, path: Path | None) -> None:
@@ -119,17 +143,29 @@ def print_comparison(console: Console, transcript: ComparisonTranscript, path: P
         console.print(Text(f"Comparison: {path}", style="dim"))
 
 
-def print_personas(console: Console, personas: list[LoadedPersona]) -> None:
+def model_text(persona: Persona, model: str | None) -> str:
+    """The model a run would use, and the persona file's own when settings chose another."""
+    if model is None or model == persona.model:
+        return persona.model
+    return f"{model} (persona file: {persona.model})"
+
+
+def print_personas(
+    console: Console, personas: list[LoadedPersona], models: dict[str, str] | None = None
+) -> None:
+    """`models`: the model each persona would run on after flags, environment and panel.toml."""
     table = Table(title="Reviewers")
     for column in ("id", "name", "lens", "model"):
         table.add_column(column, overflow="fold")
     for loaded in personas:
         persona = loaded.persona
-        table.add_row(persona.id, persona.name, persona.lens, persona.model)
+        table.add_row(
+            persona.id, persona.name, persona.lens, model_text(persona, (models or {}).get(persona.id))
+        )
     console.print(table)
 
 
-def print_persona(console: Console, loaded: LoadedPersona) -> None:
+def print_persona(console: Console, loaded: LoadedPersona, model: str | None = None) -> None:
     persona = loaded.persona
     moves = Text("\n".join(f"{number}. {move}" for number, move in enumerate(persona.moves, 1)))
     fields = Table.grid(padding=(0, 2))
@@ -144,7 +180,7 @@ def print_persona(console: Console, loaded: LoadedPersona) -> None:
         fields,
         Text(f"\nShips when: {persona.ships_when}\nSkips when: {persona.skips_when}"),
         Text(
-            f"\nModel: {persona.model}   Options: {persona.options}   File: {loaded.path}",
+            f"\nModel: {model_text(persona, model)}   Options: {persona.options}   File: {loaded.path}",
             style="dim",
         ),
     )

@@ -15,10 +15,10 @@ from panel.backends.embedded import (
     missing_llama_cpp_message,
     resolve_gguf,
 )
-from panel.backends.ollama import OllamaBackend, full_model_name
+from panel.backends.ollama import OllamaBackend
 from panel.backends.select import AUTO_PROBE_SECONDS
 from panel.config import Settings
-from panel.errors import BackendUnavailable
+from panel.errors import BackendUnavailable, ModelNotFound
 from panel.personas import load_personas
 
 Status = Literal["ok", "missing", "skipped"]
@@ -55,8 +55,32 @@ class EmbeddedFindings(BaseModel):
     bundled: bool = False
 
 
+def personas_by_model(models: dict[str, str]) -> dict[str, list[str]]:
+    """One entry per distinct model, with the personas that use it."""
+    grouped: dict[str, list[str]] = {}
+    for persona, model in models.items():
+        grouped.setdefault(model, []).append(persona)
+    return grouped
+
+
+async def check_model(backend: OllamaBackend, model: str, personas: list[str]) -> Check:
+    """Ask /api/show, as `panel run` does: a model the server can describe can serve a panel."""
+    name, used_by = f"model {model}", f"used by {', '.join(personas)}"
+    try:
+        capabilities = await backend.show_model(model)
+    except ModelNotFound:
+        return Check(
+            name=name, status="missing", detail=f"not on the server; {used_by}", fix=f"ollama pull {model}"
+        )
+    except BackendUnavailable as error:
+        return Check(name=name, status="missing", detail=str(error))
+    shown = f" ({', '.join(capabilities)})" if capabilities else ""
+    return Check(name=name, status="ok", detail=f"available{shown}; {used_by}")
+
+
 async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFindings:
-    """Server version, then each persona's model: pulled, or the exact pull command."""
+    """Server version, then each distinct model of the panel: there, or the exact pull command."""
+    grouped = personas_by_model(models)
     backend = OllamaBackend(settings.host, min(settings.timeout, 10.0))
     try:
         try:
@@ -65,8 +89,8 @@ async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFind
             )
         except BackendUnavailable:
             skipped = [
-                Check(name=f"model {persona}", status="skipped", detail=f"{model}: not checked, no server")
-                for persona, model in models.items()
+                Check(name=f"model {model}", status="skipped", detail="not checked, no server")
+                for model in grouped
             ]
             server = Check(
                 name="ollama",
@@ -76,34 +100,11 @@ async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFind
             )
             return OllamaFindings(checks=[server, *skipped], reachable=False, ready=False)
         server = Check(name="ollama", status="ok", detail=f"Ollama {version} at {settings.host}")
-        try:
-            pulled = await backend.list_models()
-        except BackendUnavailable as error:
-            server = server.model_copy(update={"status": "missing", "detail": str(error)})
-            return OllamaFindings(checks=[server], reachable=True, ready=False)
+        checks = [server]
+        for model, personas in grouped.items():
+            checks.append(await check_model(backend, model, personas))
     finally:
         await backend.aclose()
-    checks = [server]
-    for persona, model in models.items():
-        info = pulled.get(full_model_name(model)) or pulled.get(model)
-        if info is None:
-            checks.append(
-                Check(
-                    name=f"model {persona}",
-                    status="missing",
-                    detail=f"{model} is not pulled",
-                    fix=f"ollama pull {model}",
-                )
-            )
-        else:
-            size = info.details.get("parameter_size")
-            checks.append(
-                Check(
-                    name=f"model {persona}",
-                    status="ok",
-                    detail=f"{model} pulled" + (f" ({size})" if size else ""),
-                )
-            )
     return OllamaFindings(checks=checks, reachable=True, ready=all(c.status == "ok" for c in checks))
 
 
@@ -168,8 +169,12 @@ def conclude(settings: Settings, ollama: OllamaFindings, embedded: EmbeddedFindi
             summary = f"Not ready: --backend ollama needs a server at {settings.host}; run `ollama serve`."
         else:
             missing = [c.fix for c in ollama.checks if c.fix]
-            summary = "Not ready: panels would run on Ollama, which lacks a model: " + "; ".join(
-                f"`{fix}`" for fix in missing
+            problems = [c.detail for c in ollama.checks if c.status == "missing"]
+            summary = (
+                "Not ready: panels would run on Ollama, which lacks a model: "
+                + "; ".join(f"`{fix}`" for fix in missing)
+                if missing
+                else "Not ready: panels would run on Ollama, which failed a check: " + "; ".join(problems)
             )
         return DoctorReport(backend="ollama", ready=ready, summary=summary, checks=checks)
     reason = "" if settings.backend == "embedded" else f" (Ollama did not answer at {settings.host})"

@@ -15,8 +15,6 @@ import asyncio
 import getpass
 import os
 import random
-import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import click
+import tomlkit
 from pydantic import ValidationError
 
 from panel.backends import Backend
@@ -199,21 +199,23 @@ def person_name(by: str | None = None) -> str:
     return found or getpass.getuser()
 
 
-def toml_string(text: str) -> str:
-    """A TOML basic string: multi-line when the text is long or has line breaks, for editing."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", lambda match: f"\\u{ord(match.group()):04x}", escaped)
-    if "\n" in text or len(text) > 70:
-        return f'"""\n{escaped}"""'
-    return f'"{escaped}"'
+def toml_value(value: Any) -> Any:
+    """A number as is; text as a TOML string, multi-line when long or broken into lines, for editing."""
+    if isinstance(value, float):
+        return value
+    text = str(value)
+    # A multi-line TOML string keeps a raw CR, which parsers turn into LF: escape it on one line.
+    return tomlkit.string(text, multiline=("\n" in text or len(text) > 70) and "\r" not in text)
 
 
-def comment(text: str) -> str:
-    return "\n".join(f"# {line}".rstrip() for line in text.splitlines() or [""])
+def add_comment(document: tomlkit.TOMLDocument, text: str) -> None:
+    for line in text.splitlines() or [""]:
+        document.add(tomlkit.comment(line))
 
 
 def verdict_document(persona: Persona, review: PersonaReview, tool: str) -> str:
-    """The verdict as a TOML file to edit: each field with its description as a comment."""
+    """The verdict as a TOML file to edit: each field with its description as a comment
+    (written with tomlkit, which quotes and escapes any text correctly)."""
     shape = verdict_model(persona)
     verdict = review.verdict
     values: dict[str, Any] = (
@@ -221,21 +223,20 @@ def verdict_document(persona: Persona, review: PersonaReview, tool: str) -> str:
         if verdict
         else {}
     )
-    lines = [
-        comment(
-            f"Verdict of {persona.id} ({persona.name}) on {tool}, written by {review.author}.\n"
-            "Edit the values, save, and close the editor. Every field is required; lines that start\n"
-            "with # are comments. Leave the file as it is, or empty it, to change nothing."
-        ),
-    ]
+    document = tomlkit.document()
+    add_comment(
+        document,
+        f"Verdict of {persona.id} ({persona.name}) on {tool}, written by {review.author}.\n"
+        "Edit the values, save, and close the editor. Every field is required; lines that start\n"
+        "with # are comments. Leave the file as it is, or empty it, to change nothing.",
+    )
     if review.status != "ok":
-        lines.append(comment(f"This persona failed in the run ({review.error}); write its verdict."))
+        add_comment(document, f"This persona failed in the run ({review.error}); write its verdict.")
     for name in ("decision", "confidence", "headline", "quote", *persona.fields):
-        description = shape.model_fields[name].description or ""
-        value = values.get(name, 0.5 if name == "confidence" else "")
-        rendered = f"{value:g}" if isinstance(value, float) else toml_string(str(value))
-        lines.append(f"\n{comment(description)}\n{name} = {rendered}")
-    return "\n".join(lines) + "\n"
+        document.add(tomlkit.nl())
+        add_comment(document, shape.model_fields[name].description or "")
+        document.add(name, toml_value(values.get(name, 0.5 if name == "confidence" else "")))
+    return tomlkit.dumps(document)
 
 
 def parse_verdict_document(text: str, persona: Persona) -> Verdict:
@@ -266,22 +267,20 @@ def without_error_header(text: str) -> str:
 
 
 def open_in_editor(path: Path) -> None:
-    """$VISUAL, else $EDITOR (a command, arguments allowed), on the file; vi only at a terminal."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    if not editor:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
-            raise InvalidEdit(
-                "No editor to open: set $EDITOR (or $VISUAL) to edit a verdict without a terminal."
-            )
-        editor = "notepad" if os.name == "nt" else "vi"
+    """$VISUAL, else $EDITOR (a command, arguments allowed), on the file, through click.edit;
+    with neither set, click's own pick (sensible-editor, vim, nano, vi, notepad), only at a terminal."""
+    if not (os.environ.get("VISUAL") or os.environ.get("EDITOR")) and not (
+        sys.stdin.isatty() and sys.stdout.isatty()
+    ):
+        raise InvalidEdit("No editor to open: set $EDITOR (or $VISUAL) to edit a verdict without a terminal.")
     try:
-        status = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
-    except (OSError, ValueError) as error:
+        click.edit(filename=str(path))
+    except (click.ClickException, ValueError) as error:  # ValueError: an $EDITOR shlex cannot split
+        message = error.format_message() if isinstance(error, click.ClickException) else str(error)
         raise InvalidEdit(
-            f"Cannot start the editor {editor!r} ({error}); set $EDITOR to an editor command."
+            f"The editor did not finish ({message}); nothing was saved. Set $EDITOR (or $VISUAL) to an "
+            "editor command that exits 0 when the file is saved."
         ) from None
-    if status != 0:
-        raise InvalidEdit(f"The editor {editor!r} exited with status {status}; nothing was saved.")
 
 
 def edit_review(

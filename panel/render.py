@@ -305,7 +305,9 @@ def render_page(
     comparison: Comparison | None = None
     if len(pages) == 2:
         a, b = transcripts
-        comparison = compare_aggregates(a.aggregate, b.aggregate, a.card.name, b.card.name)
+        comparison = compare_aggregates(
+            a.aggregate, b.aggregate, a.card.name, b.card.name, prices=(a.card.pricing, b.card.pricing)
+        )
         if comparison.winner != "tie":
             pages[0 if comparison.winner == "a" else 1].winner = True
     template = environment(format).get_template(f"page.{format}.j2")

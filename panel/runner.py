@@ -209,7 +209,13 @@ async def compare_tools_async(
     finally:
         if own_backend:
             await backend.aclose()
-    comparison = compare_aggregates(a.transcript.aggregate, b.transcript.aggregate, tool_a.name, tool_b.name)
+    comparison = compare_aggregates(
+        a.transcript.aggregate,
+        b.transcript.aggregate,
+        tool_a.name,
+        tool_b.name,
+        prices=(tool_a.pricing, tool_b.pricing),
+    )
     transcript = ComparisonTranscript(
         id=uuid.uuid4().hex,
         created_at=now_utc(),

@@ -16,10 +16,14 @@ EXAMPLES = ROOT / "examples" / "tools"
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs in a temp folder with no PANEL_*/OLLAMA_HOST from the developer's shell."""
+    """Every test runs in a temp folder with no PANEL_*/OLLAMA_HOST from the developer's shell,
+    and its own user cache folder."""
     monkeypatch.chdir(tmp_path)
     for name in ("OLLAMA_HOST", "PANEL_BACKEND", "PANEL_MODEL", "PANEL_SEED", "PANEL_GGUF", "PANEL_OUT"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PANEL_CACHE", raising=False)
+    # The response cache lives in the user's cache folder: one per test, never the real one.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     monkeypatch.setattr(structured, "TRANSPORT_WAIT", wait_none())
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
 
 from panel.backends.embedded import bundled_gguf
@@ -35,8 +36,9 @@ def test_server_with_every_model_is_ready(ollama: FakeOllama) -> None:
         "detail": f"Ollama 0.12.6 at {ollama.url}",
         "fix": None,
     }
-    for persona in ("business", "competition", "dx", "futures"):
-        assert check(report, f"model {persona}")["status"] == "ok"
+    model = check(report, "model llama3.1:8b")
+    assert model["status"] == "ok"
+    assert model["detail"] == "available (completion); used by business, competition, dx, futures"
 
 
 def test_missing_model_gives_the_exact_pull_command() -> None:
@@ -47,13 +49,15 @@ def test_missing_model_gives_the_exact_pull_command() -> None:
     finally:
         stop_fake_ollama(fake)
     assert result.exit_code == code == 3
-    assert "ollama pull llama3.1:8b" in result.stdout
-    assert check(report, "model dx") == {
-        "name": "model dx",
+    shown = " ".join(result.stdout.split())
+    assert shown.count("ollama pull llama3.1:8b") == 2  # its row's fix, and the summary
+    assert check(report, "model llama3.1:8b") == {
+        "name": "model llama3.1:8b",
         "status": "missing",
-        "detail": "llama3.1:8b is not pulled",
+        "detail": "not on the server; used by business, competition, dx, futures",
         "fix": "ollama pull llama3.1:8b",
     }
+    assert report["summary"].count("ollama pull") == 1
     # auto sticks with a server that answers, so the embedded model cannot rescue this panel
     assert report["backend"] == "ollama" and not report["ready"]
 
@@ -65,7 +69,7 @@ def test_no_server_falls_back_to_the_bundled_model() -> None:
     assert report["backend"] == "embedded" and report["ready"]
     assert check(report, "ollama")["status"] == "missing"
     assert "ollama serve" in check(report, "ollama")["fix"]
-    assert check(report, "model dx")["status"] == "skipped"
+    assert check(report, "model llama3.1:8b")["status"] == "skipped"
     assert check(report, "embedded")["status"] == "ok"
     size_mb = bundled_gguf().stat().st_size / 1_000_000
     assert check(report, "gguf")["detail"].startswith(f"SmolLM2-135M-Instruct.Q4_1.gguf, {size_mb:.1f} MB")
@@ -126,3 +130,51 @@ def test_a_file_that_is_not_gguf_is_not_a_model(tmp_path):
     result = CliRunner().invoke(app, ["doctor", "--backend", "embedded", "--gguf", str(fake)])
     assert result.exit_code == 3
     assert "not a GGUF model file" in " ".join(result.output.split())
+
+
+def test_model_flags_choose_what_is_checked_one_line_per_model() -> None:
+    fake = start_fake_ollama(models={"qwen3:8b": "sha256:" + "cd" * 32})
+    try:
+        code, report = doctor("--host", fake.url, "--model", "qwen3:8b", "--persona-model", "dx=phi4")
+    finally:
+        stop_fake_ollama(fake)
+    assert code == 3
+    assert check(report, "model qwen3:8b")["detail"].endswith("used by business, competition, futures")
+    assert check(report, "model phi4") == {
+        "name": "model phi4",
+        "status": "missing",
+        "detail": "not on the server; used by dx",
+        "fix": "ollama pull phi4",
+    }
+    assert [c["name"] for c in report["checks"] if c["name"].startswith("model")] == [
+        "model qwen3:8b",
+        "model phi4",
+    ]
+
+
+def test_a_model_the_server_shows_but_does_not_list_is_ready() -> None:
+    """`run` asks /api/show; doctor must agree with it, whatever /api/tags lists."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    server.expect_request("/api/tags", method="GET").respond_with_json({"models": []})
+    fake = FakeOllama(server=server).install()
+    try:
+        code, report = doctor("--host", fake.url)
+    finally:
+        stop_fake_ollama(fake)
+    assert code == 0 and report["ready"]
+    assert check(report, "model llama3.1:8b")["status"] == "ok"
+
+
+def test_a_model_the_server_cannot_describe_is_named_in_the_summary() -> None:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    server.expect_request("/api/show", method="POST").respond_with_json({"error": "boom"}, status=500)
+    fake = FakeOllama(server=server).install()
+    try:
+        code, report = doctor("--host", fake.url, "--backend", "ollama")
+    finally:
+        stop_fake_ollama(fake)
+    assert code == 3 and not report["ready"]
+    assert check(report, "model llama3.1:8b")["status"] == "missing"
+    assert "failed a check" in report["summary"] and "llama3.1:8b" in report["summary"]

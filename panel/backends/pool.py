@@ -97,7 +97,12 @@ class HostPool:
             not_found = [error for error in failures if isinstance(error, ModelNotFound)]
             if failures:
                 raise (not_found or failures)[0]
-            raise BackendUnavailable(f"No Ollama host can serve {', '.join(missing)}.")
+            hosts = ", ".join(host.url for host in self.hosts)
+            pulls = "; ".join(f"`ollama pull {model}`" for model in missing)
+            raise ModelNotFound(
+                f"No Ollama host ({hosts}) has the model {', '.join(repr(m) for m in missing)}. "
+                f"Run {pulls} on at least one of them, or choose another with --model or --persona-model."
+            )
         return {model: self.infos[model] for model in wanted}
 
     async def prepare_host(self, host: PooledHost) -> None:

@@ -17,7 +17,6 @@ from panel.cli.common import (
     JsonOption,
     ModelOption,
     NoCacheOption,
-    OutOption,
     PersonaModelOption,
     PersonasOption,
     SeedOption,
@@ -35,7 +34,17 @@ from panel.cli.common import (
 BatchHostOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--host", help="Ollama server URL; repeat it to spread calls over several hosts [env: OLLAMA_HOST]."
+        "--host",
+        metavar="URL",
+        help="Ollama server URL; repeat it to spread calls over several hosts [env: OLLAMA_HOST].",
+    ),
+]
+BatchOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="DIR",
+        help="Folder for transcripts and manifest.jsonl [default: batches/INPUT-NAME] [env: PANEL_OUT].",
     ),
 ]
 
@@ -57,13 +66,17 @@ def batch(
     temperature: TemperatureOption = None,
     timeout: TimeoutOption = None,
     personas: PersonasOption = None,
-    out: OutOption = None,
+    out: BatchOutOption = None,
     gguf: GgufOption = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Panels in flight [default: slots × hosts].")
+        int | None,
+        typer.Option("--concurrency", min=1, metavar="N", help="Panels in flight [default: slots × hosts]."),
     ] = None,
     slots: Annotated[
-        int, typer.Option("--slots", min=1, help="Model calls in flight per host; match OLLAMA_NUM_PARALLEL.")
+        int,
+        typer.Option(
+            "--slots", min=1, metavar="N", help="Model calls in flight per host; match OLLAMA_NUM_PARALLEL."
+        ),
     ] = 4,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
@@ -75,7 +88,9 @@ def batch(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the panel on every tool card of a file or folder: resumable, cached, over several hosts.
+    """Run the panel on every card of a file or folder.
+
+    Resumable, cached, spread over several hosts.
 
     Exit 0 when every valid row has a complete panel; 1 when a row was skipped or a panel is incomplete.
     """

@@ -4,6 +4,7 @@ flags, and the one place a PanelError becomes a message and an exit code."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,15 +13,63 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from panel import display
-from panel.config import Settings, resolve_settings
+from panel.config import BackendName, Settings, resolve_settings
 from panel.errors import ConfigError, PanelError
 from panel.runner import panel_version
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
 
-app = typer.Typer(
+
+class PanelCommand(TyperCommand):
+    """Help a stranger can read: the usage line names arguments as they are (`CARD`, `[ID]`),
+    argument help carries no Python type labels, and a number's range is said in words."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                help_text = getattr(param, "help", None) or ""
+                arguments.append(
+                    (argument_name(param), help_text + ("  [required]" if param.required else ""))
+                )
+                continue
+            record = param.get_help_record(ctx)
+            if record is not None:
+                options.append((record[0], RANGE_LABEL.sub(r"at least \1", record[1])))
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+# Click writes a lower bound as `x>=1`.
+RANGE_LABEL = re.compile(r"x>=(\d+)")
+
+
+def argument_name(param: Any) -> str:
+    return param.metavar or (param.name or "").upper()
+
+
+class PanelTyper(typer.Typer):
+    """Every command of `panel` (and of whatever module registers one later) uses PanelCommand."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", PanelCommand)
+        return super().command(*args, **kwargs)
+
+
+app = PanelTyper(
     name="panel",
     help="A panel of reviewer personas, backed by self-hosted models, judges a software or AI tool.",
     no_args_is_help=True,
@@ -69,37 +118,66 @@ def parse_persona_models(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 BackendOption = Annotated[
-    str | None,
-    typer.Option("--backend", help="auto (Ollama if it answers, else embedded), ollama or embedded."),
+    BackendName | None,
+    typer.Option(
+        "--backend",
+        help="Where the models run; auto: Ollama when it answers, else the embedded model "
+        "[default: auto] [env: PANEL_BACKEND].",
+    ),
 ]
-HostOption = Annotated[str | None, typer.Option("--host", help="Ollama server URL [env: OLLAMA_HOST].")]
+HostOption = Annotated[
+    str | None, typer.Option("--host", metavar="URL", help="Ollama server URL [env: OLLAMA_HOST].")
+]
 ModelOption = Annotated[
-    str | None, typer.Option("--model", help="One model for every persona [env: PANEL_MODEL].")
+    str | None,
+    typer.Option("--model", metavar="MODEL", help="One model for every persona [env: PANEL_MODEL]."),
 ]
 PersonaModelOption = Annotated[
-    list[str] | None, typer.Option("--persona-model", help="ID=MODEL for one persona; repeatable.")
+    list[str] | None,
+    typer.Option("--persona-model", metavar="ID=MODEL", help="A model for one persona; repeatable."),
 ]
 SeedOption = Annotated[
-    int | None, typer.Option("--seed", help="Sampling seed (random and recorded if unset).")
+    int | None,
+    typer.Option(
+        "--seed", metavar="N", help="Sampling seed (random and recorded if unset) [env: PANEL_SEED]."
+    ),
 ]
 TemperatureOption = Annotated[
-    float | None, typer.Option("--temperature", help="Override every persona's temperature.")
+    float | None,
+    typer.Option("--temperature", metavar="T", help="Override every persona's temperature (0 to 2)."),
 ]
-TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Seconds one model call may take.")]
-PersonasOption = Annotated[Path | None, typer.Option("--personas", help="Folder of persona .toml files.")]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option("--timeout", metavar="SECONDS", help="Seconds one model call may take [default: 180]."),
+]
+PersonasOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--personas", metavar="DIR", help="Folder of persona .toml files [default: the bundled four]."
+    ),
+]
 OutOption = Annotated[
-    Path | None, typer.Option("--out", help="Folder for transcripts [default: transcripts].")
+    Path | None,
+    typer.Option(
+        "--out", metavar="DIR", help="Folder for transcripts [default: transcripts] [env: PANEL_OUT]."
+    ),
 ]
 GgufOption = Annotated[
     Path | None,
-    typer.Option("--gguf", help="GGUF file for the embedded backend [env: PANEL_GGUF]."),
+    typer.Option("--gguf", metavar="PATH", help="GGUF file for the embedded backend [env: PANEL_GGUF]."),
 ]
 ByOption = Annotated[
-    str | None, typer.Option("--by", help="Who is editing [default: git user.name, else the OS user].")
+    str | None,
+    typer.Option("--by", metavar="NAME", help="Who is editing [default: git user.name, else the OS user]."),
 ]
 CacheOption = Annotated[
     Path | None,
-    typer.Option("--cache", help="Response cache file [default: panel-cache.sqlite beside --out]."),
+    typer.Option(
+        "--cache",
+        metavar="FILE",
+        help="Response cache file [default: ~/.cache/reviewer-panel/panel-cache.sqlite, or under "
+        "$XDG_CACHE_HOME] [env: PANEL_CACHE].",
+    ),
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]

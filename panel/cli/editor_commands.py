@@ -35,7 +35,7 @@ from panel.cli.common import (
     stderr,
     stdout,
 )
-from panel.config import Settings
+from panel.config import Settings, response_cache_path
 from panel.editing import (
     Choice,
     RevisionResult,
@@ -55,8 +55,8 @@ from panel.verdicts import PersonaReview
 
 # --- editor workflow: rerun, edit, review, stability -----------------------------------------
 
-PersonaIdOption = Annotated[str, typer.Option("--persona", help="The persona's id, e.g. dx.")]
-NoteOption = Annotated[str | None, typer.Option("--note", help="Why; kept in the revision.")]
+PersonaIdOption = Annotated[str, typer.Option("--persona", metavar="ID", help="The persona's id, e.g. dx.")]
+NoteOption = Annotated[str | None, typer.Option("--note", metavar="TEXT", help="Why; kept in the revision.")]
 REVIEW_ANSWERS = {"a": "accept", "l": "lock", "r": "rerun", "e": "edit"}
 
 
@@ -72,16 +72,25 @@ def print_revision(result: RevisionResult, as_json: bool) -> None:
 
 @app.command()
 def rerun(
-    transcript: Annotated[Path, typer.Argument(help="A panel transcript written by run.")],
+    transcript: Annotated[
+        Path, typer.Argument(metavar="TRANSCRIPT", help="A panel transcript written by run.")
+    ],
     persona: PersonaIdOption,
     model: Annotated[
-        str | None, typer.Option("--model", help="Model for this persona [default: the one recorded].")
+        str | None,
+        typer.Option("--model", metavar="MODEL", help="Model for this persona [default: the one recorded]."),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed [default: a fresh one].")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", metavar="N", help="Sampling seed [default: a fresh one].")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the verdict even if it is locked.")] = False,
     personas: Annotated[
         Path | None,
-        typer.Option("--personas", help="Use this folder's current persona file, not the one recorded."),
+        typer.Option(
+            "--personas",
+            metavar="DIR",
+            help="Use this folder's current persona file, not the one recorded.",
+        ),
     ] = None,
     note: NoteOption = None,
     backend: BackendOption = None,
@@ -90,7 +99,10 @@ def rerun(
     gguf: GgufOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Sample one persona's verdict again, keep the others, tally again; saved as a new revision."""
+    """Sample one persona again, keep the others, tally again.
+
+    Saved in the transcript as a new revision.
+    """
     with reporting_errors():
         settings = settings_from_flags(backend=backend, host=host, timeout=timeout, gguf=gguf)
         with (
@@ -116,17 +128,26 @@ def rerun(
 
 @app.command()
 def edit(
-    transcript: Annotated[Path, typer.Argument(help="A panel transcript written by run.")],
+    transcript: Annotated[
+        Path, typer.Argument(metavar="TRANSCRIPT", help="A panel transcript written by run.")
+    ],
     persona: PersonaIdOption,
     lock: Annotated[
-        bool, typer.Option("--lock", help="Lock the verdict: rerun and batch leave it alone.")
+        bool,
+        typer.Option(
+            "--lock",
+            help="Lock the verdict: rerun and batch leave it alone (close the editor unchanged to only lock).",
+        ),
     ] = False,
     unlock: Annotated[bool, typer.Option("--unlock", help="Remove the lock.")] = False,
     by: ByOption = None,
     note: NoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Edit one verdict in $EDITOR, checked against the persona's schema; saved as a new revision."""
+    """Hand-edit one verdict in $VISUAL or $EDITOR, or lock it.
+
+    The edit is checked against the persona's schema and saved as a new revision.
+    """
     with reporting_errors():
         result = edit_verdict(transcript, persona, lock=lock, unlock=unlock, by=by, note=note)
     if result.review is None:
@@ -136,10 +157,13 @@ def edit(
 
 
 def choose_in_terminal(reviews: list[PersonaReview], open_ids: list[str]) -> dict[str, Choice]:
-    """Show the verdicts, then ask for each persona still open: accept, lock, rerun or edit."""
+    """Show the verdicts, then each open persona's verdict in full before asking: accept, lock,
+    rerun or edit."""
     stderr.print(display.reviews_table("Before the tally: accept, lock, rerun or edit", reviews))
+    by_persona = {review.persona: review for review in reviews}
     choices: dict[str, Choice] = {}
     for persona_id in open_ids:
+        stderr.print(display.verdict_card(by_persona[persona_id]))
         while True:
             try:
                 answer = typer.prompt(
@@ -165,10 +189,14 @@ async def review_in_terminal(card: Path, settings: Settings, by: str | None) -> 
 
 @app.command()
 def stability(
-    target: Annotated[Path, typer.Argument(help="A tool card, or a folder of one tool's transcripts.")],
-    samples: Annotated[int, typer.Option("--samples", help="How many panels to sample.")] = 5,
+    target: Annotated[
+        Path,
+        typer.Argument(metavar="CARD|DIR", help="A tool card, or a folder of one tool's transcripts."),
+    ],
+    samples: Annotated[int, typer.Option("--samples", metavar="N", help="How many panels to sample.")] = 5,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="First seed; samples use seed, seed+1, … [default: 1].")
+        int | None,
+        typer.Option("--seed", metavar="N", help="First seed; samples use seed, seed+1, … [default: 1]."),
     ] = None,
     backend: BackendOption = None,
     host: HostOption = None,
@@ -183,13 +211,14 @@ def stability(
     no_cache: NoCacheOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """How much the panel moves between samples: ship and flip rates, ship % interval, wording."""
+    """Measure how much the panel moves between samples.
+
+    Ship and flip rates per reviewer, the ship % with its interval, the fields whose wording varies.
+    """
     with reporting_errors():
         if target.is_dir():
             report, path = stability_of_folder(target)
         else:
-            from panel.batch import default_cache_path
-
             settings = settings_from_flags(
                 backend=backend,
                 host=host,
@@ -201,7 +230,7 @@ def stability(
                 out=out,
                 gguf=gguf,
             )
-            cache_path = None if no_cache else cache or default_cache_path(settings.out_dir)
+            cache_path = None if no_cache else cache or response_cache_path(settings)
 
             def progress(number: int, sample: PanelTranscript) -> None:
                 notice(

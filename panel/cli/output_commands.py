@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 import typer
 
@@ -17,7 +17,7 @@ from panel.cli.common import (
     settings_from_flags,
     stdout,
 )
-from panel.diff import FAIL_ON_CHOICES, diff_paths, diff_to_json, should_fail
+from panel.diff import FailOn, diff_paths, diff_to_json, should_fail
 from panel.errors import ConfigError, PanelError
 from panel.page_facts import IncompletePanel, check_complete
 from panel.render import load_for_render, load_votes, render_diff, render_page
@@ -30,15 +30,21 @@ from panel.transcripts import (
 EXIT_DIFFERENT = 1
 FORMAT_BY_SUFFIX = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 OutputFileOption = Annotated[
-    Path | None, typer.Option("-o", "--output", help="Write to this file (atomically) instead of stdout.")
+    Path | None,
+    typer.Option("-o", "--output", metavar="FILE", help="Write to this file (atomically) instead of stdout."),
 ]
+DiffFormat = Literal["json", "md", "html"]
+RenderFormat = Literal["html", "md"]
+DIFF_FORMATS: tuple[str, ...] = get_args(DiffFormat)
+RENDER_FORMATS: tuple[str, ...] = get_args(RenderFormat)
 
 
 def pick_format(
     requested: str | None, out: Path | None, choices: tuple[str, ...], default: str | None
 ) -> str | None:
-    """--format if given, else the -o file's suffix, else the default (None: the terminal view)."""
-    chosen = requested or (FORMAT_BY_SUFFIX.get(out.suffix.lower()) if out else None) or default
+    """--format if given, else the -o file's suffix (a suffix it cannot tell is an error), else
+    the default (None: the terminal view)."""
+    chosen = requested or (FORMAT_BY_SUFFIX.get(out.suffix.lower()) if out else default)
     if requested is not None and requested not in choices:
         raise ConfigError(f"--format {requested!r} is not one of {', '.join(choices)}.")
     if chosen not in choices and (chosen is not None or out is not None):
@@ -62,29 +68,33 @@ def emit(text: str, out: Path | None) -> None:
 
 @app.command("diff")
 def diff_runs(
-    run_a: Annotated[Path, typer.Argument(help="Transcript, or batch output folder, of run A.")],
-    run_b: Annotated[Path, typer.Argument(help="Transcript, or batch output folder, of run B.")],
+    run_a: Annotated[Path, typer.Argument(metavar="A", help="Transcript, or batch output folder, of run A.")],
+    run_b: Annotated[Path, typer.Argument(metavar="B", help="Transcript, or batch output folder, of run B.")],
     fail_on: Annotated[
-        str,
+        FailOn,
         typer.Option(
             "--fail-on",
-            help="none, flip (a decision flipped) or any (any verdict changed): when to exit 1.",
+            help="When to exit 1: none, flip (a decision flipped) or any (any verdict changed).",
         ),
     ] = "flip",
     output_format: Annotated[
-        str | None,
+        DiffFormat | None,
         typer.Option(
             "--format",
-            help="json, md or html (default: side by side in the terminal, or the -o file's suffix).",
+            help="Report format [default: side by side in the terminal, or the -o file's suffix].",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     out: OutputFileOption = None,
 ) -> None:
-    """Diff persona outputs between two runs: decisions, confidence, fields, quotes, provenance."""
+    """Diff persona outputs between two runs or two batch folders.
+
+    Decisions, confidence, fields, quotes, and what went in differently (provenance).
+    """
     with reporting_errors():
-        if fail_on not in FAIL_ON_CHOICES:
-            raise ConfigError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON_CHOICES)}.")
-        chosen = pick_format(output_format, out, ("json", "md", "html"), default=None)
+        if as_json and output_format not in (None, "json"):
+            raise ConfigError(f"--json asks for JSON but --format asks for {output_format}; choose one.")
+        chosen = pick_format("json" if as_json else output_format, out, DIFF_FORMATS, default=None)
         result = diff_paths(run_a, run_b)
         if chosen is None:
             diff_display.print_diff(stdout, result)
@@ -97,17 +107,26 @@ def diff_runs(
 
 @app.command("render")
 def render_command(
-    transcript: Annotated[Path, typer.Argument(help="Panel transcript (or a comparison transcript).")],
+    transcript: Annotated[
+        Path, typer.Argument(metavar="TRANSCRIPT", help="Panel transcript (or a comparison transcript).")
+    ],
     transcript_b: Annotated[
-        Path | None, typer.Argument(help="A second panel transcript, shown side by side.")
+        Path | None,
+        typer.Argument(metavar="TRANSCRIPT_B", help="A second panel transcript, shown side by side."),
     ] = None,
     output_format: Annotated[
-        str | None, typer.Option("--format", help="html or md (default: the -o file's suffix, else html).")
+        RenderFormat | None,
+        typer.Option(
+            "--format",
+            help="Page format [default: the -o file's suffix, else html].",
+        ),
     ] = None,
     out: OutputFileOption = None,
     votes: Annotated[
         Path | None,
-        typer.Option("--votes", help="Community votes: CSV `tool,up,down` or JSON (see README)."),
+        typer.Option(
+            "--votes", metavar="FILE", help="Community votes: CSV `tool,up,down` or JSON (see README)."
+        ),
     ] = None,
     allow_incomplete: Annotated[
         bool,
@@ -124,10 +143,13 @@ def render_command(
         ),
     ] = False,
 ) -> None:
-    """Render the page editors publish: one tool, or two side by side, as HTML or Markdown.
-    An incomplete panel exits 1 and writes nothing unless --allow-incomplete."""
+    """Render the page editors publish, as HTML or Markdown.
+
+    One tool, or two side by side. An incomplete panel exits 1 and writes nothing unless
+    --allow-incomplete.
+    """
     with reporting_errors():
-        chosen = pick_format(output_format, out, ("html", "md"), default="html")
+        chosen = pick_format(output_format, out, RENDER_FORMATS, default="html")
         panels = load_for_render([transcript] + ([transcript_b] if transcript_b else []))
         if not allow_incomplete:
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,9 +35,8 @@ from panel.cli.common import (
     stderr,
     stdout,
 )
-from panel.config import resolve_settings
 from panel.errors import PanelError
-from panel.personas import load_personas
+from panel.personas import LoadedPersona, load_personas
 from panel.runner import compare_tools_async, run_panel_async
 from panel.transcripts import (
     ComparisonTranscript,
@@ -51,7 +50,7 @@ from panel.transcripts import (
 
 @app.command()
 def run(
-    card: Annotated[Path, typer.Argument(help="Tool card: .toml, .yaml or .json.")],
+    card: Annotated[Path, typer.Argument(metavar="CARD", help="Tool card: .toml, .yaml or .json.")],
     backend: BackendOption = None,
     host: HostOption = None,
     model: ModelOption = None,
@@ -103,8 +102,8 @@ def run(
 
 @app.command()
 def compare(
-    card_a: Annotated[Path, typer.Argument(help="First tool card.")],
-    card_b: Annotated[Path, typer.Argument(help="Second tool card.")],
+    card_a: Annotated[Path, typer.Argument(metavar="CARD_A", help="First tool card.")],
+    card_b: Annotated[Path, typer.Argument(metavar="CARD_B", help="Second tool card.")],
     backend: BackendOption = None,
     host: HostOption = None,
     model: ModelOption = None,
@@ -151,10 +150,12 @@ def compare(
 
 @app.command()
 def show(
-    transcript: Annotated[Path, typer.Argument(help="A transcript written by run or compare.")],
+    transcript: Annotated[
+        Path, typer.Argument(metavar="TRANSCRIPT", help="A transcript written by run or compare.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
-    """Show a saved panel (or comparison): the verdict table, then the quotes."""
+    """Show a saved panel or comparison: its table, then the quotes."""
     with reporting_errors():
         loaded = load_transcript(transcript)
         if isinstance(loaded, PanelTranscript):
@@ -181,7 +182,11 @@ def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> 
             "a_aggregate": a_panel.aggregate,
             "b_aggregate": b_panel.aggregate,
             "comparison": compare_aggregates(
-                a_panel.aggregate, b_panel.aggregate, a_panel.card.name, b_panel.card.name
+                a_panel.aggregate,
+                b_panel.aggregate,
+                a_panel.card.name,
+                b_panel.card.name,
+                prices=(a_panel.card.pricing, b_panel.card.pricing),
             ),
         }
     )
@@ -194,52 +199,87 @@ def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> 
     display.print_comparison(stdout, loaded, path)
 
 
+def persona_summary(loaded: LoadedPersona, model: str) -> dict[str, Any]:
+    """A persona for --json: its file's fields, with `model` the one a run would use."""
+    return {
+        **loaded.persona.model_dump(mode="json"),
+        "model": model,
+        "file_model": loaded.persona.model,
+        "path": loaded.path,
+        "sha256": loaded.sha256,
+    }
+
+
 @app.command("personas")
 def list_personas(
-    persona_id: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="Show this persona in full.")
-    ] = None,
+    persona_id: Annotated[str | None, typer.Argument(metavar="ID", help="Show this persona in full.")] = None,
     personas: PersonasOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List the reviewers, or show one in full."""
+    """List the reviewers and their models, or show one in full.
+
+    The model is the one a run would use after flags, PANEL_MODEL and panel.toml.
+    """
     with reporting_errors():
-        loaded = load_personas(personas or resolve_settings().personas_dir)
-        if persona_id is None:
-            display.print_personas(stdout, loaded)
-            return
-        match = next((item for item in loaded if item.persona.id == persona_id), None)
-        if match is None:
-            raise PanelError(
-                f"No persona {persona_id!r}; the panel has {', '.join(item.persona.id for item in loaded)}."
-            )
-        display.print_persona(stdout, match)
+        settings = settings_from_flags(personas=personas, model=model, persona_model=persona_model)
+        loaded = load_personas(settings.personas_dir)
+        models = {item.persona.id: settings.model_for(item.persona.id, item.persona.model) for item in loaded}
+        if persona_id is not None:
+            match = next((item for item in loaded if item.persona.id == persona_id), None)
+            if match is None:
+                raise PanelError(
+                    f"No persona {persona_id!r}; the panel has {', '.join(item.persona.id for item in loaded)}."
+                )
+            loaded = [match]
+    if as_json:
+        summaries = [persona_summary(item, models[item.persona.id]) for item in loaded]
+        print_json(summaries[0] if persona_id is not None else {"personas": summaries})
+    elif persona_id is None:
+        display.print_personas(stdout, loaded, models)
+    else:
+        display.print_persona(stdout, loaded[0], models[persona_id])
 
 
 @app.command()
 def doctor(
     backend: BackendOption = None,
     host: HostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
     personas: PersonasOption = None,
     gguf: GgufOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check Ollama, the persona models and the embedded model; exit 0 when a panel can run."""
+    """Check that a panel can run here, and say what to fix.
+
+    Checks Ollama, each distinct model of the panel (as `run` does) and the embedded model;
+    exit 0 when the backend a panel would use can run it, 3 otherwise.
+    """
     from rich.markup import escape
     from rich.table import Table
 
     from panel.doctor import diagnose
 
     with reporting_errors():
-        settings = settings_from_flags(backend=backend, host=host, personas=personas, gguf=gguf)
+        settings = settings_from_flags(
+            backend=backend, host=host, model=model, persona_model=persona_model, personas=personas, gguf=gguf
+        )
         report = diagnose(settings)
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:
         table = Table(show_header=False, box=None, pad_edge=False)
+        for _ in range(2):
+            table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
         marks = {"ok": "[green]ok[/]", "missing": "[red]missing[/]", "skipped": "[dim]skipped[/]"}
         for check in report.checks:
             fix = f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else ""
             table.add_row(marks[check.status], check.name, escape(check.detail) + fix)
         stdout.print(table)
-        stdout.print(escape(report.summary), style="green" if report.ready else "red", highlight=False)
+        stdout.print(
+            escape(report.summary), style="green" if report.ready else "red", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(EXIT_OK if report.ready else EXIT_BACKEND)

@@ -54,18 +54,28 @@ def listening_socket(bind: str, port: int) -> socket.socket:
 @app.command()
 def serve(
     transcripts: Annotated[
-        Path, typer.Option("--transcripts", help="Folder of transcripts the studio shows and writes.")
+        Path,
+        typer.Option(
+            "--transcripts", metavar="DIR", help="Folder of transcripts the studio shows and writes."
+        ),
     ] = Path("transcripts"),
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", help="Port to listen on (0: any free port).")
+    ] = 8765,
     bind: Annotated[
-        str, typer.Option("--bind", help="Address to listen on; anything but loopback needs the token.")
+        str,
+        typer.Option(
+            "--bind", metavar="ADDR", help="Address to listen on; anything but loopback needs the token."
+        ),
     ] = "127.0.0.1",
     token: Annotated[
         str | None,
-        typer.Option("--token", help="Access token [default: generated when --bind is not loopback]."),
+        typer.Option(
+            "--token", metavar="TOKEN", help="Access token [default: generated when --bind is not loopback]."
+        ),
     ] = None,
     publish: Annotated[
-        Path, typer.Option("--publish", help="Folder published pages are written under.")
+        Path, typer.Option("--publish", metavar="DIR", help="Folder published pages are written under.")
     ] = Path("published"),
     backend: BackendOption = None,
     host: HostOption = None,
