@@ -41,8 +41,9 @@ class VotesError(PanelError):
 class Vote(BaseModel):
     """Community up/down votes for one tool."""
 
-    up: int = Field(ge=0)
-    down: int = Field(ge=0)
+    # Bounded: a count with thousands of digits is an error, not a page that cannot print it.
+    up: int = Field(ge=0, le=10**12)
+    down: int = Field(ge=0, le=10**12)
 
     @property
     def total(self) -> int:
@@ -65,8 +66,10 @@ def parse_votes(text: str, source: str) -> dict[str, Vote]:
     if source.lower().endswith(".json") or text.lstrip().startswith(("{", "[")):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise VotesError(f"{source} is not valid JSON: {error}.") from None
+        except RecursionError:
+            raise VotesError(f"{source} is not valid votes JSON: it is nested too deeply.") from None
+        except ValueError as error:  # bad JSON, or an integer past Python's digit limit
+            raise VotesError(f"{source} is not valid JSON: {str(error)[:300]}.") from None
         if isinstance(data, dict):
             rows = [
                 {"tool": name, **(value if isinstance(value, dict) else {})} for name, value in data.items()
@@ -102,6 +105,8 @@ def load_votes(path: str | Path) -> dict[str, Vote]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise VotesError(f"{path}: no such votes file.") from None
+    except IsADirectoryError:
+        raise VotesError(f"{path} is a directory; give a votes file (.csv or .json).") from None
     except (OSError, UnicodeDecodeError) as error:
         raise VotesError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
     return parse_votes(text, str(path))

@@ -328,7 +328,9 @@ async def sample_stability_async(
     own_backend = backend is None
     if backend is None:
         backend = CachedBackend(
-            await open_backend(settings, notice), ResponseCache(cache_path) if cache_path else None
+            await open_backend(settings, notice),
+            ResponseCache(cache_path) if cache_path else None,
+            notice,
         )
     transcripts, paths = [], []
     try:

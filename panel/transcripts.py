@@ -183,11 +183,17 @@ def load_transcript(path: str | Path) -> Transcript:
     """Read a panel or comparison transcript, checking its schema version."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise TranscriptError(f"{path}: no such transcript.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise TranscriptError(f"{path} is not a readable transcript JSON file ({error}).") from None
+    except IsADirectoryError:
+        raise TranscriptError(f"{path} is a directory; give a transcript file (.json).") from None
+    except RecursionError:
+        raise TranscriptError(f"{path} is not a transcript: its JSON is nested too deeply.") from None
+    except (OSError, ValueError) as error:
+        # ValueError: bad UTF-8, bad JSON, or an integer past Python's digit limit.
+        detail = " ".join(str(error).split())[:300]
+        raise TranscriptError(f"{path} is not a readable transcript JSON file ({detail}).") from None
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
         raise TranscriptError(

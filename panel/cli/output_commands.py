@@ -19,6 +19,7 @@ from panel.cli.common import (
 from panel.diff import FAIL_ON_CHOICES, diff_paths, diff_to_json, should_fail
 from panel.errors import ConfigError, PanelError
 from panel.render import load_for_render, load_votes, render_diff, render_page
+from panel.terminal import strip_control_sequences
 from panel.transcripts import (
     write_atomic,
 )
@@ -49,7 +50,7 @@ def pick_format(
 def emit(text: str, out: Path | None) -> None:
     """Print to stdout, or write the file atomically."""
     if out is None:
-        typer.echo(text, nl=not text.endswith("\n"))
+        typer.echo(strip_control_sequences(text), nl=not text.endswith("\n"))
         return
     try:
         write_atomic(out, text)

@@ -1,0 +1,313 @@
+"""Issue 10, "What broke", items 2, 4, 5, 6, 10, 11 and 12: one test (or a few) per item, named
+after it. Against the Ollama-speaking test server, through the library or the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from panel import cache as cache_module
+from panel.backends.ollama import OllamaBackend
+from panel.batch import BatchOptions, run_batch
+from panel.cache import CachedBackend, ResponseCache
+from panel.cards import load_card
+from panel.cli import app
+from panel.errors import CardError
+from panel.personas import load_personas
+from panel.runner import review_tool
+from panel.transcripts import load_transcript
+from tests.conftest import EXAMPLES
+from tests.test_batch import CARD, transcripts
+
+runner = CliRunner()
+PERSONAS = load_personas()
+HUGE_INTEGER = "9" * 5000
+DEEP_NESTING = "[" * 30000 + "]" * 30000
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def good_row(number: int) -> str:
+    return json.dumps({**CARD, "name": f"tool {number}"})
+
+
+def batch(source: Path, settings, **options):
+    notices: list[str] = []
+    summary = run_batch(
+        source, settings, BatchOptions(hosts=[settings.host], **options), notice=notices.append
+    )
+    return summary, notices
+
+
+# -- item 2: a cache that cannot write or read is a warning, never a failed persona -------------
+
+
+def test_item02_cache_on_a_full_disk_is_a_warning_and_keeps_every_valid_answer(
+    ollama, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def disk_full(self, key, model, reply):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResponseCache, "put", disk_full)
+    source = tmp_path / "tools.jsonl"
+    source.write_text("\n".join(good_row(number) for number in range(8)) + "\n")
+    summary, notices = batch(source, settings, cache_path=tmp_path / "cache.sqlite")
+    assert summary.complete == 8 and summary.incomplete == 0 and summary.ok
+    for path in transcripts(settings.out_dir):
+        transcript = load_transcript(path)
+        assert [review.status for review in transcript.reviews] == ["ok"] * 4
+        assert all(review.last_raw for review in transcript.reviews)
+    warnings = [notice for notice in notices if "response cache" in notice]
+    assert len(warnings) == 1 and "disk is full" in warnings[0]
+
+
+def test_item02_cache_locked_by_another_process_does_not_block_the_event_loop(
+    ollama, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(cache_module, "BUSY_TIMEOUT", 2.0)
+    path = tmp_path / "cache.sqlite"
+    # Another process holds the write lock of a database not yet in WAL mode: opening it as the
+    # cache (which switches it to WAL) waits for the lock, then fails.
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO t VALUES (1)")
+    card = load_card(EXAMPLES / "pgvector.toml")
+    notices: list[str] = []
+
+    async def panel_with_ticker():
+        longest_gap = 0.0
+        stop = asyncio.Event()
+
+        async def tick():
+            nonlocal longest_gap
+            last = time.perf_counter()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+                now = time.perf_counter()
+                longest_gap, last = max(longest_gap, now - last), now
+
+        ticker = asyncio.create_task(tick())
+        backend = CachedBackend(OllamaBackend(ollama.url, timeout=5), ResponseCache(path), notices.append)
+        try:
+            result = await review_tool(backend, card, PERSONAS, settings, save=False)
+        finally:
+            await backend.aclose()
+            stop.set()
+            await ticker
+        return result, longest_gap
+
+    try:
+        result, longest_gap = asyncio.run(panel_with_ticker())
+    finally:
+        other.close()
+    assert [review.status for review in result.transcript.reviews] == ["ok"] * 4
+    assert longest_gap < 1.0, f"the event loop stood still for {longest_gap:.2f} s"
+    assert len(notices) == 1 and "locked" in notices[0]
+
+
+# -- item 4: one bad row never stops a batch; the same input alone is exit 2 ---------------------
+
+
+def test_item04_a_huge_integer_or_deep_nesting_in_a_jsonl_row_is_skipped(ollama, settings, tmp_path: Path):
+    source = tmp_path / "tools.jsonl"
+    rows = [
+        good_row(1),
+        json.dumps({**CARD, "name": "big"})[:-1] + f', "facts": [{HUGE_INTEGER}]}}',
+        DEEP_NESTING,
+        json.dumps({**CARD, "name": "deep"})[:-1] + f', "facts": {DEEP_NESTING}}}',
+        good_row(2),
+    ]
+    source.write_text("\n".join(rows) + "\n")
+    summary, _ = batch(source, settings)
+    assert summary.complete == 2 and summary.rows_skipped == 3
+    for error, line in zip(summary.bad_rows, (2, 3, 4), strict=True):
+        assert f"tools.jsonl line {line} " in error
+    assert sorted(load_transcript(path).card.name for path in transcripts(settings.out_dir)) == [
+        "tool 1",
+        "tool 2",
+    ]
+
+
+def test_item04_a_huge_integer_or_deep_nesting_in_a_csv_row_is_skipped(ollama, settings, tmp_path: Path):
+    header = "name,tagline,category,description,maker,license,pricing,facts"
+    values = ",".join(f'"{CARD[key]}"' for key in header.split(",")[1:-1])
+    source = tmp_path / "tools.csv"
+    source.write_text(
+        "\n".join(
+            [
+                header,
+                f"one,{values},fast",
+                f"big,{values},[{HUGE_INTEGER}]",
+                f"deep,{values},{DEEP_NESTING}",
+                f"two,{values},fast",
+            ]
+        )
+        + "\n"
+    )
+    summary, _ = batch(source, settings)
+    assert summary.complete == 2 and summary.rows_skipped == 2
+    assert "row 3" in summary.bad_rows[0] and "row 4" in summary.bad_rows[1]
+
+
+def test_item04_a_huge_integer_or_deep_nesting_in_a_folder_card_is_skipped(ollama, settings, tmp_path: Path):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (folder / "a-good.json").write_text(good_row(1))
+    (folder / "b-big.json").write_text(json.dumps(CARD)[:-1] + f', "facts": [{HUGE_INTEGER}]}}')
+    (folder / "c-big.toml").write_text(f"name = 'x'\nfacts = [{HUGE_INTEGER}]\n")
+    (folder / "d-big.yaml").write_text(f"name: x\nfacts: [{HUGE_INTEGER}]\n")
+    (folder / "e-deep.json").write_text(DEEP_NESTING)
+    (folder / "f-good.json").write_text(good_row(2))
+    summary, _ = batch(folder, settings)
+    assert summary.complete == 2 and summary.rows_skipped == 4
+
+
+def test_item04_the_same_inputs_alone_exit_2_with_a_message(ollama, settings, tmp_path: Path):
+    big_card = tmp_path / "big.json"
+    big_card.write_text(json.dumps(CARD)[:-1] + f', "facts": [{HUGE_INTEGER}]}}')
+    deep_card = tmp_path / "deep.json"
+    deep_card.write_text(DEEP_NESTING)
+    panel = tmp_path / "out"
+    assert (
+        invoke("run", str(EXAMPLES / "pgvector.toml"), "--host", ollama.url, "--out", str(panel)).exit_code
+        == 0
+    )
+    transcript = next(panel.glob("*.json"))
+    big_votes = tmp_path / "votes.json"
+    big_votes.write_text(f'{{"pgvector": {{"up": {HUGE_INTEGER}, "down": 1}}}}')
+    deep_votes = tmp_path / "deep-votes.json"
+    deep_votes.write_text(DEEP_NESTING)
+    deep_transcript = tmp_path / "deep-transcript.json"
+    deep_transcript.write_text(DEEP_NESTING)
+    big_transcript = tmp_path / "big-transcript.json"
+    big_transcript.write_text(f'{{"schema_version": {HUGE_INTEGER}}}')
+    commands = [
+        ("run", str(big_card), "--host", ollama.url),
+        ("run", str(deep_card), "--host", ollama.url),
+        ("render", str(transcript), "--votes", str(big_votes)),
+        ("render", str(transcript), "--votes", str(deep_votes)),
+        ("show", str(deep_transcript)),
+        ("show", str(big_transcript)),
+        ("render", str(deep_transcript)),
+    ]
+    for command in commands:
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "Traceback" not in result.output and "Error:" in result.output, command
+        assert len(result.output) < 2000, command
+
+
+# -- item 5: terminal escapes from cards and models never reach the terminal ----------------------
+
+HOSTILE = (
+    "\x1b[2J\x1b[1A\x1b[2K\x1b]0;pwned\x07\x1b]8;;file:///etc/passwd\x1b\\click\x1b]8;;\x1b\\\x9b31m\x07"
+)
+
+
+def test_item05_escape_sequences_from_card_and_model_are_stripped_in_run_show_and_diff(
+    ollama, tmp_path: Path
+):
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({**CARD, "name": f"Evil{HOSTILE}Tool", "pricing": f"Free{HOSTILE}"}))
+
+    def hostile_verdict(body, verdict):
+        return {
+            key: f"{value}{HOSTILE}" if isinstance(value, str) and key != "decision" else value
+            for key, value in verdict.items()
+        }
+
+    ollama.verdict_hook = hostile_verdict
+    out = tmp_path / "out"
+    run = invoke("run", str(card), "--host", ollama.url, "--out", str(out), "--seed", "1")
+    assert run.exit_code == 0, run.output
+    first = next(out.glob("*.json"))
+    assert HOSTILE in load_transcript(first).reviews[0].verdict.headline  # kept raw in the file
+    again = invoke("run", str(card), "--host", ollama.url, "--out", str(tmp_path / "out2"), "--seed", "2")
+    second = next((tmp_path / "out2").glob("*.json"))
+    views = {
+        "run": run.output,
+        "show": invoke("show", str(first)).output,
+        "diff": invoke("diff", str(first), str(second), "--fail-on", "none").output,
+        "again": again.output,
+    }
+    pages = {
+        "diff-md": invoke("diff", str(first), str(second), "--format", "md", "--fail-on", "none").output,
+        "render-md": invoke("render", str(first), "--format", "md").output,
+    }
+    for command, output in {**views, **pages}.items():
+        assert "\x1b" not in output and "\x07" not in output and "\x9b" not in output, command
+    for command, output in views.items():
+        assert "0;pwned" not in output, command  # the whole sequence went, not only its escape
+    assert "EvilclickTool" in views["show"]
+
+
+def test_item05_escape_sequences_in_batch_progress_are_stripped(ollama, settings, tmp_path: Path):
+    source = tmp_path / "tools.jsonl"
+    source.write_text(
+        json.dumps({**CARD, "name": f"Evil{HOSTILE}", "colour": "x"}) + "\n" + good_row(1) + "\n"
+    )
+    result = invoke("batch", str(source), "--host", ollama.url, "--out", str(tmp_path / "out"))
+    assert "\x1b" not in result.output and "\x07" not in result.output
+
+
+# -- item 6: card paths that are not regular files ----------------------------------------------
+
+
+def load_within(path: Path, seconds: float = 5.0) -> BaseException | None:
+    """load_card in a thread, so that a hang fails the test instead of stopping it."""
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            load_card(path)
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - handed back to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"load_card({path}) did not return within {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_item06_a_symlink_to_a_device_is_refused(tmp_path: Path, device: str):
+    link = tmp_path / "card.toml"
+    link.symlink_to(device)
+    error = load_within(link)
+    assert isinstance(error, CardError) and "not a regular file" in str(error)
+
+
+def test_item06_a_fifo_is_refused_without_hanging(tmp_path: Path):
+    fifo = tmp_path / "card.yaml"
+    os.mkfifo(fifo)
+    error = load_within(fifo)
+    assert isinstance(error, CardError) and "not a regular file" in str(error)
+
+
+def test_item06_missing_paths_and_folders_say_so(ollama, tmp_path: Path):
+    (tmp_path / "cards.toml").mkdir()
+    expectations = [
+        (("run", str(tmp_path / "absent")), "no such file"),
+        (("run", str(tmp_path / "absent.toml")), "no such file"),
+        (("run", str(tmp_path)), "is a directory"),
+        (("run", str(tmp_path / "cards.toml")), "is a directory"),
+        (("render", str(tmp_path)), "is a directory"),
+    ]
+    for command, expected in expectations:
+        result = invoke(*command, *(("--host", ollama.url) if command[0] == "run" else ()))
+        assert result.exit_code == 2, (command, result.output)
+        assert expected in result.output and "unknown card format" not in result.output, command
+        assert "Errno" not in result.output, command
