@@ -44,6 +44,7 @@ from panel.transcripts import (
     PanelTranscript,
     load_transcript,
     now_utc,
+    remove_stale_partials,
     safe_slug,
     write_atomic,
 )
@@ -588,6 +589,7 @@ async def run_batch_async(
     out_dir = Path(settings.out_dir)
     cache_path = (options.cache_path or default_cache_path(out_dir)) if options.use_cache else None
     manifest = Manifest(out_dir / MANIFEST_NAME)
+    remove_stale_partials(out_dir)  # left by a batch killed mid-write
     summary = BatchSummary(
         input=str(input_path),
         out_dir=str(out_dir),

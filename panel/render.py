@@ -31,7 +31,8 @@ Format = Literal["html", "md"]
 TEMPLATES = Path(__file__).parent / "templates"
 # CommonMark's inline markup characters; `&`, `<`, `>` become entities so raw HTML stays text.
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!])")
-MARKDOWN_LINE_START = re.compile(r"^([-+]|\d+[.)])(?=\s|$)")
+# List markers, and runs of - or = that would make a rule or a heading underline of a line.
+MARKDOWN_LINE_START = re.compile(r"^([-+=]+|\d+[.)])(?=\s|$)")
 
 
 class VotesError(PanelError):

@@ -364,3 +364,148 @@ def test_item11_the_card_name_stays_inside_the_data_block(tmp_path: Path):
     _, user = render_messages(persona, card, own)
     assert "</tool_card>" not in user["content"] and "<|im_start|>" not in user["content"]
     assert "Foo" in user["content"]
+
+
+# -- item 12: the smaller ones --------------------------------------------------------------------
+
+
+def test_item12_a_bom_in_a_toml_card_and_an_excel_csv_is_accepted(ollama, settings, tmp_path: Path):
+    card = tmp_path / "card.toml"
+    card.write_text("\ufeff" + (EXAMPLES / "pgvector.toml").read_text(), encoding="utf-8")
+    assert load_card(card).name == "pgvector"
+    source = tmp_path / "tools.csv"
+    columns = ["name", "tagline", "category", "description", "maker", "license", "pricing"]
+    row = ",".join(f'"{CARD[column]}"' for column in columns)
+    source.write_text("\ufeff" + ",".join(columns) + "\r\n" + row + "\r\n", encoding="utf-8")
+    summary, _ = batch(source, settings)
+    assert summary.complete == 1 and summary.rows_skipped == 0
+
+
+def test_item12_a_description_line_of_dashes_stays_text_in_markdown(ollama, settings, tmp_path: Path):
+    from markdown_it import MarkdownIt
+
+    from panel.render import render_page
+    from panel.runner import run_panel
+
+    clean = run_panel(load_card(EXAMPLES / "pgvector.toml"), settings).transcript
+    description = "First part.\n\n---\n\n===\n\n- - -\n\nLast part."
+    dashes = clean.model_copy(update={"card": clean.card.model_copy(update={"description": description})})
+    markdown = MarkdownIt("commonmark")
+    rules = markdown.render(render_page([clean], "md")).count("<hr")
+    html = markdown.render(render_page([dashes], "md"))
+    assert html.count("<hr") == rules and "<h1>===" not in html and "First part." in html
+    assert "<p>---</p>" in html and "<p>- - -</p>" in html
+
+
+def test_item12_a_headline_or_field_over_its_cap_is_re_asked(ollama, settings):
+    from panel.runner import run_panel
+
+    calls = []
+
+    def first_reply_too_long(body, verdict):
+        calls.append(body)
+        if len(calls) == 1:
+            return {**verdict, "headline": "w" * 5000}
+        if len(calls) == 2:
+            field = next(key for key in verdict if key not in ("quote", "headline", "decision", "confidence"))
+            return {**verdict, field: "x" * 5000}
+        return verdict
+
+    ollama.verdict_hook = first_reply_too_long
+    transcript = run_panel(load_card(EXAMPLES / "pgvector.toml"), settings).transcript
+    assert not transcript.aggregate.incomplete
+    errors = [attempt.error for review in transcript.reviews for attempt in review.attempts if attempt.error]
+    assert len(errors) == 2
+    assert "headline: Value error, 5,000 characters; write at most 300" in errors[0] + errors[1]
+    assert "5,000 characters; write at most 2,000" in errors[0] + errors[1]
+
+
+def test_item12_a_20_mb_reply_is_kept_cut_with_its_size(ollama, settings):
+    from panel.runner import run_panel
+    from panel.verdicts import MAX_RAW_CHARS
+
+    ollama.enqueue("x" * 20_000_000)
+    result = run_panel(load_card(EXAMPLES / "pgvector.toml"), settings)
+    assert not result.transcript.aggregate.incomplete
+    assert result.path.stat().st_size < 1_000_000
+    cut = [
+        attempt
+        for review in load_transcript(result.path).reviews
+        for attempt in review.attempts
+        if attempt.raw_chars
+    ]
+    assert len(cut) == 1 and cut[0].raw_chars == 20_000_000
+    assert cut[0].raw.startswith("x" * MAX_RAW_CHARS) and cut[0].raw.endswith(
+        "characters, the first 100,000 kept]"
+    )
+
+
+def test_item12_memory_stays_bounded_on_a_huge_jsonl_line(tmp_path: Path):
+    import tracemalloc
+
+    from panel.batch import read_rows
+
+    source = tmp_path / "tools.jsonl"
+    with source.open("w") as stream:
+        stream.write(good_row(1) + "\n")
+        stream.write('{"name": "' + "x" * 30_000_000 + '"}\n')
+        stream.write(good_row(2) + "\n")
+    tracemalloc.start()
+    try:
+        rows = list(read_rows(source))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [row.card.name if row.card else None for row in rows] == ["tool 1", None, "tool 2"]
+    assert "30,000,013 characters" in rows[1].error
+    assert peak < 5_000_000, f"peak {peak:,} bytes"
+
+
+def test_item12_partials_left_by_a_kill_are_cleaned_when_old(ollama, settings, tmp_path: Path):
+    out = settings.out_dir
+    out.mkdir(parents=True)
+    hour_ago = time.time() - 7200
+    old = out / ".tool-1-abc.json.k3j4h5g6.tmp"
+    fresh = out / ".tool-2-def.json.a1b2c3d4.tmp"
+    unrelated = out / ".notes.tmp"
+    elsewhere = tmp_path / "keep.txt"
+    link = out / ".tool-3-ghi.json.z9y8x7w6.tmp"
+    for path in (old, fresh, unrelated, elsewhere):
+        path.write_text("{")
+    link.symlink_to(elsewhere)
+    for path in (old, unrelated, elsewhere):
+        os.utime(path, (hour_ago, hour_ago))
+    os.utime(link, (hour_ago, hour_ago), follow_symlinks=False)
+    source = tmp_path / "tools.jsonl"
+    source.write_text(good_row(1) + "\n")
+    summary, _ = batch(source, settings)
+    assert summary.complete == 1
+    assert not old.exists()
+    assert fresh.exists() and unrelated.exists() and link.is_symlink() and elsewhere.exists()
+
+
+def test_item12_pages_and_transcripts_respect_the_umask(ollama, tmp_path: Path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    expected = 0o666 & ~umask
+    out = tmp_path / "out"
+    assert (
+        invoke("run", str(EXAMPLES / "pgvector.toml"), "--host", ollama.url, "--out", str(out)).exit_code == 0
+    )
+    transcript = next(out.glob("*.json"))
+    page = tmp_path / "page.html"
+    assert invoke("render", str(transcript), "-o", str(page)).exit_code == 0
+    assert oct(transcript.stat().st_mode & 0o777) == oct(expected)
+    assert oct(page.stat().st_mode & 0o777) == oct(expected)
+
+
+def test_item12_ten_thousand_unknown_csv_columns_give_a_short_error(ollama, settings, tmp_path: Path):
+    columns = ["name", "tagline", "category", "description", "maker", "license", "pricing"]
+    extra = [f"column_{number}" for number in range(10_000)]
+    source = tmp_path / "tools.csv"
+    row = [CARD[column] for column in columns] + ["x"] * len(extra)
+    source.write_text(",".join(columns + extra) + "\n" + ",".join(f'"{cell}"' for cell in row) + "\n")
+    summary, _ = batch(source, settings)
+    assert summary.rows_skipped == 1
+    assert len(summary.bad_rows[0]) < 1000
+    assert "column_0: unknown field" in summary.bad_rows[0] and "9,995 more problems" in summary.bad_rows[0]
