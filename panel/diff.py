@@ -315,7 +315,7 @@ def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):  # ValueError: bad UTF-8 or JSON, huge ints
             continue
         if not isinstance(data, dict) or data.get("kind") != "panel":
             continue

@@ -103,8 +103,8 @@ def load_persona_file(path: Path) -> LoadedPersona:
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise PersonaError(f"{path}: cannot read this persona file ({error}).") from None
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or TOML, huge ints
+        raise PersonaError(f"{path}: cannot read this persona file ({str(error)[:300]}).") from None
     try:
         persona = Persona.model_validate(data)
     except ValidationError as error:

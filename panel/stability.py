@@ -267,8 +267,8 @@ def read_sample_folder(folder: str | Path) -> tuple[list[PanelTranscript], list[
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TranscriptError(f"{path} is not a readable JSON file ({error}).") from None
+        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
+            raise TranscriptError(f"{path} is not a readable JSON file ({str(error)[:300]}).") from None
         if not isinstance(data, dict) or data.get("kind") != "panel":
             continue
         loaded = load_transcript(path)
