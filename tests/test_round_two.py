@@ -253,12 +253,12 @@ def test_item05_escape_sequences_from_card_and_model_are_stripped_in_run_show_an
 
 
 def test_item05_escape_sequences_in_batch_progress_are_stripped(ollama, settings, tmp_path: Path):
-    source = tmp_path / "tools.jsonl"
-    source.write_text(
-        json.dumps({**CARD, "name": f"Evil{HOSTILE}", "colour": "x"}) + "\n" + good_row(1) + "\n"
-    )
+    # The file name is shown with each skipped row, and a file name may hold escapes too.
+    source = tmp_path / "tools\x1b]0;pwned\x07\x1b[2J.jsonl"
+    source.write_text("{not json\n" + good_row(1) + "\n")
     result = invoke("batch", str(source), "--host", ollama.url, "--out", str(tmp_path / "out"))
-    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert result.exit_code == 1 and "skipped:" in result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output and "0;pwned" not in result.output
 
 
 # -- item 6: card paths that are not regular files ----------------------------------------------
