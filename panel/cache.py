@@ -70,7 +70,7 @@ class ResponseCache:
     The file is opened on first use, so that a cache that cannot be opened fails where its
     failure is only a warning (see CachedBackend)."""
 
-    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(self, path: str | Path, busy_timeout: float | None = None) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._connection: sqlite3.Connection | None = None
@@ -82,7 +82,10 @@ class ResponseCache:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # Used from one worker thread at a time (CachedBackend), not always the same one.
                 connection = sqlite3.connect(
-                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                    self.path,
+                    timeout=BUSY_TIMEOUT if self.busy_timeout is None else self.busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
                 )
                 try:
                     connection.execute("PRAGMA journal_mode=WAL")
