@@ -102,6 +102,7 @@ class BatchSummary(BaseModel):
     hosts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     bad_rows: list[str] = Field(default_factory=list)
     incomplete_panels: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="The cache failed, and such.")
 
     @property
     def ok(self) -> bool:
@@ -156,8 +157,10 @@ def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
 
 
 def card_files(folder: Path) -> Iterator[Path]:
+    """Every card file of the folder; one that is not a regular file (a FIFO, a link to a
+    device) is listed too, so that reading it reports it as a bad row."""
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in CARD_SUFFIXES:
+        if path.suffix.lower() in CARD_SUFFIXES and not path.is_dir():
             yield path
 
 
@@ -511,6 +514,7 @@ class BatchRun:
         summary.prompt_tokens = counts.prompt_tokens
         summary.completion_tokens = counts.completion_tokens
         summary.wall_seconds = round(time.perf_counter() - self.started, 3)
+        summary.warnings = list(self.backend.warnings)
         if summary.wall_seconds > 0:
             summary.tokens_per_second = round(counts.completion_tokens / summary.wall_seconds, 1)
         if isinstance(self.backend.inner, HostPool):

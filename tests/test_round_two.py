@@ -69,6 +69,7 @@ def test_item02_cache_on_a_full_disk_is_a_warning_and_keeps_every_valid_answer(
         assert all(review.last_raw for review in transcript.reviews)
     warnings = [notice for notice in notices if "response cache" in notice]
     assert len(warnings) == 1 and "disk is full" in warnings[0]
+    assert summary.warnings == warnings  # in --json too
 
 
 def test_item02_cache_locked_by_another_process_does_not_block_the_event_loop(
@@ -169,8 +170,11 @@ def test_item04_a_huge_integer_or_deep_nesting_in_a_folder_card_is_skipped(ollam
     (folder / "d-big.yaml").write_text(f"name: x\nfacts: [{HUGE_INTEGER}]\n")
     (folder / "e-deep.json").write_text(DEEP_NESTING)
     (folder / "f-good.json").write_text(good_row(2))
+    os.mkfifo(folder / "g-fifo.toml")
+    (folder / "h-zero.json").symlink_to("/dev/zero")
     summary, _ = batch(folder, settings)
-    assert summary.complete == 2 and summary.rows_skipped == 4
+    assert summary.complete == 2 and summary.rows_skipped == 6
+    assert sum("not a regular file" in error for error in summary.bad_rows) == 2
 
 
 def test_item04_the_same_inputs_alone_exit_2_with_a_message(ollama, settings, tmp_path: Path):
