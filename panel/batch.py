@@ -42,6 +42,7 @@ from panel.runner import Notice, check_persona_models, review_tool, sampling_opt
 from panel.transcripts import (
     SCHEMA_VERSION,
     PanelTranscript,
+    is_special_file,
     load_transcript,
     now_utc,
     remove_stale_partials,
@@ -143,6 +144,11 @@ class InputRow:
 def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
     if path.is_dir():
         return "folder"
+    if is_special_file(path):
+        raise CardError(
+            f"{path} is not a regular file (a device, a FIFO or a socket); give a .jsonl or .csv "
+            "file, or a folder of cards."
+        )
     if not path.is_file():
         raise CardError(f"{path}: no such file or folder. Give a .jsonl or .csv file, or a folder of cards.")
     suffix = path.suffix.lower()

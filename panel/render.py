@@ -25,7 +25,13 @@ from panel.aggregate import Comparison, compare_aggregates, percent
 from panel.cards import describe_validation_error
 from panel.diff import Diff, diff_to_json
 from panel.errors import PanelError, TranscriptError
-from panel.transcripts import PanelTranscript, load_transcript, resolve_side, safe_slug
+from panel.transcripts import (
+    PanelTranscript,
+    is_special_file,
+    load_transcript,
+    resolve_side,
+    safe_slug,
+)
 
 Format = Literal["html", "md"]
 TEMPLATES = Path(__file__).parent / "templates"
@@ -102,6 +108,8 @@ def parse_votes(text: str, source: str) -> dict[str, Vote]:
 
 def load_votes(path: str | Path) -> dict[str, Vote]:
     path = Path(path)
+    if is_special_file(path):
+        raise VotesError(f"{path} is not a regular file (a device, a FIFO or a socket).")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

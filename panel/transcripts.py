@@ -199,6 +199,12 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
     return path
 
 
+def is_special_file(path: Path) -> bool:
+    """A path that exists but is neither a file nor a folder: reading a device or a FIFO
+    would never end."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def load_panel_transcript(path: str | Path, command: str) -> PanelTranscript:
     """A panel transcript, or a TranscriptError naming the command that needs one."""
     loaded = load_transcript(path)
@@ -222,6 +228,8 @@ def resolve_side(side: str, comparison_path: Path) -> Path:
 def load_transcript(path: str | Path) -> Transcript:
     """Read a panel or comparison transcript, checking its schema version."""
     path = Path(path)
+    if is_special_file(path):
+        raise TranscriptError(f"{path} is not a regular file (a device, a FIFO or a socket).")
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:

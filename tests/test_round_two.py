@@ -268,22 +268,26 @@ def test_item05_escape_sequences_in_batch_progress_are_stripped(ollama, settings
 # -- item 6: card paths that are not regular files ----------------------------------------------
 
 
-def load_within(path: Path, seconds: float = 5.0) -> BaseException | None:
-    """load_card in a thread, so that a hang fails the test instead of stopping it."""
-    outcome: list[BaseException | None] = []
+def finishes_within(call, seconds: float = 5.0):
+    """Run `call` in a thread, so that a hang fails the test instead of stopping it; return
+    what it returned or raised."""
+    outcome: list = []
 
-    def load() -> None:
+    def run() -> None:
         try:
-            load_card(path)
-            outcome.append(None)
+            outcome.append(call())
         except BaseException as error:  # noqa: BLE001 - handed back to the test
             outcome.append(error)
 
-    thread = threading.Thread(target=load, daemon=True)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(seconds)
-    assert outcome, f"load_card({path}) did not return within {seconds} s"
+    assert outcome, f"{call} did not return within {seconds} s"
     return outcome[0]
+
+
+def load_within(path: Path) -> BaseException | None:
+    return finishes_within(lambda: load_card(path))
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
@@ -299,6 +303,23 @@ def test_item06_a_fifo_is_refused_without_hanging(tmp_path: Path):
     os.mkfifo(fifo)
     error = load_within(fifo)
     assert isinstance(error, CardError) and "not a regular file" in str(error)
+
+
+def test_item06_a_fifo_as_transcript_votes_or_batch_input_is_refused(ollama, tmp_path: Path):
+    out = tmp_path / "out"
+    assert (
+        invoke("run", str(EXAMPLES / "pgvector.toml"), "--host", ollama.url, "--out", str(out)).exit_code == 0
+    )
+    transcript = next(out.glob("*.json"))
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    for command in (
+        ("show", str(fifo)),
+        ("render", str(transcript), "--votes", str(fifo)),
+        ("batch", str(fifo), "--host", ollama.url),
+    ):
+        result = finishes_within(lambda command=command: invoke(*command))
+        assert result.exit_code == 2 and "not a regular file" in result.output, (command, result.output)
 
 
 def test_item06_missing_paths_and_folders_say_so(ollama, tmp_path: Path):
