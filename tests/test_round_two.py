@@ -265,6 +265,27 @@ def test_item05_escape_sequences_in_batch_progress_are_stripped(ollama, settings
     assert "\x1b" not in result.output and "\x07" not in result.output and "0;pwned" not in result.output
 
 
+def test_item05_a_terminal_keeps_rich_styles_and_progress_but_not_injected_sequences():
+    import io
+
+    from rich.progress import Progress
+    from rich.text import Text
+
+    from panel.terminal import TerminalConsole
+
+    screen = io.StringIO()
+    console = TerminalConsole(file=screen, force_terminal=True, width=80)
+    with Progress(console=console, auto_refresh=False) as progress:
+        task = progress.add_task(f"row{HOSTILE}", total=2)
+        progress.advance(task)
+        progress.refresh()
+        console.print(Text(f"headline{HOSTILE}", style="bold red"))
+    output = screen.getvalue()
+    assert "\x1b[1;31mheadlineclick\x1b[0m" in output  # rich's own style, the text cleaned
+    assert "\x1b[2K" in output  # rich's own line erase for the progress bar
+    assert "\x1b[2J" not in output and "\x1b]" not in output and "\x07" not in output
+
+
 # -- item 6: card paths that are not regular files ----------------------------------------------
 
 
