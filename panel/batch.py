@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, Field
 
@@ -43,8 +43,10 @@ from panel.runner import Notice, check_persona_models, review_tool, sampling_opt
 from panel.transcripts import (
     SCHEMA_VERSION,
     PanelTranscript,
+    is_special_file,
     load_transcript,
     now_utc,
+    remove_stale_partials,
     safe_slug,
     write_atomic,
 )
@@ -58,6 +60,9 @@ BATCH_FOLDER = "batches"
 LIST_SEPARATOR = " | "
 # The summary lists this many bad rows and incomplete panels in full; the counts cover all.
 LISTED_PROBLEMS = 100
+# JSONL lines are read in pieces of at most this many characters past the card limit.
+LINE_CHUNK = 64 * 1024
+LINE_ENDS = ("\n", "\r")
 
 
 class BatchOptions(BaseModel):
@@ -103,6 +108,7 @@ class BatchSummary(BaseModel):
     results: list[BatchResult] = Field(
         default_factory=list, description="One per row that has a panel, in input order."
     )
+    warnings: list[str] = Field(default_factory=list, description="The cache failed, and such.")
 
     @property
     def ok(self) -> bool:
@@ -148,6 +154,11 @@ class InputRow:
 def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
     if path.is_dir():
         return "folder"
+    if is_special_file(path):
+        raise CardError(
+            f"{path} is not a regular file (a device, a FIFO or a socket); give a .jsonl or .csv "
+            "file, or a folder of cards."
+        )
     if not path.is_file():
         raise CardError(f"{path}: no such file or folder. Give a .jsonl or .csv file, or a folder of cards.")
     suffix = path.suffix.lower()
@@ -162,8 +173,10 @@ def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
 
 
 def card_files(folder: Path) -> Iterator[Path]:
+    """Every card file of the folder; one that is not a regular file (a FIFO, a link to a
+    device) is listed too, so that reading it reports it as a bad row."""
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in CARD_SUFFIXES:
+        if path.suffix.lower() in CARD_SUFFIXES and not path.is_dir():
             yield path
 
 
@@ -172,10 +185,25 @@ def count_rows(path: Path) -> int:
     kind = input_kind(path)
     if kind == "folder":
         return sum(1 for _ in card_files(path))
-    with path.open(encoding="utf-8", errors="replace", newline="") as stream:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as stream:
         if kind == "jsonl":
-            return sum(1 for line in stream if line.strip())
+            return sum(1 for _, line, _ in bounded_lines(stream, LINE_CHUNK) if line is None or line.strip())
         return max(0, sum(1 for _ in csv_rows(csv.reader(stream))) - 1)
+
+
+def bounded_lines(stream: TextIO, limit: int) -> Iterator[tuple[int, str | None, int]]:
+    """Each line of a text stream as (number, text, length); a line over `limit` characters
+    comes back as None, read past in pieces, so memory never holds a huge line whole."""
+    number = 0
+    while line := stream.readline(limit + 1):
+        number += 1
+        if line.endswith(LINE_ENDS) or len(line) <= limit:
+            yield number, line, len(line)
+            continue
+        length = len(line)
+        while not line.endswith(LINE_ENDS) and (line := stream.readline(LINE_CHUNK)):
+            length += len(line)
+        yield number, None, length
 
 
 def split_list(cell: str) -> list[str]:
@@ -201,16 +229,22 @@ def card_from_csv_row(row: dict[str | None, Any]) -> dict[str, Any]:
         value = value.strip()
         if column in ("facts", "links"):
             if value.startswith("["):
-                try:
-                    data[column] = json.loads(value)
-                except json.JSONDecodeError as error:
-                    raise CardError(f"{column}: not a valid JSON array ({json_problem(error)})") from None
+                data[column] = json_array(column, value)
                 continue
             items = split_list(value)
             data[column] = [parse_link(item) for item in items] if column == "links" else items
         else:
             data[column] = value
     return data
+
+
+def json_array(column: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError) as error:
+        # ValueError: bad JSON, or an integer past Python's digit limit; RecursionError: nesting.
+        detail = json_problem(error) if isinstance(error, json.JSONDecodeError) else str(error)[:200]
+        raise CardError(f"{column}: not a valid JSON array ({detail or 'nested too deeply'})") from None
 
 
 def validated(data: Any, source: str) -> InputRow:
@@ -232,6 +266,18 @@ def csv_rows(reader: Iterator[Any]) -> Iterator[Any]:
             yield CardError(f"not a readable CSV row ({error})")
 
 
+def jsonl_row(line: str, source: str) -> InputRow:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        return InputRow(source=source, error=f"{source} is not valid JSON: {json_problem(error)}.")
+    except ValueError as error:  # an integer past Python's digit limit
+        return InputRow(source=source, error=f"{source} is not usable JSON: {str(error)[:200]}.")
+    except RecursionError:
+        return InputRow(source=source, error=f"{source} is nested too deeply to be a tool card.")
+    return validated(data, source)
+
+
 def read_rows(path: Path, max_card_bytes: int = MAX_CARD_BYTES) -> Iterator[InputRow]:
     """Every row of the input in order, as a stream; a bad row carries its error instead."""
     kind = input_kind(path)
@@ -242,25 +288,21 @@ def read_rows(path: Path, max_card_bytes: int = MAX_CARD_BYTES) -> Iterator[Inpu
             except CardError as error:
                 yield InputRow(source=str(file), error=str(error))
         return
-    with path.open(encoding="utf-8", errors="replace", newline="") as stream:
+    # utf-8-sig: a byte order mark (Excel writes one) is not part of the first column's name.
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as stream:
         if kind == "jsonl":
-            for number, line in enumerate(stream, 1):
-                if not line.strip():
+            for number, line, length in bounded_lines(stream, max_card_bytes):
+                if line is not None and not line.strip():
                     continue
                 source = f"{path} line {number}"
-                if len(line) > max_card_bytes:
+                if line is None:
                     yield InputRow(
                         source=source,
-                        error=f"{source} is {len(line):,} characters; a card may be at most "
+                        error=f"{source} is {length:,} characters; a card may be at most "
                         f"{max_card_bytes:,} (PANEL_MAX_CARD_BYTES).",
                     )
                     continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield InputRow(source=source, error=f"{source} is not valid JSON: {json_problem(error)}.")
-                    continue
-                yield validated(data, source)
+                yield jsonl_row(line, source)
             return
         reader = csv.DictReader(stream)
         # Rows are numbered as a spreadsheet shows them: the header is row 1.
@@ -502,6 +544,7 @@ class BatchRun:
         summary.prompt_tokens = counts.prompt_tokens
         summary.completion_tokens = counts.completion_tokens
         summary.wall_seconds = round(time.perf_counter() - self.started, 3)
+        summary.warnings = list(self.backend.warnings)
         if summary.wall_seconds > 0:
             summary.tokens_per_second = round(counts.completion_tokens / summary.wall_seconds, 1)
         if isinstance(self.backend.inner, HostPool):
@@ -581,6 +624,7 @@ async def run_batch_async(
     out_dir = batch_out_dir(settings, input_path)
     cache_path = (options.cache_path or response_cache_path(settings)) if options.use_cache else None
     manifest = Manifest(out_dir / MANIFEST_NAME)
+    remove_stale_partials(out_dir)  # left by a batch killed mid-write
     summary = BatchSummary(
         input=str(input_path),
         out_dir=str(out_dir),
@@ -592,7 +636,7 @@ async def run_batch_async(
     try:
         cache = ResponseCache(cache_path) if cache_path else None
         try:
-            backend = CachedBackend(await open_batch_backend(settings, options, notice), cache)
+            backend = CachedBackend(await open_batch_backend(settings, options, notice), cache, notice)
         except BaseException:
             if cache is not None:
                 cache.close()

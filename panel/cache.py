@@ -13,9 +13,12 @@ node's whole result, failed reviews included, where only valid replies may be ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,22 +57,50 @@ def call_key(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """Valid replies by call key, in one SQLite file that several processes may share."""
+# Seconds a cache call waits for another process's write lock before giving up on the cache.
+BUSY_TIMEOUT = 5.0
+# What a cache may fail with: SQLite errors (disk full, locked, corrupt), the file system, and
+# a stored reply that no longer parses.
+CACHE_FAILURES = (sqlite3.Error, OSError, ValueError, ConfigError)
 
-    def __init__(self, path: str | Path) -> None:
+
+class ResponseCache:
+    """Valid replies by call key, in one SQLite file that several processes may share.
+
+    The file is opened on first use, so that a cache that cannot be opened fails where its
+    failure is only a warning (see CachedBackend)."""
+
+    def __init__(self, path: str | Path, busy_timeout: float | None = None) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-            self.connection.execute(SCHEMA)
-        except sqlite3.Error as error:
-            raise ConfigError(
-                f"Cannot use {self.path} as the response cache ({error}). "
-                "Choose another file with --cache, or run with --no-cache."
-            ) from None
+        self.busy_timeout = busy_timeout
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Used from one worker thread at a time (CachedBackend), not always the same one.
+                connection = sqlite3.connect(
+                    self.path,
+                    timeout=BUSY_TIMEOUT if self.busy_timeout is None else self.busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                try:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("PRAGMA synchronous=NORMAL")
+                    connection.execute(SCHEMA)
+                except BaseException:
+                    connection.close()
+                    raise
+            except (sqlite3.Error, OSError) as error:
+                raise ConfigError(
+                    f"Cannot use {self.path} as the response cache ({error}). "
+                    "Choose another file with --cache, or run with --no-cache."
+                ) from None
+            self._connection = connection
+        return self._connection
 
     def get(self, key: str) -> ChatReply | None:
         row = self.connection.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
@@ -85,7 +116,9 @@ class ResponseCache:
         return self.connection.execute("SELECT count(*) FROM replies").fetchone()[0]
 
     def close(self) -> None:
-        self.connection.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 @dataclass
@@ -104,13 +137,25 @@ class CachedBackend:
     """Wraps a Backend: answers from the cache, shares identical calls in flight, counts calls.
 
     With `cache=None` it still coalesces and counts. `prepare` is asked once per set of models.
+    The cache is an optimisation: its SQLite work runs in one worker thread, off the event loop,
+    and its first failure (disk full, locked by another process) is a warning (`notice`, and
+    `warnings`) after which the run goes on without it; it never fails a persona.
     """
 
-    def __init__(self, inner: Backend, cache: ResponseCache | None = None) -> None:
+    def __init__(
+        self,
+        inner: Backend,
+        cache: ResponseCache | None = None,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.cache = cache
+        self.notice = notice
+        self.warnings: list[str] = []
         self.counts = CallCounts()
+        self.cache_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="panel-cache")
+        self.pending_writes: set[asyncio.Future[None]] = set()
         self.digests: dict[str, str | None] = {}
         self.prepared: dict[tuple[str, ...], dict[str, ModelInfo]] = {}
         self.in_flight: dict[str, asyncio.Future[ChatReply]] = {}
@@ -138,7 +183,7 @@ class CachedBackend:
     ) -> ChatReply:
         key = self.key(model, messages, schema, options)
         if self.cache is not None:
-            cached = self.cache.get(key)
+            cached = await asyncio.wrap_future(self.cache_worker.submit(self.read_cache, key))
             if cached is not None:
                 self.counts.cache_hits += 1
                 return cached
@@ -175,10 +220,49 @@ class CachedBackend:
         options: dict[str, Any],
         reply: ChatReply,
     ) -> None:
-        """Called by structured.py once `reply` validated: only then is it stored."""
+        """Called by structured.py once `reply` validated: only then is it stored. The write
+        happens in the cache's worker thread; `aclose` waits for it."""
         if self.cache is not None:
-            self.cache.put(self.key(model, messages, schema, options), model, reply)
+            key = self.key(model, messages, schema, options)
+            write = asyncio.wrap_future(self.cache_worker.submit(self.write_cache, key, model, reply))
+            self.pending_writes.add(write)
+            write.add_done_callback(self.pending_writes.discard)
+
+    def read_cache(self, key: str) -> ChatReply | None:
+        """In the worker thread: the stored reply, or None (a miss, or a cache that failed)."""
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.get(key)
+        except CACHE_FAILURES as error:
+            self.give_up_cache(error)
+            return None
+
+    def write_cache(self, key: str, model: str, reply: ChatReply) -> None:
+        if self.cache is None:
+            return
+        try:
+            self.cache.put(key, model, reply)
+        except CACHE_FAILURES as error:
+            self.give_up_cache(error)
+        else:
             self.counts.stored += 1
+
+    def give_up_cache(self, error: Exception) -> None:
+        """Warn once and go on without the cache; valid answers still reach the transcripts."""
+        cache, self.cache = self.cache, None
+        if cache is None:
+            return
+        with contextlib.suppress(*CACHE_FAILURES):
+            cache.close()
+        detail = str(error).removesuffix(".")
+        message = (
+            f"Warning: the response cache {cache.path} failed ({detail}); going on without it. "
+            "Every answer is still kept in its transcript; only reruns will ask the model again."
+        )
+        self.warnings.append(message)
+        if self.notice is not None:
+            self.notice(message)
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -187,5 +271,9 @@ class CachedBackend:
         try:
             await self.inner.aclose()
         finally:
-            if self.cache is not None:
-                self.cache.close()
+            if self.pending_writes:
+                await asyncio.gather(*self.pending_writes, return_exceptions=True)
+            cache = self.cache
+            if cache is not None:
+                await asyncio.wrap_future(self.cache_worker.submit(cache.close))
+            self.cache_worker.shutdown(wait=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -61,15 +63,25 @@ class ToolCard(BaseModel):
         return [fact.strip() for fact in facts]
 
 
+# A row with thousands of unknown columns must still give a short message.
+LISTED_PROBLEMS = 5
+MAX_PLACE_CHARS = 80
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    """Render pydantic errors as 'field.path: what was wrong' lines."""
+    """Render pydantic errors as 'field.path: what was wrong' lines (the first few of them)."""
     lines = []
-    for item in error.errors():
+    problems = error.errors()
+    for item in problems[:LISTED_PROBLEMS]:
         place = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if len(place) > MAX_PLACE_CHARS:
+            place = place[:MAX_PLACE_CHARS] + "…"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown field (check the spelling)"
         lines.append(f"{place}: {message}")
+    if len(problems) > LISTED_PROBLEMS:
+        lines.append(f"and {len(problems) - LISTED_PROBLEMS:,} more problems")
     return "; ".join(lines)
 
 
@@ -79,6 +91,8 @@ def parse_card(data: Any, source: str) -> ToolCard:
         raise CardError(f"{source}: a tool card must be a table of fields, got {type(data).__name__}.")
     try:
         return ToolCard.model_validate(data)
+    except RecursionError:
+        raise CardError(f"{source}: nested too deeply to be a tool card.") from None
     except ValidationError as error:
         raise CardError(
             f"{source} is not a valid tool card: {describe_validation_error(error)}. "
@@ -86,24 +100,52 @@ def parse_card(data: Any, source: str) -> ToolCard:
         ) from None
 
 
-def read_card_data(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:
-    """Parse a TOML, YAML or JSON file into Python data, with a clear error when it is not."""
-    kind = CARD_SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise CardError(f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json.")
+def read_card_text(path: Path, max_bytes: int = MAX_CARD_BYTES) -> str:
+    """The text of a regular file of at most `max_bytes`, read with the cap (a device or a FIFO
+    would read forever), a UTF-8 byte order mark dropped; CardError otherwise."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise CardError(
-                f"{path} is {size:,} bytes; a tool card may be at most {max_bytes:,}. "
-                "Trim the description and facts to what a reviewer needs, or raise the limit "
-                "with PANEL_MAX_CARD_BYTES."
-            )
-        text = path.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise CardError(f"{path}: no such file.") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except IsADirectoryError:
+        raise CardError(f"{path} is a directory; give one tool card file.") from None
+    except OSError as error:
+        raise CardError(f"{path}: cannot open it ({error.strerror or error}).") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        if stat.S_ISDIR(mode):
+            raise CardError(f"{path} is a directory; give one tool card file.")
+        raise CardError(
+            f"{path} is not a regular file (a device, a FIFO or a socket); a tool card is a "
+            ".toml, .yaml or .json file."
+        )
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            data = stream.read(max_bytes + 1)
+        except OSError as error:
+            raise CardError(f"{path}: cannot read it ({error.strerror or error}).") from None
+    if len(data) > max_bytes:
+        raise CardError(
+            f"{path} is too large: a tool card may be at most {max_bytes:,} bytes. "
+            "Trim the description and facts to what a reviewer needs, or raise the limit "
+            "with PANEL_MAX_CARD_BYTES."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
         raise CardError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
+
+
+def read_card_data(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:
+    """Parse a TOML, YAML or JSON file into Python data, with a clear error when it is not."""
+    text = read_card_text(path, max_bytes)
+    kind = CARD_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise CardError(
+            f"{path}: unknown card format {path.suffix or '(no extension)'}; use .toml, .yaml, .yml or .json."
+        )
     if "\x00" in text:
         raise CardError(f"{path} contains NUL bytes: it is a binary file, not a {kind} tool card.")
     try:
@@ -112,8 +154,9 @@ def read_card_data(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:
         if kind == "JSON":
             return json.loads(text)
         return yaml.load(text, Loader=CardYamlLoader)  # noqa: S506 - a SafeLoader subclass
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError, RecursionError) as error:
-        detail = str(error).replace("\n", " ")
+    except (ValueError, yaml.YAMLError, RecursionError) as error:
+        # ValueError covers TOML and JSON syntax errors and an integer past Python's digit limit.
+        detail = " ".join(str(error).split())[:300]
         raise CardError(f"{path} is not valid {kind}: {detail}") from None
 
 

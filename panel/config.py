@@ -116,8 +116,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read this settings file ({error}).") from None
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or TOML, huge ints
+        raise ConfigError(f"{path}: cannot read this settings file ({str(error)[:300]}).") from None
     return {FILE_ALIASES.get(key, key): value for key, value in data.items()}
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from panel.errors import PanelError, TranscriptError
 from panel.transcripts import PanelTranscript, load_panel_transcript
@@ -138,7 +138,8 @@ class ToolChange(BaseModel):
 
 
 class FolderDiff(BaseModel):
-    """Two batch output folders, tools matched by slug."""
+    """Two batch output folders, tools matched by name (their slugs may collide: "Foo!" and
+    "foo?" are both `foo`). The lists of tools name them by slug, as before."""
 
     kind: Literal["folders"] = "folders"
     a_dir: str
@@ -150,6 +151,8 @@ class FolderDiff(BaseModel):
     only_in_a: list[str]
     only_in_b: list[str]
     provenance: list[FolderProvenanceChange] = []
+    # slug -> the tool names that share it, in either folder
+    slug_collisions: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
     def flips(self) -> list[str]:
@@ -318,21 +321,21 @@ def diff_transcripts(
 
 
 def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
-    """The panel transcripts in a batch folder by tool slug, the newest run of each tool.
+    """The panel transcripts in a batch folder by tool name, the newest run of each tool.
 
     Other JSON files (a manifest, comparisons) are passed over."""
     newest: dict[str, tuple[PanelTranscript, Path]] = {}
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):  # ValueError: bad UTF-8 or JSON, huge ints
             continue
         if not isinstance(data, dict) or data.get("kind") != "panel":
             continue
         transcript = load_panel_transcript(path, "diff")
-        current = newest.get(transcript.tool_slug)
+        current = newest.get(transcript.card.name)
         if current is None or transcript.created_at >= current[0].created_at:
-            newest[transcript.tool_slug] = (transcript, path)
+            newest[transcript.card.name] = (transcript, path)
     if not newest:
         raise TranscriptError(
             f'{folder} holds no panel transcripts (*.json with kind "panel"); point diff at the '
@@ -360,15 +363,34 @@ def folder_provenance(per_tool: list[tuple[str, list[ProvenanceChange]]]) -> lis
     ]
 
 
+def slug_collisions(*sides: dict[str, tuple[PanelTranscript, Path]]) -> dict[str, list[str]]:
+    """Slugs that more than one tool name maps to, in either folder."""
+    names: dict[str, set[str]] = {}
+    for side in sides:
+        for name, (transcript, _) in side.items():
+            names.setdefault(transcript.tool_slug, set()).add(name)
+    return {slug: sorted(group) for slug, group in sorted(names.items()) if len(group) > 1}
+
+
+def by_slug(names: set[str], side: dict[str, tuple[PanelTranscript, Path]]) -> list[str]:
+    """The names in the order of their slugs (as the lists have always been sorted)."""
+    return sorted(names, key=lambda name: (side[name][0].tool_slug, name))
+
+
+def slugs_of(names: set[str], side: dict[str, tuple[PanelTranscript, Path]]) -> list[str]:
+    return [side[name][0].tool_slug for name in by_slug(names, side)]
+
+
 def diff_folders(a_dir: Path, b_dir: Path) -> FolderDiff:
-    """Tools matched by slug: which ones changed, flips per persona, tools on one side only."""
+    """Tools matched by name: which ones changed, flips per persona, tools on one side only."""
     side_a, side_b = read_folder(Path(a_dir)), read_folder(Path(b_dir))
     changed: list[ToolChange] = []
     unchanged: list[str] = []
     flips_per_persona: dict[str, int] = {}
     provenance: list[tuple[str, list[ProvenanceChange]]] = []
-    for slug in sorted(set(side_a) & set(side_b)):
-        (a, a_path), (b, b_path) = side_a[slug], side_b[slug]
+    for name in by_slug(set(side_a) & set(side_b), side_b):
+        (a, a_path), (b, b_path) = side_a[name], side_b[name]
+        slug = b.tool_slug
         diff = diff_transcripts(a, b, str(a_path), str(b_path))
         provenance.append((slug, diff.provenance))
         for persona in diff.personas:
@@ -396,8 +418,9 @@ def diff_folders(a_dir: Path, b_dir: Path) -> FolderDiff:
         changed=changed,
         unchanged=unchanged,
         flips_per_persona=flips_per_persona,
-        only_in_a=sorted(set(side_a) - set(side_b)),
-        only_in_b=sorted(set(side_b) - set(side_a)),
+        only_in_a=slugs_of(set(side_a) - set(side_b), side_a),
+        only_in_b=slugs_of(set(side_b) - set(side_a), side_b),
+        slug_collisions=slug_collisions(side_a, side_b),
         provenance=folder_provenance(provenance),
     )
 

@@ -146,6 +146,10 @@ def print_folder_diff(console: Console, diff: FolderDiff) -> None:
     console.print(flips)
     for label, slugs in (("Only in A", diff.only_in_a), ("Only in B", diff.only_in_b)):
         console.print(Text(f"{label}: {', '.join(slugs) or 'none'}"))
+    for slug, names in diff.slug_collisions.items():
+        console.print(
+            Text(f"Tools sharing the slug {slug}, matched by name: {', '.join(names)}", style="yellow")
+        )
     print_folder_provenance(console, diff)
 
 

@@ -243,8 +243,8 @@ def parse_verdict_document(text: str, persona: Persona) -> Verdict:
     """Read an edited verdict file back; raise InvalidEdit saying what is wrong."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise InvalidEdit(f"the file is not valid TOML ({error})") from None
+    except (ValueError, RecursionError) as error:  # bad TOML, or an integer past the digit limit
+        raise InvalidEdit(f"the file is not valid TOML ({str(error)[:300]})") from None
     data = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
     if isinstance(data.get("confidence"), int) and not isinstance(data.get("confidence"), bool):
         data["confidence"] = float(data["confidence"])

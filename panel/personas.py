@@ -6,9 +6,17 @@ import hashlib
 import keyword
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from panel.cards import describe_validation_error
 from panel.errors import PersonaError
@@ -17,6 +25,20 @@ COMMON_VERDICT_FIELDS = ("quote", "headline", "decision", "confidence")
 # Options that change the llama runner make Ollama reload the model between personas; only
 # sampling options may differ per persona (DESIGN.md, known pitfalls).
 SAMPLING_OPTIONS = {"temperature", "top_p", "top_k", "min_p", "repeat_penalty"}
+# Caps on what one verdict may hold (the quote also has the max_quote_chars setting). Checked
+# after decoding, not put in the schema: a maxLength makes constrained decoding much slower.
+MAX_HEADLINE_CHARS = 300
+MAX_FIELD_CHARS = 2000
+MAX_QUOTE_CHARS = 10_000
+
+
+def at_most(limit: int) -> AfterValidator:
+    def check(text: str) -> str:
+        if len(text) > limit:
+            raise ValueError(f"{len(text):,} characters; write at most {limit:,}")
+        return text
+
+    return AfterValidator(check)
 
 
 class Persona(BaseModel):
@@ -81,8 +103,8 @@ def load_persona_file(path: Path) -> LoadedPersona:
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise PersonaError(f"{path}: cannot read this persona file ({error}).") from None
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or TOML, huge ints
+        raise PersonaError(f"{path}: cannot read this persona file ({str(error)[:300]}).") from None
     try:
         persona = Persona.model_validate(data)
     except ValidationError as error:
@@ -115,7 +137,7 @@ def verdict_model(persona: Persona) -> type[BaseModel]:
     Ollama and llama.cpp is weakest on those.
     """
     own_fields: dict[str, Any] = {
-        name: (str, Field(min_length=1, description=description))
+        name: (Annotated[str, at_most(MAX_FIELD_CHARS)], Field(min_length=1, description=description))
         for name, description in persona.fields.items()
     }
     return create_model(
@@ -123,10 +145,13 @@ def verdict_model(persona: Persona) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         **own_fields,
         quote=(
-            str,
+            Annotated[str, at_most(MAX_QUOTE_CHARS)],
             Field(min_length=1, description="One paragraph in your own voice that makes your moves."),
         ),
-        headline=(str, Field(min_length=1, description="Your call in one line.")),
+        headline=(
+            Annotated[str, at_most(MAX_HEADLINE_CHARS)],
+            Field(min_length=1, description="Your call in one line."),
+        ),
         decision=(Literal["ship", "skip"], Field(description="ship or skip")),
         # strict: a JSON true must not pass as confidence 1.0
         confidence=(float, Field(ge=0, le=1, strict=True, description="How sure you are, from 0 to 1.")),

@@ -10,6 +10,7 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -38,10 +39,22 @@ def _environment(folder: str) -> jinja2.Environment:
     )
 
 
+def escape_brackets(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def card_as_data(card: ToolCard) -> str:
     """The card as JSON with angle brackets escaped, so its text cannot close the data block."""
-    text = json.dumps(card.model_dump(mode="json"), ensure_ascii=False, indent=2)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+    return escape_brackets(json.dumps(card.model_dump(mode="json"), ensure_ascii=False, indent=2))
+
+
+def card_for_template(card: ToolCard) -> dict[str, Any]:
+    """The card's fields for a template outside the data block, each as a JSON string with
+    angle brackets escaped, as in the block: a card's text never reaches a prompt raw."""
+    return {
+        field: escape_brackets(json.dumps(value, ensure_ascii=False))
+        for field, value in card.model_dump(mode="json").items()
+    }
 
 
 def render_messages(
@@ -50,7 +63,7 @@ def render_messages(
     """The first request of a persona: shared system message, then the persona's brief."""
     environment = _environment(str(prompts_dir or default_prompts_dir()))
     system = environment.get_template("system.j2").render(card_json=card_as_data(card))
-    review = environment.get_template("review.j2").render(persona=persona, card=card)
+    review = environment.get_template("review.j2").render(persona=persona, card=card_for_template(card))
     return [
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": review.strip()},

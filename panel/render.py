@@ -26,13 +26,20 @@ from panel.cards import describe_validation_error
 from panel.diff import Diff, diff_to_json
 from panel.errors import PanelError, TranscriptError
 from panel.page_facts import EditNote, draft_models_used, edit_notes, panel_size, verdict_sentence
-from panel.transcripts import PanelTranscript, load_transcript, resolve_side, safe_slug
+from panel.transcripts import (
+    PanelTranscript,
+    is_special_file,
+    load_transcript,
+    resolve_side,
+    safe_slug,
+)
 
 Format = Literal["html", "md"]
 TEMPLATES = Path(__file__).parent / "templates"
 # CommonMark's inline markup characters; `&`, `<`, `>` become entities so raw HTML stays text.
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!])")
-MARKDOWN_LINE_START = re.compile(r"^([-+]|\d+[.)])(?=\s|$)")
+# List markers, and runs of - or = that would make a rule or a heading underline of a line.
+MARKDOWN_LINE_START = re.compile(r"^([-+=]+|\d+[.)])(?=\s|$)")
 
 
 class VotesError(PanelError):
@@ -42,8 +49,9 @@ class VotesError(PanelError):
 class Vote(BaseModel):
     """Community up/down votes for one tool."""
 
-    up: int = Field(ge=0)
-    down: int = Field(ge=0)
+    # Bounded: a count with thousands of digits is an error, not a page that cannot print it.
+    up: int = Field(ge=0, le=10**12)
+    down: int = Field(ge=0, le=10**12)
 
     @property
     def total(self) -> int:
@@ -66,8 +74,10 @@ def parse_votes(text: str, source: str) -> dict[str, Vote]:
     if source.lower().endswith(".json") or text.lstrip().startswith(("{", "[")):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise VotesError(f"{source} is not valid JSON: {error}.") from None
+        except RecursionError:
+            raise VotesError(f"{source} is not valid votes JSON: it is nested too deeply.") from None
+        except ValueError as error:  # bad JSON, or an integer past Python's digit limit
+            raise VotesError(f"{source} is not valid JSON: {str(error)[:300]}.") from None
         if isinstance(data, dict):
             rows = [
                 {"tool": name, **(value if isinstance(value, dict) else {})} for name, value in data.items()
@@ -99,10 +109,14 @@ def parse_votes(text: str, source: str) -> dict[str, Vote]:
 
 def load_votes(path: str | Path) -> dict[str, Vote]:
     path = Path(path)
+    if is_special_file(path):
+        raise VotesError(f"{path} is not a regular file (a device, a FIFO or a socket).")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise VotesError(f"{path}: no such votes file.") from None
+    except IsADirectoryError:
+        raise VotesError(f"{path} is a directory; give a votes file (.csv or .json).") from None
     except (OSError, UnicodeDecodeError) as error:
         raise VotesError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
     return parse_votes(text, str(path))

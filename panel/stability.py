@@ -267,8 +267,8 @@ def read_sample_folder(folder: str | Path) -> tuple[list[PanelTranscript], list[
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TranscriptError(f"{path} is not a readable JSON file ({error}).") from None
+        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
+            raise TranscriptError(f"{path} is not a readable JSON file ({str(error)[:300]}).") from None
         if not isinstance(data, dict) or data.get("kind") != "panel":
             continue
         loaded = load_transcript(path)
@@ -328,7 +328,9 @@ async def sample_stability_async(
     own_backend = backend is None
     if backend is None:
         backend = CachedBackend(
-            await open_backend(settings, notice), ResponseCache(cache_path) if cache_path else None
+            await open_backend(settings, notice),
+            ResponseCache(cache_path) if cache_path else None,
+            notice,
         )
     transcripts, paths = [], []
     try:

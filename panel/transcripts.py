@@ -7,8 +7,10 @@ import json
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,10 @@ from panel.errors import TranscriptError
 from panel.verdicts import PersonaReview, Verdict
 
 SCHEMA_VERSION = 1
+# write_atomic's temporary files, and how old one must be before it counts as left by a kill.
+PARTIAL_SUFFIX = ".tmp"
+PARTIAL_NAME = re.compile(r"\..+\.json\.[A-Za-z0-9_]+\.tmp")
+STALE_PARTIAL_SECONDS = 3600.0
 MAX_SLUG_LENGTH = 60
 WINDOWS_RESERVED = {
     "con",
@@ -132,11 +138,22 @@ def transcript_name(slug: str, created_at: datetime, transcript_id: str) -> str:
     return f"{slug}-{created_at.strftime('%Y%m%dT%H%M%SZ')}-{transcript_id[:6]}.json"
 
 
+@cache
+def file_mode() -> int:
+    """The mode a new file gets under this process's umask (mkstemp's own is 0600). Read once:
+    setting the umask to read it is process-wide, so it is not done again from other threads."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, file_mode())
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
@@ -147,9 +164,32 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def remove_stale_partials(folder: Path, older_than: float = STALE_PARTIAL_SECONDS) -> int:
+    """Delete the temporary files write_atomic leaves when killed mid-write: only names it
+    makes (`.NAME.json.XXXX.tmp`), only plain files, only ones untouched for `older_than`
+    seconds (a write in progress is never that old). Returns how many went."""
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not PARTIAL_NAME.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
     """Write the transcript under `out_dir` with a safe, unique name; return its path."""
     path = Path(out_dir) / transcript_name(safe_slug(slug), transcript.created_at, transcript.id)
+    remove_stale_partials(path.parent)
     try:
         write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
     except OSError as error:
@@ -157,6 +197,12 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
             f"Cannot write the transcript to {path}: {error}. Choose another --out folder."
         ) from None
     return path
+
+
+def is_special_file(path: Path) -> bool:
+    """A path that exists but is neither a file nor a folder: reading a device or a FIFO
+    would never end."""
+    return path.exists() and not path.is_file() and not path.is_dir()
 
 
 def load_panel_transcript(path: str | Path, command: str) -> PanelTranscript:
@@ -182,12 +228,20 @@ def resolve_side(side: str, comparison_path: Path) -> Path:
 def load_transcript(path: str | Path) -> Transcript:
     """Read a panel or comparison transcript, checking its schema version."""
     path = Path(path)
+    if is_special_file(path):
+        raise TranscriptError(f"{path} is not a regular file (a device, a FIFO or a socket).")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise TranscriptError(f"{path}: no such transcript.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise TranscriptError(f"{path} is not a readable transcript JSON file ({error}).") from None
+    except IsADirectoryError:
+        raise TranscriptError(f"{path} is a directory; give a transcript file (.json).") from None
+    except RecursionError:
+        raise TranscriptError(f"{path} is not a transcript: its JSON is nested too deeply.") from None
+    except (OSError, ValueError) as error:
+        # ValueError: bad UTF-8, bad JSON, or an integer past Python's digit limit.
+        detail = " ".join(str(error).split())[:300]
+        raise TranscriptError(f"{path} is not a readable transcript JSON file ({detail}).") from None
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
         raise TranscriptError(

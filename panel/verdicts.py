@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 Decision = Literal["ship", "skip"]
 
@@ -20,8 +20,14 @@ class Verdict(BaseModel):
     fields: dict[str, str]
 
 
+# A reply longer than this is kept cut, with a marker and its length in `raw_chars`: a runaway
+# model (or server) must not turn three attempts into a transcript of hundreds of megabytes.
+MAX_RAW_CHARS = 100_000
+
+
 class Attempt(BaseModel):
-    """One request to the model and what came back, kept whole for audit and diff."""
+    """One request to the model and what came back, kept whole for audit and diff (a reply
+    over MAX_RAW_CHARS is kept cut, with a marker, and its full length in `raw_chars`)."""
 
     number: int
     outcome: Literal["valid", "invalid", "transport_error"]
@@ -33,6 +39,18 @@ class Attempt(BaseModel):
     completion_tokens: int | None = None
     durations_ms: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
+    raw_chars: int | None = Field(default=None, description="Length of a reply kept cut.")
+
+    @model_validator(mode="after")
+    def _cut_a_huge_reply(self) -> Attempt:
+        if self.raw_chars is None and self.raw is not None and len(self.raw) > MAX_RAW_CHARS:
+            self.raw_chars = len(self.raw)
+            self.raw = (
+                self.raw[:MAX_RAW_CHARS]
+                + f"\n[… reply cut by reviewer-panel: {self.raw_chars:,} characters, the first "
+                f"{MAX_RAW_CHARS:,} kept]"
+            )
+        return self
 
 
 class PersonaReview(BaseModel):

@@ -124,8 +124,13 @@ def test_resume_after_a_simulated_crash_yields_every_panel_exactly_once(ollama, 
 
 def test_an_incomplete_panel_is_kept_out_of_the_manifest_and_retried(ollama, settings, tmp_path: Path):
     source = write_jsonl(tmp_path / "tools.jsonl", 1)
-    ollama.enqueue(*["not json"] * 3)  # one persona gets three bad replies in a row
+
+    def break_dx(body, verdict):  # the dx persona gets a bad reply every time
+        return {**verdict, "decision": "maybe"} if body["format"]["title"] == "DxVerdict" else verdict
+
+    ollama.verdict_hook = break_dx
     first = batch(source, settings, concurrency=1, slots=1)
+    ollama.verdict_hook = None
     assert first.incomplete == 1 and not first.ok
     assert first.incomplete_panels[0]["failed"] and not (settings.out_dir / "manifest.jsonl").read_text()
     second = batch(source, settings)

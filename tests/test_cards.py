@@ -55,6 +55,7 @@ def test_syntax_error_and_unknown_suffix_and_missing_file(tmp_path: Path):
     broken.write_text("name = \n")
     with pytest.raises(CardError, match="not valid TOML"):
         load_card(broken)
+    (tmp_path / "card.txt").write_text("name = 'x'\n")
     with pytest.raises(CardError, match="unknown card format"):
         load_card(tmp_path / "card.txt")
     with pytest.raises(CardError, match="no such file"):

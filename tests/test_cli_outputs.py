@@ -74,9 +74,17 @@ def test_personas_without_settings_show_the_file_model():
 
 def test_batch_json_has_one_result_per_row(ollama: FakeOllama, tmp_path: Path):
     source = write_jsonl(tmp_path / "tools.jsonl", ["Alpha", "Beta"])
-    ollama.enqueue(*["not json"] * 3)  # the first persona asked fails three times: one panel incomplete
+
+    def break_dx_of_alpha(body, verdict):  # Alpha's dx reviewer never answers validly: one panel incomplete
+        alpha = '"Alpha"' in body["messages"][0]["content"]
+        return (
+            {**verdict, "decision": "maybe"} if alpha and body["format"]["title"] == "DxVerdict" else verdict
+        )
+
+    ollama.verdict_hook = break_dx_of_alpha
     out = tmp_path / "runs"
     result = invoke("batch", str(source), *ollama_flags(ollama), "--out", str(out), "--json", "--slots", "1")
+    ollama.verdict_hook = None
     assert result.exit_code == 1, result.output
     results = json.loads(result.stdout)["results"]
     assert [(r["row"], r["tool"], r["slug"]) for r in results] == [(1, "Alpha", "alpha"), (2, "Beta", "beta")]

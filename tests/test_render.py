@@ -77,8 +77,8 @@ SKIPS = {
 
 
 def tool_in(body: dict[str, Any]) -> str:
-    prompt = " ".join(message["content"] for message in body["messages"])
-    return "pgvector" if "Write your verdict on pgvector" in prompt else "GitHub Copilot"
+    card = body["messages"][0]["content"]  # the system message holds the card
+    return "pgvector" if '"name": "pgvector"' in card else "GitHub Copilot"
 
 
 def editorial(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand
 
 from panel import display
 from panel.config import BackendName, Settings, resolve_settings
 from panel.errors import ConfigError, PanelError
 from panel.runner import panel_version
+from panel.terminal import TerminalConsole
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
 
@@ -77,8 +77,9 @@ app = PanelTyper(
     add_completion=False,
     rich_markup_mode=None,  # help text shows [env: ...] literally
 )
-stdout = Console(soft_wrap=False)
-stderr = Console(stderr=True)
+# Every string a card or a model wrote passes through these two: see panel.terminal.
+stdout = TerminalConsole(soft_wrap=False)
+stderr = TerminalConsole(stderr=True)
 state = {"debug": False}
 
 

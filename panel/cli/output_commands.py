@@ -21,6 +21,7 @@ from panel.diff import FailOn, diff_paths, diff_to_json, should_fail
 from panel.errors import ConfigError, PanelError
 from panel.page_facts import IncompletePanel, check_complete
 from panel.render import load_for_render, load_votes, render_diff, render_page
+from panel.terminal import strip_control_sequences
 from panel.transcripts import (
     write_atomic,
 )
@@ -57,7 +58,7 @@ def pick_format(
 def emit(text: str, out: Path | None) -> None:
     """Print to stdout, or write the file atomically."""
     if out is None:
-        typer.echo(text, nl=not text.endswith("\n"))
+        typer.echo(strip_control_sequences(text), nl=not text.endswith("\n"))
         return
     try:
         write_atomic(out, text)
