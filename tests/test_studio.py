@@ -3,6 +3,7 @@ the two-tab conflict, and the published page matching `panel render`."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,10 @@ from panel import run_panel
 from panel.cli import app
 from panel.revisions import find_review
 from panel.transcripts import PanelTranscript, load_transcript
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, import_or_skip
 
-pytest.importorskip("uvicorn", reason="the studio tests need the studio extra")
+for module in ("starlette", "uvicorn", "multipart"):
+    import_or_skip(module, "the studio tests need the studio extra")
 from tests.studio_server import RunningStudio, running_studio  # noqa: E402
 
 runner = CliRunner()
@@ -196,3 +198,20 @@ def test_serve_on_a_busy_port_says_so(tmp_path):
         False,
         False,
     ]
+
+
+def test_the_list_puts_the_file_written_last_first_within_one_second(settings):
+    from panel.web.folder import list_folder
+
+    older, newer = (
+        run_panel(EXAMPLES / card, settings).path for card in ("pgvector.toml", "github-copilot.toml")
+    )
+    assert older is not None and newer is not None
+    same_second = loaded(older).created_at
+    for path, mtime in ((older, 2_000_000_000), (newer, 2_000_000_001)):
+        transcript = loaded(path).model_copy(update={"created_at": same_second})
+        path.write_text(transcript.model_dump_json(indent=2))
+        os.utime(path, (mtime, mtime))
+    assert [entry.tool for entry in list_folder(settings.out_dir)] == ["GitHub Copilot", "pgvector"]
+    os.utime(older, (2_000_000_002, 2_000_000_002))
+    assert [entry.tool for entry in list_folder(settings.out_dir)] == ["pgvector", "GitHub Copilot"]

@@ -21,10 +21,11 @@ from panel import run_panel
 from panel.cli import app
 from panel.revisions import find_review, history
 from panel.transcripts import PanelTranscript, load_transcript
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, import_or_skip
 
-sync_api = pytest.importorskip("playwright.sync_api")
-pytest.importorskip("uvicorn", reason="the studio tests need the studio extra")
+sync_api = import_or_skip("playwright.sync_api", "the browser tests need playwright (the dev extra)")
+for module in ("starlette", "uvicorn", "multipart"):
+    import_or_skip(module, "the studio tests need the studio extra")
 from tests.studio_server import RunningStudio, running_studio  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

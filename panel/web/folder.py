@@ -101,8 +101,9 @@ def entry_for(path: Path, transcript: Transcript) -> Entry:
 
 
 def list_folder(folder: Path, query: str = "") -> list[Entry]:
-    """Panels and comparisons in the folder, newest first; `query` filters by tool name."""
-    entries = []
+    """Panels and comparisons in the folder, newest first (the file written last first among
+    those of the same second); `query` filters by tool name."""
+    entries: list[tuple[Entry, int]] = []
     for path in folder.glob("*.json") if folder.is_dir() else []:
         if not SAFE_NAME.fullmatch(path.name):
             continue
@@ -112,8 +113,9 @@ def list_folder(folder: Path, query: str = "") -> list[Entry]:
             continue  # not a transcript (a manifest, a report); the CLI says why when asked
         entry = entry_for(path, transcript)
         if query.casefold() in entry.tool.casefold():
-            entries.append(entry)
-    return sorted(entries, key=lambda entry: entry.created_at, reverse=True)
+            entries.append((entry, path.stat().st_mtime_ns))
+    entries.sort(key=lambda found: (found[0].created_at, found[1]), reverse=True)
+    return [entry for entry, _ in entries]
 
 
 def at_revision(transcript: PanelTranscript, number: int) -> PanelTranscript:
