@@ -215,3 +215,20 @@ def test_the_list_puts_the_file_written_last_first_within_one_second(settings):
     assert [entry.tool for entry in list_folder(settings.out_dir)] == ["GitHub Copilot", "pgvector"]
     os.utime(older, (2_000_000_002, 2_000_000_002))
     assert [entry.tool for entry in list_folder(settings.out_dir)] == ["pgvector", "GitHub Copilot"]
+
+
+def test_a_body_without_content_length_is_capped_as_it_arrives(studio):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+
+        def chunks() -> Iterator[bytes]:
+            yield f"csrf={csrf}&description=".encode()
+            for _ in range(40):
+                yield b"x" * 10_000
+
+        streamed = client.post(
+            "/new", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+        assert "content-length" not in streamed.request.headers
+        assert streamed.status_code == 413 and "256 KiB" in streamed.text
+        assert client.get("/").status_code == 200
