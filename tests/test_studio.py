@@ -232,3 +232,18 @@ def test_a_body_without_content_length_is_capped_as_it_arrives(studio):
         assert "content-length" not in streamed.request.headers
         assert streamed.status_code == 413 and "256 KiB" in streamed.text
         assert client.get("/").status_code == 200
+
+
+def test_each_browser_session_has_its_own_csrf_token(studio, panel_name):
+    lock = f"/panels/{panel_name}/verdicts/dx/lock"
+    with httpx.Client(base_url=studio.url) as one, httpx.Client(base_url=studio.url) as two:
+        opened = one.get("/")
+        assert "HttpOnly; SameSite=Strict" in opened.headers["set-cookie"]
+        first, second = csrf_of(opened.text), csrf_of(two.get("/").text)
+        assert first != second
+        assert csrf_of(one.get(f"/panels/{panel_name}").text) == first
+        stolen = two.post(lock, data={"base": "1", "csrf": first})
+        assert stolen.status_code == 403 and "CSRF" in stolen.text
+        assert not find_review(loaded(studio.folder / panel_name), "dx").locked
+        assert one.post(lock, data={"base": "1", "csrf": first}).status_code == 303
+        assert find_review(loaded(studio.folder / panel_name), "dx").locked

@@ -2,8 +2,9 @@
 
 - a token on every request when the server listens beyond loopback (`?token=` once, then an
   HttpOnly SameSite=Strict cookie), and a Host check on loopback (no DNS rebinding);
-- a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), and
-  an Origin that must be this server;
+- a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), one
+  per browser session (an HttpOnly SameSite=Strict session cookie the token is derived from),
+  and an Origin that must be this server;
 - the rendered page's Content-Security-Policy, widened only by 'self' for the studio's own
   script, styles, forms and event stream; nosniff, no referrer to other sites (a same-origin one keeps the Origin header honest), no framing by others;
 - request bodies capped in size.
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -32,6 +35,11 @@ STUDIO_CSP = (
 )
 MAX_BODY_BYTES = 256 * 1024
 TOKEN_COOKIE = "panel_studio_token"
+SESSION_COOKIE = "panel_studio_session"
+SESSION_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+# The browser session of the request being answered, set by the middleware for the pages and
+# the form check of that request.
+CURRENT_SESSION: ContextVar[str] = ContextVar("panel_studio_session", default="")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -49,9 +57,13 @@ class Guard:
     port: int = 0
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
+    def csrf_for(self, session: str) -> str:
+        return hmac.new(self.secret, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
+
     @property
     def csrf_token(self) -> str:
-        return hmac.new(self.secret, b"csrf", hashlib.sha256).hexdigest()
+        """The CSRF token of the browser session whose request is being answered."""
+        return self.csrf_for(CURRENT_SESSION.get())
 
     def check_form(self, form: FormData, request: Request) -> None:
         sent = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
@@ -78,6 +90,17 @@ def cookie_token(scope: Scope) -> str:
     return morsel.value if morsel else ""
 
 
+def cookie_session(scope: Scope) -> str:
+    """The session cookie's value when it has the shape this server gives out, else ""."""
+    cookies = SimpleCookie()
+    try:
+        cookies.load(header(scope, b"cookie"))
+    except Exception:  # noqa: BLE001 - a malformed cookie header is no session
+        return ""
+    morsel = cookies.get(SESSION_COOKIE)
+    return morsel.value if morsel and SESSION_SHAPE.fullmatch(morsel.value) else ""
+
+
 class StudioGuard:
     """ASGI middleware applying the Guard to every HTTP request."""
 
@@ -88,6 +111,11 @@ class StudioGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        session = cookie_session(scope)
+        if not session:
+            session = secrets.token_urlsafe(24)
+            scope = {**scope, "new_session": session}
+        CURRENT_SESSION.set(session)
         refusal = self.refusal(scope)
         if refusal is not None:
             await self.with_headers(refusal, scope)(scope, receive, send)
@@ -143,6 +171,9 @@ class StudioGuard:
                     (b"referrer-policy", b"same-origin"),
                     (b"cache-control", b"no-store"),
                 ]
+                if "new_session" in scope:
+                    cookie = f"{SESSION_COOKIE}={scope['new_session']}; Path=/; HttpOnly; SameSite=Strict"
+                    headers.append((b"set-cookie", cookie.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
