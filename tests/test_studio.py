@@ -61,6 +61,7 @@ def test_every_change_needs_the_csrf_token(studio, panel_name):
             "/new",
             "/publish",
             "/votes",
+            "/compare",
         ):
             refused = client.post(path, data={"base": "1", "csrf": "forged"})
             assert refused.status_code == 403, path
@@ -247,3 +248,41 @@ def test_each_browser_session_has_its_own_csrf_token(studio, panel_name):
         assert not find_review(loaded(studio.folder / panel_name), "dx").locked
         assert one.post(lock, data={"base": "1", "csrf": first}).status_code == 303
         assert find_review(loaded(studio.folder / panel_name), "dx").locked
+
+
+def test_saving_a_comparison_writes_the_transcript_panel_compare_writes(studio, panel_name, settings):
+    from panel.transcripts import ComparisonTranscript
+
+    copilot = run_panel(EXAMPLES / "github-copilot.toml", settings).path
+    assert copilot is not None
+    with httpx.Client(base_url=studio.url) as client:
+        shown = client.get("/compare", params=[("name", panel_name), ("name", copilot.name)])
+        assert "Save the comparison" in shown.text
+        saved = client.post(
+            "/compare", data={"csrf": csrf_of(shown.text), "name": [panel_name, copilot.name]}
+        )
+        assert saved.status_code == 303
+        name = saved.headers["location"].removeprefix("/compare?name=")
+        comparison = load_transcript(studio.folder / name)
+        assert isinstance(comparison, ComparisonTranscript)
+        assert (comparison.a_tool, comparison.b_tool) == ("pgvector", "GitHub Copilot")
+        assert Path(comparison.b_transcript) == copilot.resolve()
+        page = client.get(saved.headers["location"]).text
+        assert "Saved as the comparison" in page and "Save the comparison" not in page
+        assert "pgvector vs GitHub Copilot" in client.get("/").text
+    shown_by_cli = runner.invoke(app, ["show", str(studio.folder / name), "--json"])
+    assert shown_by_cli.exit_code == 0 and '"pgvector"' in shown_by_cli.stdout
+
+
+def test_compare_with_must_name_a_panel_in_the_folder(studio, panel_name):
+    card = {"name": "x", "tagline": "y", "category": "c", "description": "d", "maker": "m"}
+    card |= {"license": "MIT", "pricing": "Free", "links": "", "facts": ""}
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        outside = client.post("/new", data={**card, "csrf": csrf, "compare_with": "../secret.json"})
+        assert outside.status_code == 400 and "not a transcript name" in outside.text
+        reviewed = client.post(
+            "/new", data={**card, "csrf": csrf, "compare_with": panel_name, "review": "on"}
+        )
+        assert reviewed.status_code == 400 and "tick both panels" in reviewed.text
+    assert sorted(path.name for path in studio.folder.glob("*.json")) == [panel_name]

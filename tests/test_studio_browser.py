@@ -305,3 +305,24 @@ def test_vote_line_does_not_wrap(browser, ollama, settings, tmp_path, width):
             assert vote.bounding_box()["height"] < 2 * share["height"]
         keep_screenshot(tab, f"render-{label}-{width}")
     context.close()
+
+
+def test_a_new_tool_compared_with_a_saved_panel_in_one_step(page, studio, settings):
+    first = saved_panel(EXAMPLES / "pgvector.toml", settings).name
+    page.goto(f"{studio.url}/panels/{first}")
+    page.click("#compare-new")
+    assert page.input_value("#compare_with") == first
+    page.set_input_files("#card_file", str(EXAMPLES / "github-copilot.toml"))
+    page.click("#upload")
+    assert page.input_value("#compare_with") == first  # kept across the card upload
+    page.click("#run")
+    page.wait_for_selector("#job-done:not([hidden])", timeout=30_000)
+    assert page.inner_text("#open-panel") == "Open the comparison"
+    page.click("#open-panel")
+    assert "Saved as the comparison" in page.inner_text("#saved")
+    assert "GitHub Copilot" in page.inner_text("#call")
+    comparisons = [load_transcript(path) for path in studio.folder.glob("*-vs-*.json")]
+    assert [(c.a_tool, c.b_tool, Path(c.b_transcript).name) for c in comparisons] == [
+        ("GitHub Copilot", "pgvector", first)
+    ]
+    assert page.dialogs == []

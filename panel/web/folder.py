@@ -55,15 +55,20 @@ def load_panel(folder: Path, name: str) -> tuple[PanelTranscript, Path]:
     return transcript, path
 
 
-def panels_for(folder: Path, name: str) -> list[PanelTranscript]:
-    """The panels a name stands for: one panel, or the two sides of a comparison."""
+def panel_files_for(folder: Path, name: str) -> list[tuple[PanelTranscript, Path]]:
+    """The panels a name stands for, with their files: one panel, or the two sides of a comparison."""
     path = transcript_path(folder, name)
     transcript = load_transcript(path)
     if isinstance(transcript, PanelTranscript):
-        return [transcript]
+        return [(transcript, path)]
     return [
-        load_panel(folder, Path(side).name)[0] for side in (transcript.a_transcript, transcript.b_transcript)
+        load_panel(folder, Path(side).name) for side in (transcript.a_transcript, transcript.b_transcript)
     ]
+
+
+def panels_for(folder: Path, name: str) -> list[PanelTranscript]:
+    """The panels a name stands for: one panel, or the two sides of a comparison."""
+    return [panel for panel, _ in panel_files_for(folder, name)]
 
 
 def status_of(transcript: Transcript) -> list[str]:

@@ -23,6 +23,8 @@ class Job:
     personas: list[str]
     events: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
+    # Where the "done" link leads when not to the saved panel (a comparison saved with it).
+    link: str | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def publish(self, event: dict[str, Any]) -> None:
@@ -98,7 +100,7 @@ class JobBoard:
                 await job.publish({"type": "error", "message": f"{type(error).__name__}: {error}"})
             else:
                 await asyncio.sleep(0)  # let the last review events land first
-                await job.publish({"type": "done", "transcript": name})
+                await job.publish({"type": "done", "transcript": name, "link": job.link})
 
         task = loop.create_task(body())
         self.tasks.add(task)

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -18,10 +19,10 @@ from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, load_card
 from panel.errors import PanelError
 from panel.personas import load_personas
 from panel.render import parse_votes
-from panel.runner import run_panel_async
+from panel.runner import PanelResult, run_panel_async, save_comparison
 from panel.transcripts import write_atomic
-from panel.web.app import studio_of
-from panel.web.folder import VOTES_FILES, panels_for
+from panel.web.app import Studio, studio_of
+from panel.web.folder import VOTES_FILES, list_folder, load_panel, panel_files_for, panels_for
 from panel.web.jobs import Job, sse
 
 CARD_FIELDS = ("name", "tagline", "category", "description", "maker", "license", "pricing")
@@ -55,8 +56,30 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     return problems
 
 
+def new_form(
+    studio: Studio,
+    status: int = 200,
+    *,
+    values: dict[str, str] = EMPTY_CARD,
+    errors: dict[str, str] | None = None,
+    upload_error: str | None = None,
+    compare_with: str = "",
+) -> Response:
+    """The new-panel form, with the saved panels a new one can be compared with."""
+    panels = [entry for entry in list_folder(studio.folder) if entry.kind == "panel"]
+    return studio.page(
+        "new.html.j2",
+        status,
+        values=values,
+        errors=errors or {},
+        upload_error=upload_error,
+        panels=panels,
+        compare_with=compare_with,
+    )
+
+
 async def new_panel_form(request: Request) -> Response:
-    return studio_of(request).page("new.html.j2", values=EMPTY_CARD, errors={}, upload_error=None)
+    return new_form(studio_of(request), compare_with=request.query_params.get("compare_with", ""))
 
 
 async def read_upload(upload: UploadFile) -> ToolCard:
@@ -76,19 +99,27 @@ async def start_panel(request: Request) -> Response:
     studio = studio_of(request)
     form = await studio.form(request)
     upload = form.get("card_file")
+    compare_with = str(form.get("compare_with") or "")
     if isinstance(upload, UploadFile) and upload.filename:
         try:
             card = await read_upload(upload)
         except PanelError as error:
-            return studio.page("new.html.j2", 400, values=EMPTY_CARD, errors={}, upload_error=str(error))
-        return studio.page("new.html.j2", values=card_values(card), errors={}, upload_error=None)
+            return new_form(studio, 400, upload_error=str(error), compare_with=compare_with)
+        return new_form(studio, values=card_values(card), compare_with=compare_with)
     values = {name: str(form.get(name) or "") for name in EMPTY_CARD}
     try:
         card = ToolCard.model_validate(card_data(values))
     except ValidationError as error:
-        return studio.page("new.html.j2", 422, values=values, errors=field_errors(error), upload_error=None)
+        return new_form(studio, 422, values=values, errors=field_errors(error), compare_with=compare_with)
+    if compare_with:
+        load_panel(studio.folder, compare_with)  # refuse a name outside the folder before the run
     settings = studio.settings.model_copy(update={"out_dir": studio.folder})
     if form.get("review") == "on":
+        if compare_with:
+            return studio.problem(
+                "A reviewed run saves its panel when the review ends: run it without “Compare it "
+                "with”, then tick both panels in the list to compare them."
+            )
         review_id = studio.desk.start(card, settings, by=str(form.get("by") or "studio editor")[:80])
         return RedirectResponse(f"/reviews/{review_id}", 303)
     personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
@@ -96,10 +127,25 @@ async def start_panel(request: Request) -> Response:
     async def run(job: Job, on_review_for: Any) -> str:
         result = await run_panel_async(card, settings, on_review=on_review_for(card.name))
         assert result.path is not None
+        if compare_with:
+            job.link = compare_with_saved(studio, result, compare_with)
         return result.path.name
 
     job = studio.jobs.start([card.name], personas, run)
     return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+def compare_with_saved(studio: Studio, result: PanelResult, other: str) -> str:
+    """Save the comparison of a panel just run with a saved one (as it stands now); its page."""
+    try:
+        saved = save_comparison(result, PanelResult(*load_panel(studio.folder, other)), studio.folder)
+    except PanelError as error:
+        assert result.path is not None
+        raise PanelError(
+            f"The panel is saved as {result.path.name}, but not the comparison with {other}: {error}"
+        ) from None
+    assert saved.path is not None
+    return f"/compare?name={quote(saved.path.name)}"
 
 
 def job_of(request: Request) -> Job | None:
@@ -133,8 +179,26 @@ async def compare_page(request: Request) -> Response:
     if len(panels) != 2:
         return studio.problem("Tick two panels in the list to compare them.")
     a, b = panels
-    comparison = compare_aggregates(a.aggregate, b.aggregate, a.card.name, b.card.name)
-    return studio.page("compare.html.j2", names=names, panels=panels, comparison=comparison)
+    comparison = compare_aggregates(
+        a.aggregate, b.aggregate, a.card.name, b.card.name, prices=(a.card.pricing, b.card.pricing)
+    )
+    return studio.page(
+        "compare.html.j2", names=names, panels=panels, comparison=comparison, saved=len(names) == 1
+    )
+
+
+async def save_compared(request: Request) -> Response:
+    """Save the comparison of two ticked panels as a comparison transcript, as `panel compare` does."""
+    studio = studio_of(request)
+    form = await studio.form(request)
+    names = [str(name) for name in form.getlist("name")]
+    panels = [found for name in names for found in panel_files_for(studio.folder, name)]
+    if len(names) != 2 or len(panels) != 2:
+        return studio.problem("Tick two panels in the list to compare them.")
+    (a, a_path), (b, b_path) = panels
+    result = save_comparison(PanelResult(a, a_path), PanelResult(b, b_path), studio.folder)
+    assert result.path is not None
+    return RedirectResponse(f"/compare?name={quote(result.path.name)}", 303)
 
 
 async def upload_votes(request: Request) -> Response:

@@ -27,9 +27,15 @@ function follow(status) {
   source.addEventListener("done", (message) => {
     const event = JSON.parse(message.data);
     source.close();
-    status.textContent = "Every reviewer is in; the panel is saved.";
     const link = document.getElementById("open-panel");
-    link.href = "/panels/" + encodeURIComponent(event.transcript);
+    if (event.link) {
+      status.textContent = "Every reviewer is in; the panel and the comparison are saved.";
+      link.href = event.link;
+      link.textContent = "Open the comparison";
+    } else {
+      status.textContent = "Every reviewer is in; the panel is saved.";
+      link.href = "/panels/" + encodeURIComponent(event.transcript);
+    }
     document.getElementById("job-done").hidden = false;
   });
   source.addEventListener("error", (message) => {
