@@ -286,3 +286,26 @@ def test_compare_with_must_name_a_panel_in_the_folder(studio, panel_name):
         )
         assert reviewed.status_code == 400 and "tick both panels" in reviewed.text
     assert sorted(path.name for path in studio.folder.glob("*.json")) == [panel_name]
+
+
+def test_a_votes_upload_never_replaces_good_votes_with_a_cut_or_garbled_file(studio):
+    votes = studio.folder / "votes.csv"
+    studio.folder.mkdir(parents=True, exist_ok=True)
+    votes.write_text("tool,up,down\npgvector,10,2\n")
+    rows = "".join(f"tool-{number:05},1,0\n" for number in range(5000))  # about 90 KiB
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+        for body, problem in (
+            (("tool,up,down\n" + rows).encode(), "over 64 KiB"),
+            ("tool,up,down\npgvector,1,0\n".encode("utf-16"), "not UTF-8"),
+        ):
+            sent = client.post("/votes", data={"csrf": csrf}, files={"votes_file": ("votes.csv", body)})
+            assert sent.status_code in (400, 413) and problem in sent.text
+            assert votes.read_text() == "tool,up,down\npgvector,10,2\n"
+        replaced = client.post(
+            "/votes",
+            data={"csrf": csrf},
+            files={"votes_file": ("votes.json", b'{"pgvector": {"up": 3, "down": 1}}')},
+        )
+        assert replaced.status_code == 303
+    assert not votes.exists() and (studio.folder / "votes.json").read_text().startswith('{"pgvector"')

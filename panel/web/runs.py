@@ -209,9 +209,19 @@ async def upload_votes(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return studio.problem("Choose a votes file (CSV `tool,up,down`, or JSON).")
     kind = "json" if upload.filename.lower().endswith(".json") else "csv"
-    text = (await upload.read(MAX_CARD_BYTES + 1)).decode("utf-8-sig", errors="replace")
+    data = await upload.read(MAX_CARD_BYTES + 1)
+    if len(data) > MAX_CARD_BYTES:  # never parse a cut file: it could drop rows silently
+        return studio.problem(
+            f"The votes file is over {MAX_CARD_BYTES // 1024} KiB; nothing was changed.", 413
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return studio.problem("The votes file is not UTF-8 text; save it as UTF-8 and upload it again.")
     parse_votes(text, upload.filename)  # refuse a bad file before it replaces a good one
+    kept = studio.folder / f"votes.{kind}"
+    write_atomic(kept, text)  # the new file first: a failed write leaves the old votes in place
     for name in VOTES_FILES:
-        (studio.folder / name).unlink(missing_ok=True)
-    write_atomic(studio.folder / f"votes.{kind}", text)
+        if name != kept.name:
+            (studio.folder / name).unlink(missing_ok=True)
     return RedirectResponse("/", 303)
