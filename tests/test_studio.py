@@ -87,7 +87,7 @@ def test_loopback_studio_refuses_other_host_names(studio):
 
 
 def test_a_token_is_checked_on_every_request(settings, tmp_path, panel_name):
-    token = "s3cret-token"
+    token = "s3cret-token-for-tests"
     with running_studio(settings.out_dir, settings, tmp_path / "pub", token=token) as studio:
         with httpx.Client(base_url=studio.url) as client:
             for path in ("/", f"/panels/{panel_name}", "/static/studio.js", f"/preview?name={panel_name}"):
@@ -309,3 +309,13 @@ def test_a_votes_upload_never_replaces_good_votes_with_a_cut_or_garbled_file(stu
         )
         assert replaced.status_code == 303
     assert not votes.exists() and (studio.folder / "votes.json").read_text().startswith('{"pgvector"')
+
+
+@pytest.mark.parametrize("token", ["", "short", "has a space in it!"])
+def test_serve_refuses_a_token_that_would_let_anyone_in(tmp_path, token):
+    folder = tmp_path / "transcripts"
+    result = runner.invoke(
+        app, ["serve", "--transcripts", str(folder), "--bind", "0.0.0.0", "--port", "0", "--token", token]
+    )
+    assert result.exit_code == 2 and "at least 16 characters" in result.stderr
+    assert not folder.exists()

@@ -227,12 +227,14 @@ def test_two_tabs_editing_one_verdict(browser, studio, settings):
 
 def test_token_and_csrf_refusals_in_the_browser(browser, settings, tmp_path):
     name = saved_panel(EXAMPLES / "pgvector.toml", settings).name
-    with running_studio(settings.out_dir, settings, tmp_path / "pub", token="tok-123") as studio:
+    with running_studio(
+        settings.out_dir, settings, tmp_path / "pub", token="tok-123-for-the-browser"
+    ) as studio:
         context = browser.new_context()
         tab = context.new_page()
         refused = tab.goto(studio.url + "/")
         assert refused.status == 401 and "access token" in tab.inner_text("body")
-        tab.goto(studio.url + "/?token=tok-123")
+        tab.goto(studio.url + "/?token=tok-123-for-the-browser")
         assert tab.url == studio.url + "/" and "pgvector" in tab.inner_text("table")
 
         # A page from elsewhere posting a lock to the studio, with the right cookie but no CSRF token.

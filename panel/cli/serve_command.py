@@ -71,7 +71,9 @@ def serve(
     token: Annotated[
         str | None,
         typer.Option(
-            "--token", metavar="TOKEN", help="Access token [default: generated when --bind is not loopback]."
+            "--token",
+            metavar="TOKEN",
+            help="Access token, 16 characters or more [default: generated when --bind is not loopback].",
         ),
     ] = None,
     publish: Annotated[
@@ -101,8 +103,8 @@ def serve(
         )
         if not is_loopback(bind) and token is None:
             token = secrets.token_urlsafe(24)
-        transcripts.mkdir(parents=True, exist_ok=True)
         studio = create_app(transcripts, settings, token=token, publish_dir=publish)
+        transcripts.mkdir(parents=True, exist_ok=True)
         sock = listening_socket(bind, port)
         shown = socket.gethostname() if bind in ("0.0.0.0", "::", "[::]") else bind  # reachable name
         shown = f"[{shown.strip('[]')}]" if ":" in shown else shown
