@@ -319,3 +319,15 @@ def test_serve_refuses_a_token_that_would_let_anyone_in(tmp_path, token):
     )
     assert result.exit_code == 2 and "at least 16 characters" in result.stderr
     assert not folder.exists()
+
+
+def test_an_incomplete_panel_says_so_on_its_studio_page(studio, settings, ollama):
+    def business_fails(body: dict, verdict: dict) -> dict:
+        return {"oops": True} if body["format"]["title"] == "BusinessVerdict" else verdict
+
+    ollama.verdict_hook = business_fails
+    path = run_panel(PGVECTOR, settings).path
+    assert path is not None and loaded(path).aggregate.incomplete
+    with httpx.Client(base_url=studio.url) as client:
+        page = client.get(f"/panels/{path.name}").text
+    assert re.search(r'id="incomplete"[^>]*>Incomplete panel: 3 of 4 reviewers', page)

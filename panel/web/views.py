@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from panel.diff import diff_transcripts
 from panel.editing import persona_from_record, recorded_persona, rerun_persona_async
-from panel.page_facts import check_complete, verdict_sentence
+from panel.page_facts import check_complete, panel_size, verdict_sentence
 from panel.render import render_diff, render_page
 from panel.revisions import (
     InvalidVerdict,
@@ -57,6 +57,7 @@ def panel_view(request: Request, name: str, status: int = 200, **extra: Any) -> 
         name=name,
         transcript=transcript,
         sentence=verdict_sentence(transcript.card.name, transcript.aggregate),
+        size=panel_size(transcript.aggregate),
         rows=verdict_rows(transcript),
         revisions=history(transcript),
         base=revision_number(transcript),
