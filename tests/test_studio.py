@@ -331,3 +331,20 @@ def test_an_incomplete_panel_says_so_on_its_studio_page(studio, settings, ollama
     with httpx.Client(base_url=studio.url) as client:
         page = client.get(f"/panels/{path.name}").text
     assert re.search(r'id="incomplete"[^>]*>Incomplete panel: 3 of 4 reviewers', page)
+
+
+def test_a_lock_names_the_editor_who_last_saved_from_this_browser(studio, panel_name):
+    path = studio.folder / panel_name
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get(f"/panels/{panel_name}").text)
+        verdict = find_review(loaded(path), "dx").verdict
+        values = {**verdict.fields, "decision": "skip", "confidence": "0.4", "quote": verdict.quote}
+        edited = client.post(
+            f"/panels/{panel_name}/verdicts/dx/edit",
+            data={**values, "headline": "New", "base": "1", "csrf": csrf, "by": "Ana Lima"},
+        )
+        assert edited.status_code == 303
+        assert 'value="Ana Lima"' in client.get(f"/panels/{panel_name}").text
+        locked = client.post(f"/panels/{panel_name}/verdicts/futures/lock", data={"base": "2", "csrf": csrf})
+        assert locked.status_code == 303
+    assert [revision.by for revision in loaded(path).revisions[1:]] == ["person:Ana Lima", "person:Ana Lima"]

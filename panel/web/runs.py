@@ -24,6 +24,7 @@ from panel.transcripts import write_atomic
 from panel.web.app import Studio, studio_of
 from panel.web.folder import VOTES_FILES, list_folder, load_panel, panel_files_for, panels_for
 from panel.web.jobs import Job, sse
+from panel.web.views import editor_of
 
 CARD_FIELDS = ("name", "tagline", "category", "description", "maker", "license", "pricing")
 EMPTY_CARD = {**dict.fromkeys(CARD_FIELDS, ""), "links": "", "facts": ""}
@@ -57,7 +58,7 @@ def field_errors(error: ValidationError) -> dict[str, str]:
 
 
 def new_form(
-    studio: Studio,
+    request: Request,
     status: int = 200,
     *,
     values: dict[str, str] = EMPTY_CARD,
@@ -66,6 +67,7 @@ def new_form(
     compare_with: str = "",
 ) -> Response:
     """The new-panel form, with the saved panels a new one can be compared with."""
+    studio = studio_of(request)
     panels = [entry for entry in list_folder(studio.folder) if entry.kind == "panel"]
     return studio.page(
         "new.html.j2",
@@ -75,11 +77,12 @@ def new_form(
         upload_error=upload_error,
         panels=panels,
         compare_with=compare_with,
+        editor=editor_of(request),
     )
 
 
 async def new_panel_form(request: Request) -> Response:
-    return new_form(studio_of(request), compare_with=request.query_params.get("compare_with", ""))
+    return new_form(request, compare_with=request.query_params.get("compare_with", ""))
 
 
 async def read_upload(upload: UploadFile) -> ToolCard:
@@ -104,13 +107,13 @@ async def start_panel(request: Request) -> Response:
         try:
             card = await read_upload(upload)
         except PanelError as error:
-            return new_form(studio, 400, upload_error=str(error), compare_with=compare_with)
-        return new_form(studio, values=card_values(card), compare_with=compare_with)
+            return new_form(request, 400, upload_error=str(error), compare_with=compare_with)
+        return new_form(request, values=card_values(card), compare_with=compare_with)
     values = {name: str(form.get(name) or "") for name in EMPTY_CARD}
     try:
         card = ToolCard.model_validate(card_data(values))
     except ValidationError as error:
-        return new_form(studio, 422, values=values, errors=field_errors(error), compare_with=compare_with)
+        return new_form(request, 422, values=values, errors=field_errors(error), compare_with=compare_with)
     if compare_with:
         load_panel(studio.folder, compare_with)  # refuse a name outside the folder before the run
     settings = studio.settings.model_copy(update={"out_dir": studio.folder})
@@ -120,7 +123,9 @@ async def start_panel(request: Request) -> Response:
                 "A reviewed run saves its panel when the review ends: run it without “Compare it "
                 "with”, then tick both panels in the list to compare them."
             )
-        review_id = studio.desk.start(card, settings, by=str(form.get("by") or "studio editor")[:80])
+        review_id = studio.desk.start(
+            card, settings, by=str(form.get("by") or "").strip()[:80] or editor_of(request)
+        )
         return RedirectResponse(f"/reviews/{review_id}", 303)
     personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
 

@@ -4,6 +4,7 @@ verdict's rerun / lock / edit, a diff of two revisions, the preview, and publish
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +29,18 @@ from panel.web.folder import at_revision, folder_votes, list_folder, load_panel,
 from panel.web.security import PAGE_CSP
 
 COMMON_FIELDS = ("decision", "confidence", "headline", "quote")
+EDITOR_COOKIE = "panel_studio_editor"
+DEFAULT_EDITOR = "studio editor"
+
+
+def editor_of(request: Request) -> str:
+    """The name this browser last saved a change under (a cookie), for the next change's "who"."""
+    return unquote(request.cookies.get(EDITOR_COOKIE, "")).strip()[:80] or DEFAULT_EDITOR
+
+
+def remember_editor(response: Response, by: str) -> Response:
+    response.set_cookie(EDITOR_COOKIE, quote(by), max_age=365 * 86400, httponly=True, samesite="strict")
+    return response
 
 
 async def list_panels(request: Request) -> Response:
@@ -61,6 +74,7 @@ def panel_view(request: Request, name: str, status: int = 200, **extra: Any) -> 
         rows=verdict_rows(transcript),
         revisions=history(transcript),
         base=revision_number(transcript),
+        editor=editor_of(request),
         **context,
     )
 
@@ -76,7 +90,7 @@ async def change(request: Request) -> Response:
     form = await studio.form(request)
     transcript, path = load_panel(studio.folder, name)
     find_review(transcript, persona_id)
-    by = str(form.get("by") or "studio editor").strip()[:80] or "studio editor"
+    by = str(form.get("by") or "").strip()[:80] or editor_of(request)
     try:
         base = int(str(form.get("base", "")))
     except ValueError:
@@ -123,7 +137,7 @@ async def change(request: Request) -> Response:
         return panel_view(
             request, name, 409, conflict={"message": str(conflict), "review": newer, "persona": persona_id}
         )
-    return RedirectResponse(f"/panels/{name}#reviewer-{persona_id}", 303)
+    return remember_editor(RedirectResponse(f"/panels/{name}#reviewer-{persona_id}", 303), by)
 
 
 async def diff_revisions(request: Request) -> Response:
