@@ -154,6 +154,7 @@ def test_second_tab_edit_is_refused_with_the_newer_revision(studio, panel_name):
         assert diff.headers["content-security-policy"].startswith(
             "default-src 'none'; style-src 'unsafe-inline'"
         )
+        assert diff.headers["content-security-policy"].endswith("frame-ancestors 'none'")
 
         invalid = client.post(
             f"/panels/{panel_name}/verdicts/dx/edit",

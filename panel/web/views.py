@@ -155,7 +155,9 @@ async def diff_revisions(request: Request) -> Response:
         f"revision {before}",
         f"revision {after}",
     )
-    return HTMLResponse(render_diff(diff, "html"), headers={"content-security-policy": PAGE_CSP})
+    return HTMLResponse(
+        render_diff(diff, "html"), headers={"content-security-policy": f"{PAGE_CSP}; frame-ancestors 'none'"}
+    )
 
 
 def chosen_panels(request: Request, names: list[str]) -> list[PanelTranscript]:
