@@ -331,7 +331,16 @@ def test_an_incomplete_panel_says_so_on_its_studio_page(studio, settings, ollama
     assert path is not None and loaded(path).aggregate.incomplete
     with httpx.Client(base_url=studio.url) as client:
         page = client.get(f"/panels/{path.name}").text
+        refused = client.post("/publish", data={"csrf": csrf_of(page), "name": path.name})
+        published = client.post(
+            "/publish", data={"csrf": csrf_of(page), "name": path.name, "allow_incomplete": "on"}
+        )
     assert re.search(r'id="incomplete"[^>]*>Incomplete panel: 3 of 4 reviewers', page)
+    assert refused.status_code == 409 and "tick “publish an incomplete panel”" in refused.text
+    assert "--allow-incomplete" not in refused.text
+    assert published.status_code == 200
+    html = (studio.publish_dir / "site" / "pgvector.html").read_text()
+    assert "3 of 4 reviewers" in html and "oops" not in html
 
 
 def test_a_lock_names_the_editor_who_last_saved_from_this_browser(studio, panel_name):

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from panel.diff import diff_transcripts
 from panel.editing import persona_from_record, recorded_persona, rerun_persona_async
-from panel.page_facts import check_complete, panel_size, verdict_sentence
+from panel.page_facts import IncompletePanel, check_complete, panel_size, verdict_sentence
 from panel.render import render_diff, render_page
 from panel.revisions import (
     InvalidVerdict,
@@ -194,7 +194,15 @@ async def publish(request: Request) -> Response:
     except ValueError as error:
         return studio.problem(str(error))
     if form.get("allow_incomplete") != "on":
-        check_complete(panels)
+        try:
+            check_complete(panels)
+        except IncompletePanel as error:
+            return studio.problem(
+                f"{error} Rerun the missing reviewer on the panel's page, or tick “publish an "
+                "incomplete panel” to publish it with the incomplete notice. Nothing was written.",
+                409,
+                "Not published",
+            )
     slug = "-vs-".join(safe_slug(panel.card.name) for panel in panels)
     target = studio.publish_dir / safe_slug(str(form.get("folder") or "site"))
     options = {"draft_mark": form.get("no_draft_mark") != "on", "draft_models": studio.settings.draft_models}
