@@ -358,3 +358,36 @@ def test_a_lock_names_the_editor_who_last_saved_from_this_browser(studio, panel_
         locked = client.post(f"/panels/{panel_name}/verdicts/futures/lock", data={"base": "2", "csrf": csrf})
         assert locked.status_code == 303
     assert [revision.by for revision in loaded(path).revisions[1:]] == ["person:Ana Lima", "person:Ana Lima"]
+
+
+def test_a_rerun_from_a_stale_page_is_refused_and_a_locked_verdict_needs_force(studio, panel_name, ollama):
+    path = studio.folder / panel_name
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get(f"/panels/{panel_name}").text)
+        assert (
+            client.post(
+                f"/panels/{panel_name}/verdicts/dx/lock", data={"base": "1", "csrf": csrf}
+            ).status_code
+            == 303
+        )
+        saved = path.read_bytes()
+        calls = len(ollama.chats)
+        stale = client.post(f"/panels/{panel_name}/verdicts/dx/rerun", data={"base": "1", "csrf": csrf})
+        assert stale.status_code == 409 and "Nothing was rerun" in stale.text
+        locked = client.post(f"/panels/{panel_name}/verdicts/dx/rerun", data={"base": "2", "csrf": csrf})
+        assert locked.status_code == 409 and "Tick “replace the locked verdict”" in locked.text
+        assert "--force" not in locked.text
+        bad_seed = client.post(
+            f"/panels/{panel_name}/verdicts/dx/rerun",
+            data={"base": "2", "csrf": csrf, "force": "on", "seed": "x1"},
+        )
+        assert bad_seed.status_code == 400 and "seed must be a whole number" in bad_seed.text
+        assert path.read_bytes() == saved and len(ollama.chats) == calls
+        forced = client.post(
+            f"/panels/{panel_name}/verdicts/dx/rerun",
+            data={"base": "2", "csrf": csrf, "force": "on", "seed": "9"},
+        )
+        assert forced.status_code == 303
+    rerun = loaded(path)
+    assert rerun.revisions[-1].action == "rerun" and rerun.options["dx"]["seed"] == 9
+    assert not find_review(rerun, "dx").locked

@@ -3,9 +3,11 @@ verdict's rerun / lock / edit, a diff of two revisions, the preview, and publish
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -24,7 +26,7 @@ from panel.revisions import (
     verdict_from_values,
 )
 from panel.transcripts import PanelTranscript, safe_slug, write_atomic
-from panel.web.app import studio_of
+from panel.web.app import Studio, studio_of
 from panel.web.folder import at_revision, folder_votes, list_folder, load_panel, panels_for
 from panel.web.security import PAGE_CSP
 
@@ -83,38 +85,67 @@ async def panel_page(request: Request) -> Response:
     return panel_view(request, request.path_params["name"])
 
 
+async def rerun_from_form(
+    studio: Studio,
+    transcript: PanelTranscript,
+    path: Path,
+    persona_id: str,
+    base: int,
+    form: FormData,
+    by: str,
+) -> Response | None:
+    """Rerun one reviewer as the panel page asked (seed, model, force); a page to show instead
+    when the rerun is refused. A stale page raises RevisionConflict before any model call."""
+    newer = newer_change(transcript, persona_id, base)
+    if newer is not None:
+        raise RevisionConflict(
+            f"The verdict of {persona_id} changed after you read it (revision {newer.number}, "
+            f"{newer.action} by {newer.by.removeprefix('person:')}). Nothing was rerun.",
+            newer,
+            transcript,
+        )
+    current = find_review(transcript, persona_id)
+    if current.locked and form.get("force") != "on":
+        return studio.problem(
+            f"The verdict of {persona_id} is locked ({current.author}), so a rerun leaves it alone. "
+            "Tick “replace the locked verdict” beside Rerun to replace it anyway, or unlock it first.",
+            409,
+            "Not rerun",
+        )
+    seed_text, model = str(form.get("seed") or "").strip(), str(form.get("model") or "").strip()
+    if seed_text and not seed_text.isdigit():
+        return studio.problem(
+            f"The seed must be a whole number, or empty for a random one (got {seed_text!r})."
+        )
+    await rerun_persona_async(
+        path,
+        persona_id,
+        studio.settings,
+        seed=int(seed_text) if seed_text else None,
+        model=model or None,
+        force=form.get("force") == "on",
+        note=f"from the studio by {by}",
+    )
+    return None
+
+
 async def change(request: Request) -> Response:
     """Rerun, lock, unlock or edit one verdict, each as a revision through the guarded save."""
     studio = studio_of(request)
     name, persona_id, action = (request.path_params[key] for key in ("name", "persona", "action"))
     form = await studio.form(request)
     transcript, path = load_panel(studio.folder, name)
-    find_review(transcript, persona_id)
     by = str(form.get("by") or "").strip()[:80] or editor_of(request)
     try:
         base = int(str(form.get("base", "")))
     except ValueError:
         return studio.problem("The form has no revision number; reload the page and try again.")
+    find_review(transcript, persona_id)
     try:
         if action == "rerun":
-            seed_text, model = str(form.get("seed") or "").strip(), str(form.get("model") or "").strip()
-            newer = newer_change(transcript, persona_id, base)
-            if newer is not None:
-                raise RevisionConflict(
-                    f"The verdict of {persona_id} changed after you read it (revision {newer.number}, "
-                    f"{newer.action} by {newer.by.removeprefix('person:')}). Nothing was rerun.",
-                    newer,
-                    transcript,
-                )
-            await rerun_persona_async(
-                path,
-                persona_id,
-                studio.settings,
-                seed=int(seed_text) if seed_text.isdigit() else None,
-                model=model or None,
-                force=form.get("force") == "on",
-                note=f"from the studio by {by}",
-            )
+            refused = await rerun_from_form(studio, transcript, path, persona_id, base, form, by)
+            if refused is not None:
+                return refused
         elif action in ("lock", "unlock"):
             change_verdict(path, persona_id, base=base, locked=action == "lock", by=by)
         elif action == "edit":
