@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import secrets
 import socket
 from pathlib import Path
@@ -26,15 +25,6 @@ from panel.cli.common import (
 from panel.errors import ConfigError, PanelError
 
 STUDIO_PACKAGES = ("starlette", "uvicorn", "multipart")
-
-
-def is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def listening_socket(bind: str, port: int) -> socket.socket:
@@ -97,6 +87,7 @@ def serve(
         import uvicorn
 
         from panel.web import create_app
+        from panel.web.security import is_loopback
 
         settings = settings_from_flags(
             backend=backend, host=host, model=model, timeout=timeout, personas=personas, gguf=gguf

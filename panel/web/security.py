@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from contextvars import ContextVar
@@ -40,7 +41,6 @@ SESSION_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 # The browser session of the request being answered, set by the middleware for the pages and
 # the form check of that request.
 CURRENT_SESSION: ContextVar[str] = ContextVar("panel_studio_session", default="")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -73,6 +73,16 @@ class Guard:
 
 def header(scope: Scope, name: bytes) -> str:
     return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), "")
+
+
+def is_loopback(address: str) -> bool:
+    """True for `localhost` and any loopback IP (127.0.0.0/8, ::1), bracketed or not."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def host_name(host: str) -> str:
@@ -128,7 +138,7 @@ class StudioGuard:
 
     def refusal(self, scope: Scope) -> Response | None:
         host = host_name(header(scope, b"host"))
-        if self.guard.token is None and host not in LOOPBACK_HOSTS:
+        if self.guard.token is None and not is_loopback(host):
             return PlainTextResponse("This studio answers on 127.0.0.1 only (Host check).", 403)
         if self.guard.token is not None:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
