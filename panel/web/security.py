@@ -68,7 +68,10 @@ class Guard:
     def check_form(self, form: FormData, request: Request) -> None:
         sent = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
         if not hmac.compare_digest(sent, self.csrf_token):
-            raise CsrfRefused("This form is stale or did not come from the studio (CSRF check).")
+            raise CsrfRefused(
+                "This form is stale or did not come from the studio (CSRF check); nothing was "
+                "saved. Go back, reload the page, and make the change again."
+            )
 
 
 def header(scope: Scope, name: bytes) -> str:
