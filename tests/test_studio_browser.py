@@ -328,3 +328,23 @@ def test_a_new_tool_compared_with_a_saved_panel_in_one_step(page, studio, settin
         ("GitHub Copilot", "pgvector", first)
     ]
     assert page.dialogs == []
+
+
+def test_a_failed_reviewer_shows_its_problem_and_folded_raw_outputs_live(page, studio, ollama):
+    def business_fails(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+        return {"note": HOSTILE} if body["format"]["title"] == "BusinessVerdict" else verdict
+
+    ollama.verdict_hook = business_fails
+    page.goto(studio.url + "/new")
+    fill_card(page, "pgvector", "Vector search inside Postgres")
+    page.click("#run")
+    page.wait_for_selector("#job-done:not([hidden])", timeout=30_000)
+    failed = page.locator(".box.failed[data-persona=business]")
+    assert "failed: no valid verdict" in failed.locator(".state").inner_text()
+    raw = failed.locator("details.raw")
+    assert raw.get_attribute("open") is None and "Raw outputs (3 attempts)" in raw.inner_text()
+    raw.locator("summary").click()
+    assert HOSTILE in raw.locator("pre").first.inner_text()
+    assert page.locator("#boxes script, #boxes img").count() == 0
+    keep_screenshot(page, "studio-run-failed")
+    assert page.dialogs == []

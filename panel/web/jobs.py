@@ -58,6 +58,13 @@ def review_event(review: PersonaReview, tool: str) -> dict[str, Any]:
         "confidence": verdict.confidence if verdict else None,
         "headline": verdict.headline if verdict else None,
         "error": review.error,
+        # A failed reviewer's raw outputs, for the live box to fold away (shown as text only).
+        "attempts": [
+            {"number": attempt.number, "outcome": attempt.outcome, "raw": attempt.raw or ""}
+            for attempt in review.attempts
+        ]
+        if review.status != "ok"
+        else [],
     }
 
 
