@@ -94,7 +94,7 @@ class JobBoard:
 
         def on_review_for(tool: str) -> OnReview:
             def landed(review: PersonaReview) -> None:
-                loop.create_task(job.publish(review_event(review, tool)))
+                self.keep(loop.create_task(job.publish(review_event(review, tool))))
 
             return landed
 
@@ -109,7 +109,10 @@ class JobBoard:
                 await asyncio.sleep(0)  # let the last review events land first
                 await job.publish({"type": "done", "transcript": name, "link": job.link})
 
-        task = loop.create_task(body())
+        self.keep(loop.create_task(body()))
+        return job
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a reference until the task ends (the loop keeps only weak ones)."""
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return job
