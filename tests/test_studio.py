@@ -3,6 +3,7 @@ the two-tab conflict, and the published page matching `panel render`."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Iterator
@@ -261,6 +262,8 @@ def test_saving_a_comparison_writes_the_transcript_panel_compare_writes(studio, 
     with httpx.Client(base_url=studio.url) as client:
         shown = client.get("/compare", params=[("name", panel_name), ("name", copilot.name)])
         assert "Save the comparison" in shown.text
+        swap = re.search(r'id="swap" href="([^"]+)"', shown.text)
+        assert swap and "<h1>GitHub Copilot vs pgvector</h1>" in client.get(html.unescape(swap.group(1))).text
         saved = client.post(
             "/compare", data={"csrf": csrf_of(shown.text), "name": [panel_name, copilot.name]}
         )
