@@ -396,3 +396,15 @@ def test_a_rerun_from_a_stale_page_is_refused_and_a_locked_verdict_needs_force(s
     rerun = loaded(path)
     assert rerun.revisions[-1].action == "rerun" and rerun.options["dx"]["seed"] == 9
     assert not find_review(rerun, "dx").locked
+
+
+def test_a_bad_link_line_is_named_by_its_line_beside_the_field(studio):
+    card = {"name": "x", "tagline": "y", "category": "c", "description": "d", "maker": "m"}
+    card |= {"license": "MIT", "pricing": "Free", "facts": ""}
+    links = "Docs | https://example.org\nRepository without a pipe"
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        refused = client.post("/new", data={**card, "links": links, "csrf": csrf})
+    assert refused.status_code == 422
+    error = re.search(r'<p class="error" id="error-links">([^<]*)</p>', refused.text)
+    assert error and error.group(1).startswith("line 2, url: ")

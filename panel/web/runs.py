@@ -52,7 +52,10 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     problems: dict[str, str] = {}
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "card"
-        where = " ".join(str(part) for part in item["loc"][1:])
+        # links and facts are one a line in the form: name the line, not the list index
+        where = ", ".join(
+            f"line {part + 1}" if isinstance(part, int) else str(part) for part in item["loc"][1:]
+        )
         problems.setdefault(field, f"{where}: {item['msg']}" if where else item["msg"])
     return problems
 
