@@ -408,3 +408,11 @@ def test_a_bad_link_line_is_named_by_its_line_beside_the_field(studio):
     assert refused.status_code == 422
     error = re.search(r'<p class="error" id="error-links">([^<]*)</p>', refused.text)
     assert error and error.group(1).startswith("line 2, url: ")
+
+
+def test_serve_on_a_file_as_the_transcripts_folder_says_so(tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x")
+    result = runner.invoke(app, ["serve", "--transcripts", str(not_a_folder), "--port", "0"])
+    assert result.exit_code == 2 and "Cannot use" in result.stderr and "File exists" in result.stderr
+    assert "Traceback" not in result.output

@@ -95,7 +95,13 @@ def serve(
         if not is_loopback(bind) and token is None:
             token = secrets.token_urlsafe(24)
         studio = create_app(transcripts, settings, token=token, publish_dir=publish)
-        transcripts.mkdir(parents=True, exist_ok=True)
+        try:
+            transcripts.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot use {transcripts} as the transcripts folder ({error.strerror}); pass "
+                "--transcripts a folder (it is made when missing)."
+            ) from None
         sock = listening_socket(bind, port)
         shown = socket.gethostname() if bind in ("0.0.0.0", "::", "[::]") else bind  # reachable name
         shown = f"[{shown.strip('[]')}]" if ":" in shown else shown
