@@ -416,3 +416,12 @@ def test_serve_on_a_file_as_the_transcripts_folder_says_so(tmp_path):
     result = runner.invoke(app, ["serve", "--transcripts", str(not_a_folder), "--port", "0"])
     assert result.exit_code == 2 and "Cannot use" in result.stderr and "File exists" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_publishing_where_nothing_can_be_written_says_so(studio, panel_name):
+    studio.publish_dir.parent.mkdir(parents=True, exist_ok=True)
+    studio.publish_dir.write_text("a file where the publish folder should be")
+    with httpx.Client(base_url=studio.url) as client:
+        refused = client.post("/publish", data={"csrf": csrf_of(client.get("/").text), "name": panel_name})
+    assert refused.status_code == 500 and "Not published" in refused.text
+    assert f"Cannot write {studio.publish_dir / 'site' / 'pgvector.html'}" in refused.text

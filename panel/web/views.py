@@ -241,6 +241,15 @@ async def publish(request: Request) -> Response:
     written = []
     for kind in ("html", "md"):
         path = target / f"{slug}.{kind}"
-        write_atomic(path, render_page(panels, kind, votes, **options))  # type: ignore[arg-type]
+        try:
+            write_atomic(path, render_page(panels, kind, votes, **options))  # type: ignore[arg-type]
+        except OSError as error:
+            done = f" ({' and '.join(written)} was written)" if written else ""
+            return studio.problem(
+                f"Cannot write {path} ({error.strerror}){done}. Check the publish folder, "
+                f"{studio.publish_dir}, or pick another folder name.",
+                500,
+                "Not published",
+            )
         written.append(str(path))
     return studio.page("message.html.j2", title="Published", message="Wrote " + " and ".join(written) + ".")
