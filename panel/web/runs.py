@@ -228,7 +228,10 @@ async def upload_votes(request: Request) -> Response:
         return studio.problem("The votes file is not UTF-8 text; save it as UTF-8 and upload it again.")
     parse_votes(text, upload.filename)  # refuse a bad file before it replaces a good one
     kept = studio.folder / f"votes.{kind}"
-    write_atomic(kept, text)  # the new file first: a failed write leaves the old votes in place
+    try:
+        write_atomic(kept, text)  # the new file first: a failed write leaves the old votes in place
+    except OSError as error:
+        return studio.problem(f"Cannot write {kept} ({error.strerror}); the votes file was not changed.", 500)
     for name in VOTES_FILES:
         if name != kept.name:
             (studio.folder / name).unlink(missing_ok=True)
