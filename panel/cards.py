@@ -89,10 +89,6 @@ def parse_card(data: Any, source: str) -> ToolCard:
 def read_card_data(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:
     """Parse a TOML, YAML or JSON file into Python data, with a clear error when it is not."""
     kind = CARD_SUFFIXES.get(path.suffix.lower())
-    if path.is_dir():
-        raise CardError(f"{path} is a folder, not a tool card file (.toml, .yaml, .yml or .json).")
-    if kind is None and not path.exists():
-        raise CardError(f"{path}: no such file.")
     if kind is None:
         raise CardError(f"{path}: unknown card format {path.suffix!r}; use .toml, .yaml, .yml or .json.")
     try:

@@ -182,8 +182,6 @@ def resolve_side(side: str, comparison_path: Path) -> Path:
 def load_transcript(path: str | Path) -> Transcript:
     """Read a panel or comparison transcript, checking its schema version."""
     path = Path(path)
-    if path.is_dir():
-        raise TranscriptError(f"{path} is a folder; name a transcript file in it ({path}/….json).")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
