@@ -32,6 +32,7 @@ from panel.runner import (
     compare_tools_async,
     run_panel,
     run_panel_async,
+    save_comparison,
 )
 from panel.stability import sample_stability_async, stability_of_folder
 from panel.transcripts import ComparisonTranscript, PanelTranscript, load_transcript
@@ -65,6 +66,7 @@ __all__ = [
     "compare_aggregates",
     "compare_tools",
     "compare_tools_async",
+    "save_comparison",
     "diagnose",
     "diff_paths",
     "diff_transcripts",

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from panel.page_facts import panel_size
 from panel.personas import LoadedPersona, Persona
 from panel.transcripts import ComparisonTranscript, PanelTranscript
 from panel.verdicts import PersonaReview
@@ -34,8 +35,10 @@ def persona_label(review: PersonaReview) -> str:
 
 
 def verdict_table(transcript: PanelTranscript) -> Table:
+    counted, total = panel_size(transcript.aggregate)
+    size = f" ({counted} of {total} reviewers)" if counted < total else ""  # never overstate the panel
     return reviews_table(
-        f"{escape(transcript.card.name)} — panel ships {ship_pct_text(transcript.aggregate.ship_pct)}",
+        f"{escape(transcript.card.name)} — panel ships {ship_pct_text(transcript.aggregate.ship_pct)}{size}",
         transcript.reviews,
     )
 

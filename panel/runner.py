@@ -209,26 +209,35 @@ async def compare_tools_async(
     finally:
         if own_backend:
             await backend.aclose()
+    return save_comparison(a, b, settings.out_dir)
+
+
+def save_comparison(a: PanelResult, b: PanelResult, out_dir: Path) -> ComparisonResult:
+    """The A-vs-B call between two saved panels (as they stand now), saved as a comparison
+    transcript in `out_dir` that names both panels' files."""
+    if a.path is None or b.path is None:
+        raise ConfigError("A comparison names both panels' transcripts: save both panels first.")
+    card_a, card_b = a.transcript.card, b.transcript.card
     comparison = compare_aggregates(
         a.transcript.aggregate,
         b.transcript.aggregate,
-        tool_a.name,
-        tool_b.name,
-        prices=(tool_a.pricing, tool_b.pricing),
+        card_a.name,
+        card_b.name,
+        prices=(card_a.pricing, card_b.pricing),
     )
     transcript = ComparisonTranscript(
         id=uuid.uuid4().hex,
         created_at=now_utc(),
         a_transcript=str(Path(a.path).resolve()),
         b_transcript=str(Path(b.path).resolve()),
-        a_tool=tool_a.name,
-        b_tool=tool_b.name,
+        a_tool=card_a.name,
+        b_tool=card_b.name,
         a_aggregate=a.transcript.aggregate,
         b_aggregate=b.transcript.aggregate,
         comparison=comparison,
     )
-    slug = f"{safe_slug(tool_a.name)[:28]}-vs-{safe_slug(tool_b.name)[:28]}"
-    path = save_transcript(transcript, settings.out_dir, slug)
+    slug = f"{safe_slug(card_a.name)[:28]}-vs-{safe_slug(card_b.name)[:28]}"
+    path = save_transcript(transcript, out_dir, slug)
     return ComparisonResult(a=a, b=b, transcript=transcript, path=path)
 
 

@@ -254,3 +254,19 @@ def test_show_comparison_from_another_folder_recomputes_the_call(ollama, tmp_pat
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.stdout)
     assert data["a"]["ship_pct"] == 0 and data["winner"] == "GitHub Copilot"
+
+
+def test_an_incomplete_panel_table_says_how_many_reviewers_its_ship_pct_counts(ollama, tmp_path: Path):
+    def business_fails(body: dict, verdict: dict) -> dict:
+        return {"oops": True} if body["format"]["title"] == "BusinessVerdict" else verdict
+
+    ollama.verdict_hook = business_fails
+    flags = ["--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path)]
+    result = invoke("run", PGVECTOR, *flags)
+    assert result.exit_code == 1
+    assert "pgvector — panel ships 100% (3 of 4 reviewers)" in " ".join(result.stdout.split())
+    ollama.verdict_hook = None
+    complete = invoke("run", PGVECTOR, *flags)
+    assert (
+        complete.exit_code == 0 and complete.stdout.splitlines()[0].strip() == "pgvector — panel ships 100%"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -83,3 +85,10 @@ def test_a_bad_choice_is_a_usage_error() -> None:
 
 def test_a_lower_bound_is_said_in_words() -> None:
     assert "at least 1" in " ".join(help_of("batch").split())
+
+
+def test_python_dash_m_panel_is_the_panel_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "panel", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and result.stdout.startswith("Usage: panel [OPTIONS] COMMAND")

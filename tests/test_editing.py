@@ -449,3 +449,18 @@ def test_failed_rerun_keeps_the_earlier_verdict(ollama, settings, card_path):
     assert last.action == "rerun" and last.reviews[0].status == "failed"
     assert "rerun failed, the earlier verdict is kept" in last.note
     assert result.exit_code == 0
+
+
+def test_lock_without_an_editor_through_no_edit(ollama, settings, card_path, monkeypatch):
+    path = first_panel(settings, card_path)
+    for name in ("VISUAL", "EDITOR"):
+        monkeypatch.delenv(name, raising=False)
+    without = runner.invoke(app, ["edit", str(path), "--persona", "dx", "--lock"])
+    assert without.exit_code == 2 and "No editor to open" in without.stderr
+    alone = runner.invoke(app, ["edit", str(path), "--persona", "dx", "--no-edit"])
+    assert alone.exit_code == 2 and "add --lock or --unlock" in alone.stderr
+    locked = runner.invoke(app, ["edit", str(path), "--persona", "dx", "--lock", "--no-edit", "--by", "Bo"])
+    assert locked.exit_code == 0, locked.output
+    dx = next(r for r in load_transcript(path).reviews if r.persona == "dx")
+    assert dx.locked and dx.written_by is None and dx.verdict.headline == "headline from DxVerdict"
+    assert load_transcript(path).revisions[-1].by == "person:Bo"

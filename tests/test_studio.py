@@ -3,6 +3,8 @@ the two-tab conflict, and the published page matching `panel render`."""
 
 from __future__ import annotations
 
+import html
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +17,10 @@ from panel import run_panel
 from panel.cli import app
 from panel.revisions import find_review
 from panel.transcripts import PanelTranscript, load_transcript
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, import_or_skip
 
-pytest.importorskip("uvicorn", reason="the studio tests need the studio extra")
+for module in ("starlette", "uvicorn", "multipart"):
+    import_or_skip(module, "the studio tests need the studio extra")
 from tests.studio_server import RunningStudio, running_studio  # noqa: E402
 
 runner = CliRunner()
@@ -59,6 +62,7 @@ def test_every_change_needs_the_csrf_token(studio, panel_name):
             "/new",
             "/publish",
             "/votes",
+            "/compare",
         ):
             refused = client.post(path, data={"base": "1", "csrf": "forged"})
             assert refused.status_code == 403, path
@@ -79,12 +83,14 @@ def test_every_change_needs_the_csrf_token(studio, panel_name):
 def test_loopback_studio_refuses_other_host_names(studio):
     with httpx.Client(base_url=studio.url) as client:
         assert client.get("/").status_code == 200
-        rebound = client.get("/", headers={"host": "attacker.example"})
-        assert rebound.status_code == 403
+        for host in ("attacker.example", "127.0.0.1.attacker.example", "localhost.attacker.example"):
+            assert client.get("/", headers={"host": host}).status_code == 403, host
+        for host in ("localhost:8765", "127.0.0.2:8765", "[::1]:8765"):  # --bind 127.0.0.2 must work
+            assert client.get("/", headers={"host": host}).status_code == 200, host
 
 
 def test_a_token_is_checked_on_every_request(settings, tmp_path, panel_name):
-    token = "s3cret-token"
+    token = "s3cret-token-for-tests"
     with running_studio(settings.out_dir, settings, tmp_path / "pub", token=token) as studio:
         with httpx.Client(base_url=studio.url) as client:
             for path in ("/", f"/panels/{panel_name}", "/static/studio.js", f"/preview?name={panel_name}"):
@@ -151,6 +157,7 @@ def test_second_tab_edit_is_refused_with_the_newer_revision(studio, panel_name):
         assert diff.headers["content-security-policy"].startswith(
             "default-src 'none'; style-src 'unsafe-inline'"
         )
+        assert diff.headers["content-security-policy"].endswith("frame-ancestors 'none'")
 
         invalid = client.post(
             f"/panels/{panel_name}/verdicts/dx/edit",
@@ -178,7 +185,7 @@ def test_published_files_match_panel_render(studio, panel_name, settings, tmp_pa
 def test_serve_on_a_busy_port_says_so(tmp_path):
     import socket
 
-    from panel.cli.serve_command import is_loopback
+    from panel.web.security import is_loopback
 
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -196,3 +203,225 @@ def test_serve_on_a_busy_port_says_so(tmp_path):
         False,
         False,
     ]
+
+
+def test_the_list_puts_the_file_written_last_first_within_one_second(settings):
+    from panel.web.folder import list_folder
+
+    older, newer = (
+        run_panel(EXAMPLES / card, settings).path for card in ("pgvector.toml", "github-copilot.toml")
+    )
+    assert older is not None and newer is not None
+    same_second = loaded(older).created_at
+    for path, mtime in ((older, 2_000_000_000), (newer, 2_000_000_001)):
+        transcript = loaded(path).model_copy(update={"created_at": same_second})
+        path.write_text(transcript.model_dump_json(indent=2))
+        os.utime(path, (mtime, mtime))
+    assert [entry.tool for entry in list_folder(settings.out_dir)] == ["GitHub Copilot", "pgvector"]
+    os.utime(older, (2_000_000_002, 2_000_000_002))
+    assert [entry.tool for entry in list_folder(settings.out_dir)] == ["pgvector", "GitHub Copilot"]
+
+
+def test_a_body_without_content_length_is_capped_as_it_arrives(studio):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+
+        def chunks() -> Iterator[bytes]:
+            yield f"csrf={csrf}&description=".encode()
+            for _ in range(40):
+                yield b"x" * 10_000
+
+        streamed = client.post(
+            "/new", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+        assert "content-length" not in streamed.request.headers
+        assert streamed.status_code == 413 and "256 KiB" in streamed.text
+        assert client.get("/").status_code == 200
+
+
+def test_each_browser_session_has_its_own_csrf_token(studio, panel_name):
+    lock = f"/panels/{panel_name}/verdicts/dx/lock"
+    with httpx.Client(base_url=studio.url) as one, httpx.Client(base_url=studio.url) as two:
+        opened = one.get("/")
+        assert "HttpOnly; SameSite=Strict" in opened.headers["set-cookie"]
+        first, second = csrf_of(opened.text), csrf_of(two.get("/").text)
+        assert first != second
+        assert csrf_of(one.get(f"/panels/{panel_name}").text) == first
+        stolen = two.post(lock, data={"base": "1", "csrf": first})
+        assert stolen.status_code == 403 and "CSRF" in stolen.text
+        assert not find_review(loaded(studio.folder / panel_name), "dx").locked
+        assert one.post(lock, data={"base": "1", "csrf": first}).status_code == 303
+        assert find_review(loaded(studio.folder / panel_name), "dx").locked
+
+
+def test_saving_a_comparison_writes_the_transcript_panel_compare_writes(studio, panel_name, settings):
+    from panel.transcripts import ComparisonTranscript
+
+    copilot = run_panel(EXAMPLES / "github-copilot.toml", settings).path
+    assert copilot is not None
+    with httpx.Client(base_url=studio.url) as client:
+        shown = client.get("/compare", params=[("name", panel_name), ("name", copilot.name)])
+        assert "Save the comparison" in shown.text
+        swap = re.search(r'id="swap" href="([^"]+)"', shown.text)
+        assert swap and "<h1>GitHub Copilot vs pgvector</h1>" in client.get(html.unescape(swap.group(1))).text
+        saved = client.post(
+            "/compare", data={"csrf": csrf_of(shown.text), "name": [panel_name, copilot.name]}
+        )
+        assert saved.status_code == 303
+        name = saved.headers["location"].removeprefix("/compare?name=")
+        comparison = load_transcript(studio.folder / name)
+        assert isinstance(comparison, ComparisonTranscript)
+        assert (comparison.a_tool, comparison.b_tool) == ("pgvector", "GitHub Copilot")
+        assert Path(comparison.b_transcript) == copilot.resolve()
+        page = client.get(saved.headers["location"]).text
+        assert "Saved as the comparison" in page and "Save the comparison" not in page
+        assert "pgvector vs GitHub Copilot" in client.get("/").text
+    shown_by_cli = runner.invoke(app, ["show", str(studio.folder / name), "--json"])
+    assert shown_by_cli.exit_code == 0 and '"pgvector"' in shown_by_cli.stdout
+
+
+def test_compare_with_must_name_a_panel_in_the_folder(studio, panel_name):
+    card = {"name": "x", "tagline": "y", "category": "c", "description": "d", "maker": "m"}
+    card |= {"license": "MIT", "pricing": "Free", "links": "", "facts": ""}
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        outside = client.post("/new", data={**card, "csrf": csrf, "compare_with": "../secret.json"})
+        assert outside.status_code == 400 and "not a transcript name" in outside.text
+        reviewed = client.post(
+            "/new", data={**card, "csrf": csrf, "compare_with": panel_name, "review": "on"}
+        )
+        assert reviewed.status_code == 400 and "tick both panels" in reviewed.text
+    assert sorted(path.name for path in studio.folder.glob("*.json")) == [panel_name]
+
+
+def test_a_votes_upload_never_replaces_good_votes_with_a_cut_or_garbled_file(studio):
+    votes = studio.folder / "votes.csv"
+    studio.folder.mkdir(parents=True, exist_ok=True)
+    votes.write_text("tool,up,down\npgvector,10,2\n")
+    rows = "".join(f"tool-{number:05},1,0\n" for number in range(5000))  # about 90 KiB
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/").text)
+        for body, problem in (
+            (("tool,up,down\n" + rows).encode(), "over 64 KiB"),
+            ("tool,up,down\npgvector,1,0\n".encode("utf-16"), "not UTF-8"),
+        ):
+            sent = client.post("/votes", data={"csrf": csrf}, files={"votes_file": ("votes.csv", body)})
+            assert sent.status_code in (400, 413) and problem in sent.text
+            assert votes.read_text() == "tool,up,down\npgvector,10,2\n"
+        replaced = client.post(
+            "/votes",
+            data={"csrf": csrf},
+            files={"votes_file": ("votes.json", b'{"pgvector": {"up": 3, "down": 1}}')},
+        )
+        assert replaced.status_code == 303
+    assert not votes.exists() and (studio.folder / "votes.json").read_text().startswith('{"pgvector"')
+
+
+@pytest.mark.parametrize("token", ["", "short", "has a space in it!"])
+def test_serve_refuses_a_token_that_would_let_anyone_in(tmp_path, token):
+    folder = tmp_path / "transcripts"
+    result = runner.invoke(
+        app, ["serve", "--transcripts", str(folder), "--bind", "0.0.0.0", "--port", "0", "--token", token]
+    )
+    assert result.exit_code == 2 and "at least 16 characters" in result.stderr
+    assert not folder.exists()
+
+
+def test_an_incomplete_panel_says_so_on_its_studio_page(studio, settings, ollama):
+    def business_fails(body: dict, verdict: dict) -> dict:
+        return {"oops": True} if body["format"]["title"] == "BusinessVerdict" else verdict
+
+    ollama.verdict_hook = business_fails
+    path = run_panel(PGVECTOR, settings).path
+    assert path is not None and loaded(path).aggregate.incomplete
+    with httpx.Client(base_url=studio.url) as client:
+        page = client.get(f"/panels/{path.name}").text
+        refused = client.post("/publish", data={"csrf": csrf_of(page), "name": path.name})
+        published = client.post(
+            "/publish", data={"csrf": csrf_of(page), "name": path.name, "allow_incomplete": "on"}
+        )
+    assert re.search(r'id="incomplete"[^>]*>Incomplete panel: 3 of 4 reviewers', page)
+    assert refused.status_code == 409 and "tick “publish an incomplete panel”" in refused.text
+    assert "--allow-incomplete" not in refused.text
+    assert published.status_code == 200
+    html = (studio.publish_dir / "site" / "pgvector.html").read_text()
+    assert "3 of 4 reviewers" in html and "oops" not in html
+
+
+def test_a_lock_names_the_editor_who_last_saved_from_this_browser(studio, panel_name):
+    path = studio.folder / panel_name
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get(f"/panels/{panel_name}").text)
+        verdict = find_review(loaded(path), "dx").verdict
+        values = {**verdict.fields, "decision": "skip", "confidence": "0.4", "quote": verdict.quote}
+        edited = client.post(
+            f"/panels/{panel_name}/verdicts/dx/edit",
+            data={**values, "headline": "New", "base": "1", "csrf": csrf, "by": "Ana Lima"},
+        )
+        assert edited.status_code == 303
+        assert 'value="Ana Lima"' in client.get(f"/panels/{panel_name}").text
+        locked = client.post(f"/panels/{panel_name}/verdicts/futures/lock", data={"base": "2", "csrf": csrf})
+        assert locked.status_code == 303
+    assert [revision.by for revision in loaded(path).revisions[1:]] == ["person:Ana Lima", "person:Ana Lima"]
+
+
+def test_a_rerun_from_a_stale_page_is_refused_and_a_locked_verdict_needs_force(studio, panel_name, ollama):
+    path = studio.folder / panel_name
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get(f"/panels/{panel_name}").text)
+        assert (
+            client.post(
+                f"/panels/{panel_name}/verdicts/dx/lock", data={"base": "1", "csrf": csrf}
+            ).status_code
+            == 303
+        )
+        saved = path.read_bytes()
+        calls = len(ollama.chats)
+        stale = client.post(f"/panels/{panel_name}/verdicts/dx/rerun", data={"base": "1", "csrf": csrf})
+        assert stale.status_code == 409 and "Nothing was rerun" in stale.text
+        locked = client.post(f"/panels/{panel_name}/verdicts/dx/rerun", data={"base": "2", "csrf": csrf})
+        assert locked.status_code == 409 and "Tick “replace the locked verdict”" in locked.text
+        assert "--force" not in locked.text
+        bad_seed = client.post(
+            f"/panels/{panel_name}/verdicts/dx/rerun",
+            data={"base": "2", "csrf": csrf, "force": "on", "seed": "x1"},
+        )
+        assert bad_seed.status_code == 400 and "seed must be a whole number" in bad_seed.text
+        assert path.read_bytes() == saved and len(ollama.chats) == calls
+        forced = client.post(
+            f"/panels/{panel_name}/verdicts/dx/rerun",
+            data={"base": "2", "csrf": csrf, "force": "on", "seed": "9"},
+        )
+        assert forced.status_code == 303
+    rerun = loaded(path)
+    assert rerun.revisions[-1].action == "rerun" and rerun.options["dx"]["seed"] == 9
+    assert not find_review(rerun, "dx").locked
+
+
+def test_a_bad_link_line_is_named_by_its_line_beside_the_field(studio):
+    card = {"name": "x", "tagline": "y", "category": "c", "description": "d", "maker": "m"}
+    card |= {"license": "MIT", "pricing": "Free", "facts": ""}
+    links = "Docs | https://example.org\nRepository without a pipe"
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        refused = client.post("/new", data={**card, "links": links, "csrf": csrf})
+    assert refused.status_code == 422
+    error = re.search(r'<p class="error" id="error-links">([^<]*)</p>', refused.text)
+    assert error and error.group(1).startswith("line 2, url: ")
+
+
+def test_serve_on_a_file_as_the_transcripts_folder_says_so(tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x")
+    result = runner.invoke(app, ["serve", "--transcripts", str(not_a_folder), "--port", "0"])
+    assert result.exit_code == 2 and "Cannot use" in result.stderr and "File exists" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_publishing_where_nothing_can_be_written_says_so(studio, panel_name):
+    studio.publish_dir.parent.mkdir(parents=True, exist_ok=True)
+    studio.publish_dir.write_text("a file where the publish folder should be")
+    with httpx.Client(base_url=studio.url) as client:
+        refused = client.post("/publish", data={"csrf": csrf_of(client.get("/").text), "name": panel_name})
+    assert refused.status_code == 500 and "Not published" in refused.text
+    assert f"Cannot write {studio.publish_dir / 'site' / 'pgvector.html'}" in refused.text

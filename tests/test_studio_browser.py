@@ -21,10 +21,11 @@ from panel import run_panel
 from panel.cli import app
 from panel.revisions import find_review, history
 from panel.transcripts import PanelTranscript, load_transcript
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, import_or_skip
 
-sync_api = pytest.importorskip("playwright.sync_api")
-pytest.importorskip("uvicorn", reason="the studio tests need the studio extra")
+sync_api = import_or_skip("playwright.sync_api", "the browser tests need playwright (the dev extra)")
+for module in ("starlette", "uvicorn", "multipart"):
+    import_or_skip(module, "the studio tests need the studio extra")
 from tests.studio_server import RunningStudio, running_studio  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -226,12 +227,14 @@ def test_two_tabs_editing_one_verdict(browser, studio, settings):
 
 def test_token_and_csrf_refusals_in_the_browser(browser, settings, tmp_path):
     name = saved_panel(EXAMPLES / "pgvector.toml", settings).name
-    with running_studio(settings.out_dir, settings, tmp_path / "pub", token="tok-123") as studio:
+    with running_studio(
+        settings.out_dir, settings, tmp_path / "pub", token="tok-123-for-the-browser"
+    ) as studio:
         context = browser.new_context()
         tab = context.new_page()
         refused = tab.goto(studio.url + "/")
         assert refused.status == 401 and "access token" in tab.inner_text("body")
-        tab.goto(studio.url + "/?token=tok-123")
+        tab.goto(studio.url + "/?token=tok-123-for-the-browser")
         assert tab.url == studio.url + "/" and "pgvector" in tab.inner_text("table")
 
         # A page from elsewhere posting a lock to the studio, with the right cookie but no CSRF token.
@@ -304,3 +307,44 @@ def test_vote_line_does_not_wrap(browser, ollama, settings, tmp_path, width):
             assert vote.bounding_box()["height"] < 2 * share["height"]
         keep_screenshot(tab, f"render-{label}-{width}")
     context.close()
+
+
+def test_a_new_tool_compared_with_a_saved_panel_in_one_step(page, studio, settings):
+    first = saved_panel(EXAMPLES / "pgvector.toml", settings).name
+    page.goto(f"{studio.url}/panels/{first}")
+    page.click("#compare-new")
+    assert page.input_value("#compare_with") == first
+    page.set_input_files("#card_file", str(EXAMPLES / "github-copilot.toml"))
+    page.click("#upload")
+    assert page.input_value("#compare_with") == first  # kept across the card upload
+    page.click("#run")
+    page.wait_for_selector("#job-done:not([hidden])", timeout=30_000)
+    assert page.inner_text("#open-panel") == "Open the comparison"
+    page.click("#open-panel")
+    assert "Saved as the comparison" in page.inner_text("#saved")
+    assert "GitHub Copilot" in page.inner_text("#call")
+    comparisons = [load_transcript(path) for path in studio.folder.glob("*-vs-*.json")]
+    assert [(c.a_tool, c.b_tool, Path(c.b_transcript).name) for c in comparisons] == [
+        ("GitHub Copilot", "pgvector", first)
+    ]
+    assert page.dialogs == []
+
+
+def test_a_failed_reviewer_shows_its_problem_and_folded_raw_outputs_live(page, studio, ollama):
+    def business_fails(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+        return {"note": HOSTILE} if body["format"]["title"] == "BusinessVerdict" else verdict
+
+    ollama.verdict_hook = business_fails
+    page.goto(studio.url + "/new")
+    fill_card(page, "pgvector", "Vector search inside Postgres")
+    page.click("#run")
+    page.wait_for_selector("#job-done:not([hidden])", timeout=30_000)
+    failed = page.locator(".box.failed[data-persona=business]")
+    assert "failed: no valid verdict" in failed.locator(".state").inner_text()
+    raw = failed.locator("details.raw")
+    assert raw.get_attribute("open") is None and "Raw outputs (3 attempts)" in raw.inner_text()
+    raw.locator("summary").click()
+    assert HOSTILE in raw.locator("pre").first.inner_text()
+    assert page.locator("#boxes script, #boxes img").count() == 0
+    keep_screenshot(page, "studio-run-failed")
+    assert page.dialogs == []

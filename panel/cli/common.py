@@ -218,7 +218,7 @@ def nullstatus() -> Iterator[None]:
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(prog_name="panel")
     except PanelError as error:  # raised from a callback before reporting_errors runs
         if state["debug"]:
             raise

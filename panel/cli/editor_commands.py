@@ -136,10 +136,16 @@ def edit(
         bool,
         typer.Option(
             "--lock",
-            help="Lock the verdict: rerun and batch leave it alone (close the editor unchanged to only lock).",
+            help="Lock the verdict: rerun and batch leave it alone (add --no-edit to only lock).",
         ),
     ] = False,
     unlock: Annotated[bool, typer.Option("--unlock", help="Remove the lock.")] = False,
+    no_edit: Annotated[
+        bool,
+        typer.Option(
+            "--no-edit", help="Open no editor: only lock or unlock (for scripts, no $EDITOR needed)."
+        ),
+    ] = False,
     by: ByOption = None,
     note: NoteOption = None,
     as_json: JsonOption = False,
@@ -149,11 +155,18 @@ def edit(
     The edit is checked against the persona's schema and saved as a new revision.
     """
     with reporting_errors():
-        result = edit_verdict(transcript, persona, lock=lock, unlock=unlock, by=by, note=note)
+        if no_edit and not (lock or unlock):
+            raise PanelError("--no-edit leaves only a lock change: add --lock or --unlock.")
+        editor = {"open_editor": leave_unedited} if no_edit else {}
+        result = edit_verdict(transcript, persona, lock=lock, unlock=unlock, by=by, note=note, **editor)
     if result.review is None:
         stderr.print(f"No change to {persona}; the transcript was not touched.", highlight=False)
         raise typer.Exit(EXIT_OK)
     print_revision(result, as_json)
+
+
+def leave_unedited(path: Path) -> None:
+    """The editor of `edit --no-edit`: it leaves the verdict file as it is."""
 
 
 def choose_in_terminal(reviews: list[PersonaReview], open_ids: list[str]) -> dict[str, Choice]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import secrets
 import socket
 from pathlib import Path
@@ -26,15 +25,6 @@ from panel.cli.common import (
 from panel.errors import ConfigError, PanelError
 
 STUDIO_PACKAGES = ("starlette", "uvicorn", "multipart")
-
-
-def is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def listening_socket(bind: str, port: int) -> socket.socket:
@@ -71,7 +61,9 @@ def serve(
     token: Annotated[
         str | None,
         typer.Option(
-            "--token", metavar="TOKEN", help="Access token [default: generated when --bind is not loopback]."
+            "--token",
+            metavar="TOKEN",
+            help="Access token, 16 characters or more [default: generated when --bind is not loopback].",
         ),
     ] = None,
     publish: Annotated[
@@ -95,14 +87,21 @@ def serve(
         import uvicorn
 
         from panel.web import create_app
+        from panel.web.security import is_loopback
 
         settings = settings_from_flags(
             backend=backend, host=host, model=model, timeout=timeout, personas=personas, gguf=gguf
         )
         if not is_loopback(bind) and token is None:
             token = secrets.token_urlsafe(24)
-        transcripts.mkdir(parents=True, exist_ok=True)
         studio = create_app(transcripts, settings, token=token, publish_dir=publish)
+        try:
+            transcripts.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot use {transcripts} as the transcripts folder ({error.strerror}); pass "
+                "--transcripts a folder (it is made when missing)."
+            ) from None
         sock = listening_socket(bind, port)
         shown = socket.gethostname() if bind in ("0.0.0.0", "::", "[::]") else bind  # reachable name
         shown = f"[{shown.strip('[]')}]" if ":" in shown else shown

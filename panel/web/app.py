@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from panel.config import Settings
-from panel.errors import PanelError
+from panel.errors import ConfigError, PanelError
 from panel.render import percent_text
 from panel.review_desk import ReviewDesk
 from panel.web.jobs import JobBoard
@@ -25,6 +25,7 @@ from panel.web.security import BodyTooLarge, CsrfRefused, Guard, StudioGuard, to
 
 HERE = Path(__file__).parent
 MAX_FORM_FIELDS = 200
+MIN_TOKEN_CHARS = 16
 
 
 @dataclass
@@ -90,6 +91,13 @@ def create_app(
     """The studio over `folder`. `token` None means loopback only (the Host must be loopback)."""
     from panel.web import reviews, runs, views
 
+    if token is not None and (len(token) < MIN_TOKEN_CHARS or not token.isprintable() or " " in token):
+        # An empty token would let every request in; a short one can be guessed.
+        raise ConfigError(
+            f"The studio's access token must be at least {MIN_TOKEN_CHARS} characters, with no "
+            "spaces; leave --token out to have one generated."
+        )
+
     guard = Guard(token=token)
     studio = Studio(
         folder=Path(folder),
@@ -105,7 +113,8 @@ def create_app(
         Route("/jobs/{job_id:str}/events", runs.job_events),
         Route("/reviews/{review_id:str}", reviews.review_page, methods=["GET"]),
         Route("/reviews/{review_id:str}", reviews.answer_review, methods=["POST"]),
-        Route("/compare", runs.compare_page),
+        Route("/compare", runs.compare_page, methods=["GET"]),
+        Route("/compare", runs.save_compared, methods=["POST"]),
         Route("/votes", runs.upload_votes, methods=["POST"]),
         Route("/publish", views.publish, methods=["POST"]),
         Route("/preview", views.preview),

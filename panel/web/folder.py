@@ -55,15 +55,20 @@ def load_panel(folder: Path, name: str) -> tuple[PanelTranscript, Path]:
     return transcript, path
 
 
-def panels_for(folder: Path, name: str) -> list[PanelTranscript]:
-    """The panels a name stands for: one panel, or the two sides of a comparison."""
+def panel_files_for(folder: Path, name: str) -> list[tuple[PanelTranscript, Path]]:
+    """The panels a name stands for, with their files: one panel, or the two sides of a comparison."""
     path = transcript_path(folder, name)
     transcript = load_transcript(path)
     if isinstance(transcript, PanelTranscript):
-        return [transcript]
+        return [(transcript, path)]
     return [
-        load_panel(folder, Path(side).name)[0] for side in (transcript.a_transcript, transcript.b_transcript)
+        load_panel(folder, Path(side).name) for side in (transcript.a_transcript, transcript.b_transcript)
     ]
+
+
+def panels_for(folder: Path, name: str) -> list[PanelTranscript]:
+    """The panels a name stands for: one panel, or the two sides of a comparison."""
+    return [panel for panel, _ in panel_files_for(folder, name)]
 
 
 def status_of(transcript: Transcript) -> list[str]:
@@ -101,8 +106,9 @@ def entry_for(path: Path, transcript: Transcript) -> Entry:
 
 
 def list_folder(folder: Path, query: str = "") -> list[Entry]:
-    """Panels and comparisons in the folder, newest first; `query` filters by tool name."""
-    entries = []
+    """Panels and comparisons in the folder, newest first (the file written last first among
+    those of the same second); `query` filters by tool name."""
+    entries: list[tuple[Entry, int]] = []
     for path in folder.glob("*.json") if folder.is_dir() else []:
         if not SAFE_NAME.fullmatch(path.name):
             continue
@@ -112,8 +118,9 @@ def list_folder(folder: Path, query: str = "") -> list[Entry]:
             continue  # not a transcript (a manifest, a report); the CLI says why when asked
         entry = entry_for(path, transcript)
         if query.casefold() in entry.tool.casefold():
-            entries.append(entry)
-    return sorted(entries, key=lambda entry: entry.created_at, reverse=True)
+            entries.append((entry, path.stat().st_mtime_ns))
+    entries.sort(key=lambda found: (found[0].created_at, found[1]), reverse=True)
+    return [entry for entry, _ in entries]
 
 
 def at_revision(transcript: PanelTranscript, number: int) -> PanelTranscript:

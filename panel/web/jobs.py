@@ -23,6 +23,8 @@ class Job:
     personas: list[str]
     events: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
+    # Where the "done" link leads when not to the saved panel (a comparison saved with it).
+    link: str | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def publish(self, event: dict[str, Any]) -> None:
@@ -56,6 +58,13 @@ def review_event(review: PersonaReview, tool: str) -> dict[str, Any]:
         "confidence": verdict.confidence if verdict else None,
         "headline": verdict.headline if verdict else None,
         "error": review.error,
+        # A failed reviewer's raw outputs, for the live box to fold away (shown as text only).
+        "attempts": [
+            {"number": attempt.number, "outcome": attempt.outcome, "raw": attempt.raw or ""}
+            for attempt in review.attempts
+        ]
+        if review.status != "ok"
+        else [],
     }
 
 
@@ -85,7 +94,7 @@ class JobBoard:
 
         def on_review_for(tool: str) -> OnReview:
             def landed(review: PersonaReview) -> None:
-                loop.create_task(job.publish(review_event(review, tool)))
+                self.keep(loop.create_task(job.publish(review_event(review, tool))))
 
             return landed
 
@@ -98,9 +107,12 @@ class JobBoard:
                 await job.publish({"type": "error", "message": f"{type(error).__name__}: {error}"})
             else:
                 await asyncio.sleep(0)  # let the last review events land first
-                await job.publish({"type": "done", "transcript": name})
+                await job.publish({"type": "done", "transcript": name, "link": job.link})
 
-        task = loop.create_task(body())
+        self.keep(loop.create_task(body()))
+        return job
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a reference until the task ends (the loop keeps only weak ones)."""
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return job

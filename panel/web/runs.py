@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -18,11 +19,12 @@ from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, load_card
 from panel.errors import PanelError
 from panel.personas import load_personas
 from panel.render import parse_votes
-from panel.runner import run_panel_async
+from panel.runner import PanelResult, run_panel_async, save_comparison
 from panel.transcripts import write_atomic
-from panel.web.app import studio_of
-from panel.web.folder import VOTES_FILES, panels_for
+from panel.web.app import Studio, studio_of
+from panel.web.folder import VOTES_FILES, list_folder, load_panel, panel_files_for, panels_for
 from panel.web.jobs import Job, sse
+from panel.web.views import editor_of
 
 CARD_FIELDS = ("name", "tagline", "category", "description", "maker", "license", "pricing")
 EMPTY_CARD = {**dict.fromkeys(CARD_FIELDS, ""), "links": "", "facts": ""}
@@ -50,13 +52,40 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     problems: dict[str, str] = {}
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "card"
-        where = " ".join(str(part) for part in item["loc"][1:])
+        # links and facts are one a line in the form: name the line, not the list index
+        where = ", ".join(
+            f"line {part + 1}" if isinstance(part, int) else str(part) for part in item["loc"][1:]
+        )
         problems.setdefault(field, f"{where}: {item['msg']}" if where else item["msg"])
     return problems
 
 
+def new_form(
+    request: Request,
+    status: int = 200,
+    *,
+    values: dict[str, str] = EMPTY_CARD,
+    errors: dict[str, str] | None = None,
+    upload_error: str | None = None,
+    compare_with: str = "",
+) -> Response:
+    """The new-panel form, with the saved panels a new one can be compared with."""
+    studio = studio_of(request)
+    panels = [entry for entry in list_folder(studio.folder) if entry.kind == "panel"]
+    return studio.page(
+        "new.html.j2",
+        status,
+        values=values,
+        errors=errors or {},
+        upload_error=upload_error,
+        panels=panels,
+        compare_with=compare_with,
+        editor=editor_of(request),
+    )
+
+
 async def new_panel_form(request: Request) -> Response:
-    return studio_of(request).page("new.html.j2", values=EMPTY_CARD, errors={}, upload_error=None)
+    return new_form(request, compare_with=request.query_params.get("compare_with", ""))
 
 
 async def read_upload(upload: UploadFile) -> ToolCard:
@@ -76,30 +105,55 @@ async def start_panel(request: Request) -> Response:
     studio = studio_of(request)
     form = await studio.form(request)
     upload = form.get("card_file")
+    compare_with = str(form.get("compare_with") or "")
     if isinstance(upload, UploadFile) and upload.filename:
         try:
             card = await read_upload(upload)
         except PanelError as error:
-            return studio.page("new.html.j2", 400, values=EMPTY_CARD, errors={}, upload_error=str(error))
-        return studio.page("new.html.j2", values=card_values(card), errors={}, upload_error=None)
+            return new_form(request, 400, upload_error=str(error), compare_with=compare_with)
+        return new_form(request, values=card_values(card), compare_with=compare_with)
     values = {name: str(form.get(name) or "") for name in EMPTY_CARD}
     try:
         card = ToolCard.model_validate(card_data(values))
     except ValidationError as error:
-        return studio.page("new.html.j2", 422, values=values, errors=field_errors(error), upload_error=None)
+        return new_form(request, 422, values=values, errors=field_errors(error), compare_with=compare_with)
+    if compare_with:
+        load_panel(studio.folder, compare_with)  # refuse a name outside the folder before the run
     settings = studio.settings.model_copy(update={"out_dir": studio.folder})
     if form.get("review") == "on":
-        review_id = studio.desk.start(card, settings, by=str(form.get("by") or "studio editor")[:80])
+        if compare_with:
+            return studio.problem(
+                "A reviewed run saves its panel when the review ends: run it without “Compare it "
+                "with”, then tick both panels in the list to compare them."
+            )
+        review_id = studio.desk.start(
+            card, settings, by=str(form.get("by") or "").strip()[:80] or editor_of(request)
+        )
         return RedirectResponse(f"/reviews/{review_id}", 303)
     personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
 
     async def run(job: Job, on_review_for: Any) -> str:
         result = await run_panel_async(card, settings, on_review=on_review_for(card.name))
         assert result.path is not None
+        if compare_with:
+            job.link = compare_with_saved(studio, result, compare_with)
         return result.path.name
 
     job = studio.jobs.start([card.name], personas, run)
     return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+def compare_with_saved(studio: Studio, result: PanelResult, other: str) -> str:
+    """Save the comparison of a panel just run with a saved one (as it stands now); its page."""
+    try:
+        saved = save_comparison(result, PanelResult(*load_panel(studio.folder, other)), studio.folder)
+    except PanelError as error:
+        assert result.path is not None
+        raise PanelError(
+            f"The panel is saved as {result.path.name}, but not the comparison with {other}: {error}"
+        ) from None
+    assert saved.path is not None
+    return f"/compare?name={quote(saved.path.name)}"
 
 
 def job_of(request: Request) -> Job | None:
@@ -133,8 +187,26 @@ async def compare_page(request: Request) -> Response:
     if len(panels) != 2:
         return studio.problem("Tick two panels in the list to compare them.")
     a, b = panels
-    comparison = compare_aggregates(a.aggregate, b.aggregate, a.card.name, b.card.name)
-    return studio.page("compare.html.j2", names=names, panels=panels, comparison=comparison)
+    comparison = compare_aggregates(
+        a.aggregate, b.aggregate, a.card.name, b.card.name, prices=(a.card.pricing, b.card.pricing)
+    )
+    return studio.page(
+        "compare.html.j2", names=names, panels=panels, comparison=comparison, saved=len(names) == 1
+    )
+
+
+async def save_compared(request: Request) -> Response:
+    """Save the comparison of two ticked panels as a comparison transcript, as `panel compare` does."""
+    studio = studio_of(request)
+    form = await studio.form(request)
+    names = [str(name) for name in form.getlist("name")]
+    panels = [found for name in names for found in panel_files_for(studio.folder, name)]
+    if len(names) != 2 or len(panels) != 2:
+        return studio.problem("Tick two panels in the list to compare them.")
+    (a, a_path), (b, b_path) = panels
+    result = save_comparison(PanelResult(a, a_path), PanelResult(b, b_path), studio.folder)
+    assert result.path is not None
+    return RedirectResponse(f"/compare?name={quote(result.path.name)}", 303)
 
 
 async def upload_votes(request: Request) -> Response:
@@ -145,9 +217,22 @@ async def upload_votes(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return studio.problem("Choose a votes file (CSV `tool,up,down`, or JSON).")
     kind = "json" if upload.filename.lower().endswith(".json") else "csv"
-    text = (await upload.read(MAX_CARD_BYTES + 1)).decode("utf-8-sig", errors="replace")
+    data = await upload.read(MAX_CARD_BYTES + 1)
+    if len(data) > MAX_CARD_BYTES:  # never parse a cut file: it could drop rows silently
+        return studio.problem(
+            f"The votes file is over {MAX_CARD_BYTES // 1024} KiB; nothing was changed.", 413
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return studio.problem("The votes file is not UTF-8 text; save it as UTF-8 and upload it again.")
     parse_votes(text, upload.filename)  # refuse a bad file before it replaces a good one
+    kept = studio.folder / f"votes.{kind}"
+    try:
+        write_atomic(kept, text)  # the new file first: a failed write leaves the old votes in place
+    except OSError as error:
+        return studio.problem(f"Cannot write {kept} ({error.strerror}); the votes file was not changed.", 500)
     for name in VOTES_FILES:
-        (studio.folder / name).unlink(missing_ok=True)
-    write_atomic(studio.folder / f"votes.{kind}", text)
+        if name != kept.name:
+            (studio.folder / name).unlink(missing_ok=True)
     return RedirectResponse("/", 303)

@@ -2,8 +2,9 @@
 
 - a token on every request when the server listens beyond loopback (`?token=` once, then an
   HttpOnly SameSite=Strict cookie), and a Host check on loopback (no DNS rebinding);
-- a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), and
-  an Origin that must be this server;
+- a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), one
+  per browser session (an HttpOnly SameSite=Strict session cookie the token is derived from),
+  and an Origin that must be this server;
 - the rendered page's Content-Security-Policy, widened only by 'self' for the studio's own
   script, styles, forms and event stream; nosniff, no referrer to other sites (a same-origin one keeps the Origin header honest), no framing by others;
 - request bodies capped in size.
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import re
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -32,7 +36,11 @@ STUDIO_CSP = (
 )
 MAX_BODY_BYTES = 256 * 1024
 TOKEN_COOKIE = "panel_studio_token"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+SESSION_COOKIE = "panel_studio_session"
+SESSION_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+# The browser session of the request being answered, set by the middleware for the pages and
+# the form check of that request.
+CURRENT_SESSION: ContextVar[str] = ContextVar("panel_studio_session", default="")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -49,18 +57,35 @@ class Guard:
     port: int = 0
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
+    def csrf_for(self, session: str) -> str:
+        return hmac.new(self.secret, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
+
     @property
     def csrf_token(self) -> str:
-        return hmac.new(self.secret, b"csrf", hashlib.sha256).hexdigest()
+        """The CSRF token of the browser session whose request is being answered."""
+        return self.csrf_for(CURRENT_SESSION.get())
 
     def check_form(self, form: FormData, request: Request) -> None:
         sent = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
         if not hmac.compare_digest(sent, self.csrf_token):
-            raise CsrfRefused("This form is stale or did not come from the studio (CSRF check).")
+            raise CsrfRefused(
+                "This form is stale or did not come from the studio (CSRF check); nothing was "
+                "saved. Go back, reload the page, and make the change again."
+            )
 
 
 def header(scope: Scope, name: bytes) -> str:
     return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), "")
+
+
+def is_loopback(address: str) -> bool:
+    """True for `localhost` and any loopback IP (127.0.0.0/8, ::1), bracketed or not."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def host_name(host: str) -> str:
@@ -78,6 +103,17 @@ def cookie_token(scope: Scope) -> str:
     return morsel.value if morsel else ""
 
 
+def cookie_session(scope: Scope) -> str:
+    """The session cookie's value when it has the shape this server gives out, else ""."""
+    cookies = SimpleCookie()
+    try:
+        cookies.load(header(scope, b"cookie"))
+    except Exception:  # noqa: BLE001 - a malformed cookie header is no session
+        return ""
+    morsel = cookies.get(SESSION_COOKIE)
+    return morsel.value if morsel and SESSION_SHAPE.fullmatch(morsel.value) else ""
+
+
 class StudioGuard:
     """ASGI middleware applying the Guard to every HTTP request."""
 
@@ -88,6 +124,11 @@ class StudioGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        session = cookie_session(scope)
+        if not session:
+            session = secrets.token_urlsafe(24)
+            scope = {**scope, "new_session": session}
+        CURRENT_SESSION.set(session)
         refusal = self.refusal(scope)
         if refusal is not None:
             await self.with_headers(refusal, scope)(scope, receive, send)
@@ -100,7 +141,7 @@ class StudioGuard:
 
     def refusal(self, scope: Scope) -> Response | None:
         host = host_name(header(scope, b"host"))
-        if self.guard.token is None and host not in LOOPBACK_HOSTS:
+        if self.guard.token is None and not is_loopback(host):
             return PlainTextResponse("This studio answers on 127.0.0.1 only (Host check).", 403)
         if self.guard.token is not None:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -143,6 +184,9 @@ class StudioGuard:
                     (b"referrer-policy", b"same-origin"),
                     (b"cache-control", b"no-store"),
                 ]
+                if "new_session" in scope:
+                    cookie = f"{SESSION_COOKIE}={scope['new_session']}; Path=/; HttpOnly; SameSite=Strict"
+                    headers.append((b"set-cookie", cookie.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

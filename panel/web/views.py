@@ -3,14 +3,17 @@ verdict's rerun / lock / edit, a diff of two revisions, the preview, and publish
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from panel.diff import diff_transcripts
 from panel.editing import persona_from_record, recorded_persona, rerun_persona_async
-from panel.page_facts import check_complete, verdict_sentence
+from panel.page_facts import IncompletePanel, check_complete, panel_size, verdict_sentence
 from panel.render import render_diff, render_page
 from panel.revisions import (
     InvalidVerdict,
@@ -23,11 +26,23 @@ from panel.revisions import (
     verdict_from_values,
 )
 from panel.transcripts import PanelTranscript, safe_slug, write_atomic
-from panel.web.app import studio_of
+from panel.web.app import Studio, studio_of
 from panel.web.folder import at_revision, folder_votes, list_folder, load_panel, panels_for
 from panel.web.security import PAGE_CSP
 
 COMMON_FIELDS = ("decision", "confidence", "headline", "quote")
+EDITOR_COOKIE = "panel_studio_editor"
+DEFAULT_EDITOR = "studio editor"
+
+
+def editor_of(request: Request) -> str:
+    """The name this browser last saved a change under (a cookie), for the next change's "who"."""
+    return unquote(request.cookies.get(EDITOR_COOKIE, "")).strip()[:80] or DEFAULT_EDITOR
+
+
+def remember_editor(response: Response, by: str) -> Response:
+    response.set_cookie(EDITOR_COOKIE, quote(by), max_age=365 * 86400, httponly=True, samesite="strict")
+    return response
 
 
 async def list_panels(request: Request) -> Response:
@@ -57,9 +72,11 @@ def panel_view(request: Request, name: str, status: int = 200, **extra: Any) -> 
         name=name,
         transcript=transcript,
         sentence=verdict_sentence(transcript.card.name, transcript.aggregate),
+        size=panel_size(transcript.aggregate),
         rows=verdict_rows(transcript),
         revisions=history(transcript),
         base=revision_number(transcript),
+        editor=editor_of(request),
         **context,
     )
 
@@ -68,38 +85,67 @@ async def panel_page(request: Request) -> Response:
     return panel_view(request, request.path_params["name"])
 
 
+async def rerun_from_form(
+    studio: Studio,
+    transcript: PanelTranscript,
+    path: Path,
+    persona_id: str,
+    base: int,
+    form: FormData,
+    by: str,
+) -> Response | None:
+    """Rerun one reviewer as the panel page asked (seed, model, force); a page to show instead
+    when the rerun is refused. A stale page raises RevisionConflict before any model call."""
+    newer = newer_change(transcript, persona_id, base)
+    if newer is not None:
+        raise RevisionConflict(
+            f"The verdict of {persona_id} changed after you read it (revision {newer.number}, "
+            f"{newer.action} by {newer.by.removeprefix('person:')}). Nothing was rerun.",
+            newer,
+            transcript,
+        )
+    current = find_review(transcript, persona_id)
+    if current.locked and form.get("force") != "on":
+        return studio.problem(
+            f"The verdict of {persona_id} is locked ({current.author}), so a rerun leaves it alone. "
+            "Tick “replace the locked verdict” beside Rerun to replace it anyway, or unlock it first.",
+            409,
+            "Not rerun",
+        )
+    seed_text, model = str(form.get("seed") or "").strip(), str(form.get("model") or "").strip()
+    if seed_text and not seed_text.isdigit():
+        return studio.problem(
+            f"The seed must be a whole number, or empty for a random one (got {seed_text!r})."
+        )
+    await rerun_persona_async(
+        path,
+        persona_id,
+        studio.settings,
+        seed=int(seed_text) if seed_text else None,
+        model=model or None,
+        force=form.get("force") == "on",
+        note=f"from the studio by {by}",
+    )
+    return None
+
+
 async def change(request: Request) -> Response:
     """Rerun, lock, unlock or edit one verdict, each as a revision through the guarded save."""
     studio = studio_of(request)
     name, persona_id, action = (request.path_params[key] for key in ("name", "persona", "action"))
     form = await studio.form(request)
     transcript, path = load_panel(studio.folder, name)
-    find_review(transcript, persona_id)
-    by = str(form.get("by") or "studio editor").strip()[:80] or "studio editor"
+    by = str(form.get("by") or "").strip()[:80] or editor_of(request)
     try:
         base = int(str(form.get("base", "")))
     except ValueError:
         return studio.problem("The form has no revision number; reload the page and try again.")
+    find_review(transcript, persona_id)
     try:
         if action == "rerun":
-            seed_text, model = str(form.get("seed") or "").strip(), str(form.get("model") or "").strip()
-            newer = newer_change(transcript, persona_id, base)
-            if newer is not None:
-                raise RevisionConflict(
-                    f"The verdict of {persona_id} changed after you read it (revision {newer.number}, "
-                    f"{newer.action} by {newer.by.removeprefix('person:')}). Nothing was rerun.",
-                    newer,
-                    transcript,
-                )
-            await rerun_persona_async(
-                path,
-                persona_id,
-                studio.settings,
-                seed=int(seed_text) if seed_text.isdigit() else None,
-                model=model or None,
-                force=form.get("force") == "on",
-                note=f"from the studio by {by}",
-            )
+            refused = await rerun_from_form(studio, transcript, path, persona_id, base, form, by)
+            if refused is not None:
+                return refused
         elif action in ("lock", "unlock"):
             change_verdict(path, persona_id, base=base, locked=action == "lock", by=by)
         elif action == "edit":
@@ -122,7 +168,7 @@ async def change(request: Request) -> Response:
         return panel_view(
             request, name, 409, conflict={"message": str(conflict), "review": newer, "persona": persona_id}
         )
-    return RedirectResponse(f"/panels/{name}#reviewer-{persona_id}", 303)
+    return remember_editor(RedirectResponse(f"/panels/{name}#reviewer-{persona_id}", 303), by)
 
 
 async def diff_revisions(request: Request) -> Response:
@@ -140,7 +186,9 @@ async def diff_revisions(request: Request) -> Response:
         f"revision {before}",
         f"revision {after}",
     )
-    return HTMLResponse(render_diff(diff, "html"), headers={"content-security-policy": PAGE_CSP})
+    return HTMLResponse(
+        render_diff(diff, "html"), headers={"content-security-policy": f"{PAGE_CSP}; frame-ancestors 'none'"}
+    )
 
 
 def chosen_panels(request: Request, names: list[str]) -> list[PanelTranscript]:
@@ -177,7 +225,15 @@ async def publish(request: Request) -> Response:
     except ValueError as error:
         return studio.problem(str(error))
     if form.get("allow_incomplete") != "on":
-        check_complete(panels)
+        try:
+            check_complete(panels)
+        except IncompletePanel as error:
+            return studio.problem(
+                f"{error} Rerun the missing reviewer on the panel's page, or tick “publish an "
+                "incomplete panel” to publish it with the incomplete notice. Nothing was written.",
+                409,
+                "Not published",
+            )
     slug = "-vs-".join(safe_slug(panel.card.name) for panel in panels)
     target = studio.publish_dir / safe_slug(str(form.get("folder") or "site"))
     options = {"draft_mark": form.get("no_draft_mark") != "on", "draft_models": studio.settings.draft_models}
@@ -185,6 +241,15 @@ async def publish(request: Request) -> Response:
     written = []
     for kind in ("html", "md"):
         path = target / f"{slug}.{kind}"
-        write_atomic(path, render_page(panels, kind, votes, **options))  # type: ignore[arg-type]
+        try:
+            write_atomic(path, render_page(panels, kind, votes, **options))  # type: ignore[arg-type]
+        except OSError as error:
+            done = f" ({' and '.join(written)} was written)" if written else ""
+            return studio.problem(
+                f"Cannot write {path} ({error.strerror}){done}. Check the publish folder, "
+                f"{studio.publish_dir}, or pick another folder name.",
+                500,
+                "Not published",
+            )
         written.append(str(path))
     return studio.page("message.html.j2", title="Published", message="Wrote " + " and ".join(written) + ".")

@@ -19,6 +19,24 @@ function showReview(event) {
       ? `${event.decision} · confidence ${Number(event.confidence).toFixed(2)}`
       : `failed: ${event.error || "no valid verdict"}`;
   box.querySelector(".headline").textContent = event.headline || "";
+  if (event.attempts && event.attempts.length) box.appendChild(rawOutputs(event.attempts));
+}
+
+function rawOutputs(attempts) {
+  // Folded away, as on the panel page; every raw output is set as text.
+  const details = document.createElement("details");
+  details.className = "raw";
+  const summary = document.createElement("summary");
+  summary.textContent = `Raw outputs (${attempts.length} attempts)`;
+  details.appendChild(summary);
+  for (const attempt of attempts) {
+    const label = document.createElement("p");
+    label.textContent = `Attempt ${attempt.number}: ${attempt.outcome}`;
+    const raw = document.createElement("pre");
+    raw.textContent = attempt.raw;
+    details.append(label, raw);
+  }
+  return details;
 }
 
 function follow(status) {
@@ -27,9 +45,15 @@ function follow(status) {
   source.addEventListener("done", (message) => {
     const event = JSON.parse(message.data);
     source.close();
-    status.textContent = "Every reviewer is in; the panel is saved.";
     const link = document.getElementById("open-panel");
-    link.href = "/panels/" + encodeURIComponent(event.transcript);
+    if (event.link) {
+      status.textContent = "Every reviewer is in; the panel and the comparison are saved.";
+      link.href = event.link;
+      link.textContent = "Open the comparison";
+    } else {
+      status.textContent = "Every reviewer is in; the panel is saved.";
+      link.href = "/panels/" + encodeURIComponent(event.transcript);
+    }
     document.getElementById("job-done").hidden = false;
   });
   source.addEventListener("error", (message) => {
