@@ -438,6 +438,7 @@ async def open_batch_backend(settings: Settings, options: BatchOptions, notice: 
         slots=options.slots,
         cooldown=options.cooldown,
         outage_patience=options.outage_patience,
+        num_ctx=settings.num_ctx,
     )
     if settings.backend == "auto":
         answers = await asyncio.gather(*(ollama_answers(host.backend) for host in pool.hosts))
@@ -517,6 +518,9 @@ class BatchRun:
                 f"Cannot write {path} or its manifest line: {error}. Finished panels are kept; "
                 "free some space or choose another --out, then run the same command again."
             ) from None
+        outage = getattr(self.backend.inner, "outage", None)
+        if outage is not None and transcript.aggregate.incomplete:
+            raise outage  # every host is down: stop; the rerun redoes this panel
         self.summary.panels_run += 1
         if transcript.aggregate.incomplete:
             self.summary.incomplete += 1
@@ -574,6 +578,8 @@ async def run_batch_async(
             raise
         models = sorted(set(fingerprint["models"].values()))
         await backend.prepare(models)
+        # A re-pulled model is another model: its panels are not the ones already done.
+        fingerprint["digests"] = {model: backend.digests_for(model) for model in models}
         run = BatchRun(backend, personas, settings, manifest, summary, progress)
         hosts = len(options.hosts) or 1
         slots = asyncio.Semaphore(options.concurrency or max(1, options.slots * hosts))

@@ -33,6 +33,9 @@ class Attempt(BaseModel):
     completion_tokens: int | None = None
     durations_ms: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
+    # The server and model build that answered this attempt (hosts of a pool may differ).
+    host: str | None = None
+    model_digest: str | None = None
 
 
 class PersonaReview(BaseModel):
