@@ -15,13 +15,15 @@ from panel.backends.embedded import (
     missing_llama_cpp_message,
     resolve_gguf,
 )
-from panel.backends.ollama import OllamaBackend, full_model_name
+from panel.backends.ollama import OllamaBackend, model_key
+from panel.backends.ollama_server import think_warning
 from panel.backends.select import AUTO_PROBE_SECONDS
 from panel.config import Settings
 from panel.errors import BackendUnavailable
 from panel.personas import load_personas
 
-Status = Literal["ok", "missing", "skipped"]
+# "warn": a panel runs, but slower or weaker than it could; the detail says why.
+Status = Literal["ok", "missing", "skipped", "warn"]
 
 
 class Check(BaseModel):
@@ -81,11 +83,14 @@ async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFind
         except BackendUnavailable as error:
             server = server.model_copy(update={"status": "missing", "detail": str(error)})
             return OllamaFindings(checks=[server], reachable=True, ready=False)
+        warnings = await model_warnings(
+            backend, version, [m for m in models.values() if model_key(m) in pulled]
+        )
     finally:
         await backend.aclose()
     checks = [server]
     for persona, model in models.items():
-        info = pulled.get(full_model_name(model)) or pulled.get(model)
+        info = pulled.get(model_key(model))
         if info is None:
             checks.append(
                 Check(
@@ -104,7 +109,24 @@ async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFind
                     detail=f"{model} pulled" + (f" ({size})" if size else ""),
                 )
             )
-    return OllamaFindings(checks=checks, reachable=True, ready=all(c.status == "ok" for c in checks))
+    checks += warnings
+    return OllamaFindings(
+        checks=checks, reachable=True, ready=all(c.status in ("ok", "warn") for c in checks)
+    )
+
+
+async def model_warnings(backend: OllamaBackend, version: str, models: list[str]) -> list[Check]:
+    """What the server's version and each model's family mean for structured output."""
+    checks = []
+    for model in dict.fromkeys(models):
+        try:
+            shown = await backend.show_model(model)
+        except BackendUnavailable:
+            continue
+        warning = think_warning(model, shown, version)
+        if warning:
+            checks.append(Check(name=f"think {model}", status="warn", detail=warning))
+    return checks
 
 
 def check_embedded(settings: Settings) -> EmbeddedFindings:

@@ -99,8 +99,8 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("-")[0].split(".")[:3])
 
 
-def prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(len(str(m.get("content", "")).encode()) // BYTES_PER_TOKEN + 4 for m in messages)
+def prompt_tokens(messages: list[dict[str, Any]], bytes_per_token: float = BYTES_PER_TOKEN) -> int:
+    return sum(int(len(str(m.get("content", "")).encode()) / bytes_per_token) + 4 for m in messages)
 
 
 def full_name(name: str) -> str:
@@ -144,6 +144,7 @@ class FakeOllama:
     family: str = "llama"
     model_info: bool = True
     context_length: int = 131072
+    bytes_per_token: float = BYTES_PER_TOKEN
     latency: float = 0.0
     slots: int = 0
     load_seconds: float = 0.0
@@ -274,7 +275,7 @@ class FakeOllama:
             else None
         )
         reply = reply or self.made_up_body(body, model, think)
-        tokens = prompt_tokens(body["messages"])
+        tokens = prompt_tokens(body["messages"], self.bytes_per_token)
         if tokens > num_ctx:  # cut without a word, as the real server does
             self.truncated.append(body)
         reply["prompt_eval_count"] = min(tokens, num_ctx)
@@ -337,8 +338,9 @@ class FakeOllama:
         return Response(one_byte_at_a_time(), status=200, content_type="application/x-ndjson")
 
 
-def start_fake_ollama(**settings: Any) -> FakeOllama:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+def start_fake_ollama(port: int = 0, **settings: Any) -> FakeOllama:
+    """A running fake; `port` brings one back where an earlier one was stopped."""
+    server = HTTPServer(host="127.0.0.1", port=port, threaded=True)
     server.start()
     return FakeOllama(server=server, **settings).install()
 

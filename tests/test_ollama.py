@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from werkzeug import Response
 
 from panel import run_panel
 from panel.config import Settings
@@ -13,6 +14,7 @@ from panel.errors import BackendUnavailable, ModelNotFound
 from panel.personas import default_personas_dir, load_personas, verdict_schema
 from panel.transcripts import load_transcript
 from tests.ollama_fake import (
+    Drip,
     Hang,
     chat_body,
     free_port_url,
@@ -231,3 +233,69 @@ def test_connection_reset_mid_response_is_retried(ollama, settings, card_path, o
     ).transcript.reviews[0]
     assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
     assert "connection to Ollama failed" in review.attempts[0].error
+
+
+# -- issue 10, what broke: 3. raw model output lost; 8. --timeout ignored by a slow drip ----------
+
+
+def no_message(body):
+    return Response(
+        json.dumps({"model": body["model"], "done": True}) + "\n", content_type="application/x-ndjson"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ('{"confidence": ' + "7" * 5000 + "}", "7" * 5000),
+        ("[" * 200_000 + "]" * 200_000, "[" * 1000),
+        (lambda body: Response("<html>502 from the proxy</html>", content_type="text/html"), "<html>502"),
+        (no_message, '"done": true'),
+    ],
+    ids=["5000-digit-number", "nested-200000-deep", "http-200-not-json", "http-200-no-message"],
+)
+def test_raw_output_is_kept_as_an_attempt_and_re_asked_with_feedback(
+    ollama, settings, card_path, one_persona, reply, kept
+):
+    ollama.enqueue(reply)
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert kept in review.attempts[0].raw
+    assert review.attempts[0].error
+    feedback = ollama.chats[1]["messages"][-1]
+    assert feedback["role"] == "user" and "could not be used" in feedback["content"]
+
+
+def chunk_every(seconds: float, count: int):
+    """A reply whose every chunk comes quickly after the last, but the whole takes count x seconds."""
+
+    def reply(body):
+        def chunks():
+            for _ in range(count):
+                line = {
+                    "model": body["model"],
+                    "message": {"role": "assistant", "content": " "},
+                    "done": False,
+                }
+                yield json.dumps(line) + "\n"
+                time.sleep(seconds)
+
+        return Response(chunks(), content_type="application/x-ndjson")
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    "drip", [Drip(0.2), chunk_every(0.3, 30)], ids=["one-byte-at-a-time", "one-chunk-at-a-time"]
+)
+def test_timeout_is_kept_by_a_slow_drip(ollama, settings, card_path, one_persona, drip):
+    ollama.enqueue(drip)
+    started = time.perf_counter()
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona, "timeout": 1.5})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
+    assert review.attempts[0].seconds < 2.5 and "1.5 s" in review.attempts[0].error
+    assert time.perf_counter() - started < 10

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
+from collections import defaultdict
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from panel.backends.ollama_server import (
     not_pulled_message,
     parse_show,
     plain_http_options,
+    redirect_message,
     think_setting,
     unavailable_message,
     unreachable_message,
@@ -84,7 +85,8 @@ class OllamaBackend:
         self.version: str | None = None
         self.shown: dict[str, ShownModel] = {}
         self.digests: dict[str, str | None] = {}
-        self.in_flight: Counter[str] = Counter()
+        # model -> deadlines of this client's calls still waiting for their first chunk
+        self.queued: defaultdict[str, set[asyncio.Timeout]] = defaultdict(set)
 
     async def server_version(self, timeout: float = 1.0) -> str:
         """GET /api/version; raises BackendUnavailable when nothing answers in time."""
@@ -103,7 +105,13 @@ class OllamaBackend:
         try:
             async with asyncio.timeout(self.timeout):
                 listing = await self.client.list()
-        except (ConnectionError, httpx.HTTPError, TimeoutError, ollama.ResponseError) as error:
+        except ollama.ResponseError as error:
+            raise BackendUnavailable(
+                redirect_message(self.host, error.status_code)
+                if 300 <= error.status_code < 400
+                else unreachable_message(self.host, error)
+            ) from None
+        except (ConnectionError, httpx.HTTPError, TimeoutError) as error:
             raise BackendUnavailable(unreachable_message(self.host, error)) from None
         models = {}
         for entry in listing.models:
@@ -169,12 +177,6 @@ class OllamaBackend:
     def think(self, model: str) -> bool | str | None:
         return think_setting(self.shown.get(model), self.version)
 
-    def deadline(self, model: str) -> float:
-        """The call's own time, plus one call's time for each call to this model that this
-        client already has in flight: Ollama serves them one at a time unless
-        OLLAMA_NUM_PARALLEL says more, so a queued call is not a slow one."""
-        return self.timeout * (1 + self.in_flight[model])
-
     async def chat(
         self,
         model: str,
@@ -182,13 +184,11 @@ class OllamaBackend:
         schema: dict[str, Any],
         options: dict[str, Any],
     ) -> ChatReply:
-        limit = self.deadline(model)
-        self.in_flight[model] += 1
         try:
-            async with asyncio.timeout(limit):
-                reply = await self.stream_chat(model, messages, schema, options)
+            async with asyncio.timeout(self.timeout) as deadline:
+                reply = await self.stream_chat(model, messages, schema, options, deadline)
         except TimeoutError:
-            raise ModelServerError(f"no complete reply from Ollama within {limit:g} s") from None
+            raise ModelServerError(f"no complete reply from Ollama within {self.timeout:g} s") from None
         except ollama.ResponseError as error:
             raise self.translate(model, error) from None
         except ConnectionError:
@@ -198,7 +198,7 @@ class OllamaBackend:
         except httpx.TransportError as error:
             raise TransientBackendError(f"connection to Ollama failed: {error!r}") from None
         finally:
-            self.in_flight[model] -= 1
+            self.queue_moved(model)
         return reply.model_copy(
             update={
                 "host": self.host,
@@ -207,38 +207,56 @@ class OllamaBackend:
             }
         )
 
+    def queue_moved(self, model: str) -> None:
+        """A call to this model ended: the calls queued behind it on the server (Ollama serves
+        one at a time unless OLLAMA_NUM_PARALLEL says more) get a full `timeout` again, so
+        queue wait never counts against them while the queue moves."""
+        renewed = asyncio.get_running_loop().time() + self.timeout
+        for deadline in self.queued[model]:
+            deadline.reschedule(max(renewed, deadline.when() or 0.0))
+
     async def stream_chat(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        options: dict[str, Any],
+        deadline: asyncio.Timeout,
     ) -> ChatReply:
-        stream = await self.client.chat(
-            model=model,
-            messages=messages,
-            format=schema,
-            options=options,
-            think=self.think(model),
-            stream=True,
-        )
-        chunks = aiter(stream)
         parts: list[str] = []
         last: ollama.ChatResponse | None = None
-        while True:
-            try:
-                # Before the first chunk: queue wait and load, bounded by the call's deadline.
-                waiting = anext(chunks)
-                chunk = await (asyncio.wait_for(waiting, self.stall_seconds) if last else waiting)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise ModelServerError(
-                    f"Ollama stalled: no token for {self.stall_seconds:g} s mid-reply"
-                ) from None
-            except ValueError as error:  # not JSON, or no `message`: the client's parse failed
-                raise UnreadableReply(
-                    f"Ollama answered with something that is not a chat reply ({type(error).__name__})",
-                    raw_of(error, parts),
-                ) from None
-            parts.append(chunk.message.content or "")
-            last = chunk
+        self.queued[model].add(deadline)
+        try:
+            stream = await self.client.chat(
+                model=model,
+                messages=messages,
+                format=schema,
+                options=options,
+                think=self.think(model),
+                stream=True,
+            )
+            chunks = aiter(stream)
+            while True:
+                try:
+                    # Before the first chunk: queue wait and load, under the call's deadline.
+                    waiting = anext(chunks)
+                    chunk = await (asyncio.wait_for(waiting, self.stall_seconds) if last else waiting)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise ModelServerError(
+                        f"Ollama stalled: no token for {self.stall_seconds:g} s mid-reply"
+                    ) from None
+                except ValueError as error:  # not JSON, or no `message`: the client's parse failed
+                    raise UnreadableReply(
+                        f"Ollama answered with something that is not a chat reply ({type(error).__name__})",
+                        raw_of(error, parts),
+                    ) from None
+                self.queued[model].discard(deadline)
+                parts.append(chunk.message.content or "")
+                last = chunk
+        finally:
+            self.queued[model].discard(deadline)
         if last is None:
             raise UnreadableReply("Ollama answered with an empty body", "")
         return reply_from_response(last, "".join(parts))
@@ -250,10 +268,7 @@ class OllamaBackend:
         if is_permanent_failure(error.error):
             return ModelUnavailable(unavailable_message(model, self.host, error.error))
         if 300 <= error.status_code < 400:
-            return BackendUnavailable(
-                f"The server at {self.host} redirects ({error.status_code}); point --host / "
-                "OLLAMA_HOST at the address it redirects to (https:// included)."
-            )
+            return BackendUnavailable(redirect_message(self.host, error.status_code))
         if error.status_code >= 500 or error.status_code in (-1, 408, 429):
             return ModelServerError(f"Ollama answered {error.status_code}: {error.error}")
         return BackendRequestError(f"Ollama refused the request ({error.status_code}): {error.error}")

@@ -111,3 +111,11 @@ def unavailable_message(model: str, host: str, server_message: str) -> str:
         f"The Ollama server at {host} cannot run {model!r}: {server_message}. Retrying will not "
         "help: free memory there, choose a smaller model, or lower PANEL_NUM_CTX."
     )
+
+
+def redirect_message(host: str, status: int) -> str:
+    return (
+        f"The server at {host} redirects ({status}); the panel does not follow redirects, so that "
+        "an http:// address cannot lead to a connection without TLS checks. Point --host / "
+        "OLLAMA_HOST at the address it redirects to (https:// included)."
+    )

@@ -236,7 +236,12 @@ def doctor(
         print_json(report.model_dump(mode="json"))
     else:
         table = Table(show_header=False, box=None, pad_edge=False)
-        marks = {"ok": "[green]ok[/]", "missing": "[red]missing[/]", "skipped": "[dim]skipped[/]"}
+        marks = {
+            "ok": "[green]ok[/]",
+            "missing": "[red]missing[/]",
+            "skipped": "[dim]skipped[/]",
+            "warn": "[yellow]warn[/]",
+        }
         for check in report.checks:
             fix = f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else ""
             table.add_row(marks[check.status], check.name, escape(check.detail) + fix)
