@@ -67,7 +67,9 @@ class BatchOptions(BaseModel):
     cache_path: Path | None = Field(default=None, description="Default: panel-cache.sqlite beside --out.")
     use_cache: bool = True
     cooldown: float = Field(default=2.0, gt=0, description="Seconds a failing host is first set aside.")
-    outage_patience: float = Field(default=30.0, gt=0, description="Seconds a call waits out a full outage.")
+    outage_patience: float = Field(
+        default=30.0, gt=0, description="Seconds every host may stay down before the batch stops (exit 3)."
+    )
     force: bool = Field(default=False, description="Redo panels an editor has changed or locked.")
 
 

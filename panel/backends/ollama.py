@@ -2,7 +2,9 @@
 
 A chat is streamed: the first chunk may wait for the server's queue and the model's load, later
 chunks may not stall for more than `stall_seconds`, and the whole call has a deadline (httpx's
-own timeouts are per read, so a server dripping a byte at a time would never trip them).
+own timeouts are per read, so a server dripping a byte at a time would never trip them). While a
+call waits for its first chunk behind other calls to the same model, each of those that ends
+renews its deadline: queue wait does not count while the queue moves.
 """
 
 from __future__ import annotations
