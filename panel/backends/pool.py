@@ -268,7 +268,8 @@ class HostPool:
                 self.set_model_aside(host, model, str(error))
                 continue
             except (TransientBackendError, BackendUnavailable) as error:
-                self.set_aside(host, str(error))
+                if host.healthy(time.monotonic()):  # prepare_host may have set it aside already
+                    self.set_aside(host, str(error))
                 continue
             finally:
                 await self.release(host)
