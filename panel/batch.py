@@ -498,15 +498,19 @@ class BatchRun:
 
     async def review_row(self, card: ToolCard, source: str, digest: str, path: Path) -> None:
         """Run one panel, write its transcript, then its manifest line (if complete)."""
-        result = await review_tool(
-            self.backend,
-            card,
-            self.personas,
-            self.settings,
-            card_source=source,
-            save=False,
-            seed=seed_for(digest, self.settings),
-        )
+        try:
+            result = await review_tool(
+                self.backend,
+                card,
+                self.personas,
+                self.settings,
+                card_source=source,
+                save=False,
+                seed=seed_for(digest, self.settings),
+            )
+        except CardError as error:  # a card too long for the model's context: one bad row
+            self.skip_bad_row(InputRow(source=source, error=f"{source}: {error}"))
+            return
         transcript = result.transcript
         text = transcript.model_dump_json(indent=2) + "\n"
         try:

@@ -145,3 +145,15 @@ def test_no_fail_fast_the_only_host_dying_mid_batch_exits_3_and_a_rerun_complete
     assert len(hashes) == 6 and len(set(hashes)) == 6
     assert len(transcripts(out)) == 6
     assert all(not load_transcript(path).aggregate.incomplete for path in transcripts(out))
+
+
+def test_context_overflow_a_card_too_long_for_the_model_is_one_bad_row_of_a_batch(
+    ollama, settings, tmp_path: Path
+):
+    from tests.test_ollama_behaviour import long_card
+
+    ollama.context_length = 8192
+    source = write_jsonl(tmp_path / "tools.jsonl", 2, [long_card().model_dump_json()])
+    summary = run_batch(source, settings, BatchOptions(hosts=[settings.host]))
+    assert summary.complete == 2 and summary.rows_skipped == 1
+    assert "too long for llama3.1:8b" in summary.bad_rows[0] and "line 3" in summary.bad_rows[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -225,43 +226,51 @@ class OllamaBackend:
         options: dict[str, Any],
         deadline: asyncio.Timeout,
     ) -> ChatReply:
+        stream = await self.client.chat(
+            model=model,
+            messages=messages,
+            format=schema,
+            options=options,
+            think=self.think(model),
+            stream=True,
+        )
+        chunks = aiter(stream)
         parts: list[str] = []
-        last: ollama.ChatResponse | None = None
         self.queued[model].add(deadline)
         try:
-            stream = await self.client.chat(
-                model=model,
-                messages=messages,
-                format=schema,
-                options=options,
-                think=self.think(model),
-                stream=True,
-            )
-            chunks = aiter(stream)
-            while True:
-                try:
-                    # Before the first chunk: queue wait and load, under the call's deadline.
-                    waiting = anext(chunks)
-                    chunk = await (asyncio.wait_for(waiting, self.stall_seconds) if last else waiting)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise ModelServerError(
-                        f"Ollama stalled: no token for {self.stall_seconds:g} s mid-reply"
-                    ) from None
-                except ValueError as error:  # not JSON, or no `message`: the client's parse failed
-                    raise UnreadableReply(
-                        f"Ollama answered with something that is not a chat reply ({type(error).__name__})",
-                        raw_of(error, parts),
-                    ) from None
-                self.queued[model].discard(deadline)
-                parts.append(chunk.message.content or "")
-                last = chunk
+            # The first chunk waits for the queue and the load, under the call's deadline only.
+            last = await anext(chunks, None)
+            self.queued[model].discard(deadline)
+            if last is None:
+                raise UnreadableReply("Ollama answered with an empty body", "")
+            parts.append(last.message.content or "")
+            last = await self.read_rest(chunks, parts) or last
+        except ValueError as error:  # not JSON, or no `message`: the client's parse failed
+            raise UnreadableReply(
+                f"Ollama answered with something that is not a chat reply ({type(error).__name__})",
+                raw_of(error, parts),
+            ) from None
         finally:
             self.queued[model].discard(deadline)
-        if last is None:
-            raise UnreadableReply("Ollama answered with an empty body", "")
         return reply_from_response(last, "".join(parts))
+
+    async def read_rest(
+        self, chunks: AsyncIterator[ollama.ChatResponse], parts: list[str]
+    ) -> ollama.ChatResponse | None:
+        """The chunks after the first, none more than `stall_seconds` after the one before."""
+        last = None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.stall_seconds) as stall:
+                async for chunk in chunks:
+                    stall.reschedule(loop.time() + self.stall_seconds)
+                    parts.append(chunk.message.content or "")
+                    last = chunk
+        except TimeoutError:
+            raise ModelServerError(
+                f"Ollama stalled: no token for {self.stall_seconds:g} s mid-reply"
+            ) from None
+        return last
 
     def translate(self, model: str, error: ollama.ResponseError) -> Exception:
         """An error the server sent, as the panel's error type."""
