@@ -20,7 +20,7 @@ from panel.doctor import diagnose
 from panel.errors import BackendUnavailable, CardError, ModelServerError, ModelUnavailable
 from panel.personas import default_personas_dir
 from tests.conftest import EXAMPLES
-from tests.ollama_fake import MEMORY_ERROR, start_fake_ollama, stop_fake_ollama
+from tests.ollama_fake import MEMORY_ERROR, Hang, start_fake_ollama, stop_fake_ollama
 
 MODEL = "llama3.1:8b"
 SCHEMA = {"title": "DxVerdict", "type": "object", "properties": {"decision": {"enum": ["ship", "skip"]}}}
@@ -103,6 +103,25 @@ def test_queued_calls_are_not_timed_out_while_they_wait_their_turn(ollama, setti
     assert time.perf_counter() - started >= 4 * 0.6  # they did queue
     assert [len(review.attempts) for review in result.transcript.reviews] == [1, 1, 1, 1]
     assert result.transcript.aggregate.ship_pct == 100
+
+
+def test_queued_calls_behind_a_stuck_call_are_not_kept_waiting(ollama):
+    ollama.slots = 1
+    ollama.install()
+    ollama.enqueue(Hang(30))  # the first call never finishes; the other three queue behind it
+
+    async def scenario():
+        backend = OllamaBackend(ollama.url, timeout=1.0)
+        try:
+            started = time.perf_counter()
+            results = await asyncio.gather(*(ask(backend) for _ in range(4)), return_exceptions=True)
+            return results, time.perf_counter() - started
+        finally:
+            await backend.aclose()
+
+    results, waited = asyncio.run(scenario())
+    assert all(isinstance(result, ModelServerError) for result in results)
+    assert waited < 2.5  # one timeout, not one per call in the queue
 
 
 def test_prepare_preloads_the_model_so_no_call_waits_for_the_load(ollama, settings, card_path):

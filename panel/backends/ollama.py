@@ -193,15 +193,18 @@ class OllamaBackend:
         except TimeoutError:
             raise ModelServerError(f"no complete reply from Ollama within {self.timeout:g} s") from None
         except ollama.ResponseError as error:
+            self.queue_moved(model)
             raise self.translate(model, error) from None
+        except UnreadableReply:
+            self.queue_moved(model)
+            raise
         except ConnectionError:
             raise TransientBackendError(f"cannot connect to Ollama at {self.host}") from None
         except httpx.TimeoutException:
             raise TransientBackendError(f"no reply from Ollama within {self.timeout:g} s") from None
         except httpx.TransportError as error:
             raise TransientBackendError(f"connection to Ollama failed: {error!r}") from None
-        finally:
-            self.queue_moved(model)
+        self.queue_moved(model)
         return reply.model_copy(
             update={
                 "host": self.host,
@@ -211,9 +214,10 @@ class OllamaBackend:
         )
 
     def queue_moved(self, model: str) -> None:
-        """A call to this model ended: the calls queued behind it on the server (Ollama serves
-        one at a time unless OLLAMA_NUM_PARALLEL says more) get a full `timeout` again, so
-        queue wait never counts against them while the queue moves."""
+        """The server answered a call to this model: the calls queued behind it (Ollama serves one
+        at a time unless OLLAMA_NUM_PARALLEL says more) get a full `timeout` again, so queue
+        wait never counts against them while the queue moves. A timeout of ours is no answer
+        and renews nothing: a stuck server does not keep its queue waiting."""
         renewed = asyncio.get_running_loop().time() + self.timeout
         for deadline in self.queued[model]:
             deadline.reschedule(max(renewed, deadline.when() or 0.0))
