@@ -74,7 +74,9 @@ class BatchOptions(BaseModel):
     cache_path: Path | None = Field(default=None, description="Default: config.response_cache_path().")
     use_cache: bool = True
     cooldown: float = Field(default=2.0, gt=0, description="Seconds a failing host is first set aside.")
-    outage_patience: float = Field(default=30.0, gt=0, description="Seconds a call waits out a full outage.")
+    outage_patience: float = Field(
+        default=30.0, gt=0, description="Seconds every host may stay down before the batch stops (exit 3)."
+    )
     force: bool = Field(default=False, description="Redo panels an editor has changed or locked.")
 
 
@@ -504,6 +506,7 @@ async def open_batch_backend(settings: Settings, options: BatchOptions, notice: 
         slots=options.slots,
         cooldown=options.cooldown,
         outage_patience=options.outage_patience,
+        num_ctx=settings.num_ctx,
     )
     if settings.backend == "auto":
         answers = await asyncio.gather(*(ollama_answers(host.backend) for host in pool.hosts))
@@ -562,15 +565,19 @@ class BatchRun:
 
     async def review_row(self, card: ToolCard, source: str, digest: str, path: Path, row: int) -> None:
         """Run one panel, write its transcript, then its manifest line (if complete)."""
-        result = await review_tool(
-            self.backend,
-            card,
-            self.personas,
-            self.settings,
-            card_source=source,
-            save=False,
-            seed=seed_for(digest, self.settings),
-        )
+        try:
+            result = await review_tool(
+                self.backend,
+                card,
+                self.personas,
+                self.settings,
+                card_source=source,
+                save=False,
+                seed=seed_for(digest, self.settings),
+            )
+        except CardError as error:  # a card too long for the model's context: one bad row
+            self.skip_bad_row(InputRow(source=source, error=f"{source}: {error}"))
+            return
         transcript = result.transcript
         text = transcript.model_dump_json(indent=2) + "\n"
         try:
@@ -584,6 +591,9 @@ class BatchRun:
                 f"Cannot write {path} or its manifest line: {error}. Finished panels are kept; "
                 "free some space or choose another --out, then run the same command again."
             ) from None
+        outage = getattr(self.backend.inner, "outage", None)
+        if outage is not None and transcript.aggregate.incomplete:
+            raise outage  # every host is down: stop; the rerun redoes this panel
         self.summary.panels_run += 1
         if transcript.aggregate.incomplete:
             self.summary.incomplete += 1
@@ -643,6 +653,8 @@ async def run_batch_async(
             raise
         models = sorted(set(fingerprint["models"].values()))
         await backend.prepare(models)
+        # A re-pulled model is another model: its panels are not the ones already done.
+        fingerprint["digests"] = {model: backend.digests_for(model) for model in models}
         run = BatchRun(backend, personas, settings, manifest, summary, progress)
         hosts = len(options.hosts) or 1
         slots = asyncio.Semaphore(options.concurrency or max(1, options.slots * hosts))

@@ -1,6 +1,7 @@
 """The response cache: one SQLite file of model replies that validated, and call coalescing.
 
-A reply is stored under a key made of the backend, the model and its digest, the full messages,
+A reply is stored under a key made of the backend, the model and the digest of the build that
+answered (hosts of a pool may serve different builds under one name), the full messages,
 the JSON schema and the options (seed included), and only once structured.py has found it valid
 (it calls `remember_valid`), so a bad reply is asked again next time. Identical calls in flight
 at once share one model call.
@@ -169,10 +170,33 @@ class CachedBackend:
         infos = self.prepared[wanted]
         return {model: infos[model] for model in models}
 
+    def digests_for(self, model: str) -> list[str | None]:
+        """The builds that may answer for this model: one per distinct digest across hosts."""
+        per_host = getattr(self.inner, "digests_for", None)
+        return per_host(model) if per_host is not None else [self.digests.get(model)]
+
     def key(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        options: dict[str, Any],
+        digest: str | None = None,
     ) -> str:
-        return call_key(self.name, model, self.digests.get(model), messages, schema, options)
+        return call_key(self.name, model, digest, messages, schema, options)
+
+    async def cached(
+        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
+    ) -> tuple[ChatReply | None, str]:
+        """A stored reply from any build that may answer, and the key that shares calls in flight."""
+        digests = self.digests_for(model)
+        if self.cache is not None:
+            keys = [self.key(model, messages, schema, options, digest) for digest in digests]
+            reply = await asyncio.wrap_future(self.cache_worker.submit(self.read_first, keys))
+            if reply is not None:
+                return reply, ""
+        shared = digests[0] if len(digests) == 1 else "|".join(map(str, digests))
+        return None, self.key(model, messages, schema, options, shared)
 
     async def chat(
         self,
@@ -181,12 +205,10 @@ class CachedBackend:
         schema: dict[str, Any],
         options: dict[str, Any],
     ) -> ChatReply:
-        key = self.key(model, messages, schema, options)
-        if self.cache is not None:
-            cached = await asyncio.wrap_future(self.cache_worker.submit(self.read_cache, key))
-            if cached is not None:
-                self.counts.cache_hits += 1
-                return cached
+        cached, key = await self.cached(model, messages, schema, options)
+        if cached is not None:
+            self.counts.cache_hits += 1
+            return cached
         shared = self.in_flight.get(key)
         if shared is not None:
             self.counts.coalesced += 1
@@ -223,10 +245,19 @@ class CachedBackend:
         """Called by structured.py once `reply` validated: only then is it stored. The write
         happens in the cache's worker thread; `aclose` waits for it."""
         if self.cache is not None:
-            key = self.key(model, messages, schema, options)
+            digest = reply.model_digest if reply.model_digest is not None else self.digests.get(model)
+            key = self.key(model, messages, schema, options, digest)
             write = asyncio.wrap_future(self.cache_worker.submit(self.write_cache, key, model, reply))
             self.pending_writes.add(write)
             write.add_done_callback(self.pending_writes.discard)
+
+    def read_first(self, keys: list[str]) -> ChatReply | None:
+        """In the worker thread: the first stored reply under any of `keys`."""
+        for key in keys:
+            reply = self.read_cache(key)
+            if reply is not None:
+                return reply
+        return None
 
     def read_cache(self, key: str) -> ChatReply | None:
         """In the worker thread: the stored reply, or None (a miss, or a cache that failed)."""

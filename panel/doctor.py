@@ -16,12 +16,14 @@ from panel.backends.embedded import (
     resolve_gguf,
 )
 from panel.backends.ollama import OllamaBackend
+from panel.backends.ollama_server import think_warning
 from panel.backends.select import AUTO_PROBE_SECONDS
 from panel.config import Settings
 from panel.errors import BackendUnavailable, ModelNotFound
 from panel.personas import load_personas
 
-Status = Literal["ok", "missing", "skipped"]
+# "warn": a panel runs, but slower or weaker than it could; the detail says why.
+Status = Literal["ok", "missing", "skipped", "warn"]
 
 
 class Check(BaseModel):
@@ -63,19 +65,29 @@ def personas_by_model(models: dict[str, str]) -> dict[str, list[str]]:
     return grouped
 
 
-async def check_model(backend: OllamaBackend, model: str, personas: list[str]) -> Check:
-    """Ask /api/show, as `panel run` does: a model the server can describe can serve a panel."""
+async def check_model(backend: OllamaBackend, model: str, personas: list[str], version: str) -> list[Check]:
+    """Ask /api/show, as `panel run` does: a model the server can describe can serve a panel;
+    a warning follows when the server's version or the model's family needs a think workaround."""
     name, used_by = f"model {model}", f"used by {', '.join(personas)}"
     try:
-        capabilities = await backend.show_model(model)
+        shown = await backend.show_model(model)
     except ModelNotFound:
-        return Check(
-            name=name, status="missing", detail=f"not on the server; {used_by}", fix=f"ollama pull {model}"
-        )
+        return [
+            Check(
+                name=name,
+                status="missing",
+                detail=f"not on the server; {used_by}",
+                fix=f"ollama pull {model}",
+            )
+        ]
     except BackendUnavailable as error:
-        return Check(name=name, status="missing", detail=str(error))
-    shown = f" ({', '.join(capabilities)})" if capabilities else ""
-    return Check(name=name, status="ok", detail=f"available{shown}; {used_by}")
+        return [Check(name=name, status="missing", detail=str(error))]
+    capabilities = f" ({', '.join(shown.capabilities)})" if shown.capabilities else ""
+    checks = [Check(name=name, status="ok", detail=f"available{capabilities}; {used_by}")]
+    warning = think_warning(model, shown, version)
+    if warning:
+        checks.append(Check(name=f"think {model}", status="warn", detail=warning))
+    return checks
 
 
 async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFindings:
@@ -102,10 +114,12 @@ async def check_ollama(settings: Settings, models: dict[str, str]) -> OllamaFind
         server = Check(name="ollama", status="ok", detail=f"Ollama {version} at {settings.host}")
         checks = [server]
         for model, personas in grouped.items():
-            checks.append(await check_model(backend, model, personas))
+            checks += await check_model(backend, model, personas, version)
     finally:
         await backend.aclose()
-    return OllamaFindings(checks=checks, reachable=True, ready=all(c.status == "ok" for c in checks))
+    return OllamaFindings(
+        checks=checks, reachable=True, ready=all(c.status in ("ok", "warn") for c in checks)
+    )
 
 
 def check_embedded(settings: Settings) -> EmbeddedFindings:

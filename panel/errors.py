@@ -31,14 +31,37 @@ class BackendUnavailable(PanelError):
     exit_code = 3
 
 
-class ModelNotFound(BackendUnavailable):
+class ModelUnavailable(BackendUnavailable):
+    """The server answered, but cannot serve this model (not pulled, or too big to load)."""
+
+
+class ModelNotFound(ModelUnavailable):
     """The server answered, but does not have the model."""
+
+
+class BackendOutage(BackendUnavailable):
+    """Every host stayed unreachable past the patience: a batch stops, resumable."""
 
 
 class TransientBackendError(PanelError):
     """A failure worth retrying: connection refused or reset, 5xx, timeout."""
 
     exit_code = 3
+
+
+class ModelServerError(TransientBackendError):
+    """The server took the request and failed it for this model (5xx, stall, deadline): worth
+    retrying, but the host itself is up, so only the (host, model) pair is set aside."""
+
+
+class UnreadableReply(PanelError):
+    """An answer that is not a chat reply at all (not JSON, no `message`); `raw` keeps it."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, raw: str) -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class BackendRequestError(PanelError):

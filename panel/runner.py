@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from panel.aggregate import compare_aggregates
-from panel.backends import Backend
+from panel.backends import Backend, ModelInfo
 from panel.cards import ToolCard, load_card
 from panel.config import Settings, resolve_settings
+from panel.context_window import fit_context
 from panel.errors import ConfigError
 from panel.graph import PanelContext, Reviewer, ReviewTask, compiled_graph, invoke_with_review
 from panel.personas import LoadedPersona, Persona, load_personas
@@ -68,6 +69,22 @@ def sampling_options(persona: Persona, settings: Settings, seed: int) -> dict[st
     return options
 
 
+def answering_models(models: dict[str, ModelInfo], reviews: list[PersonaReview]) -> dict[str, ModelInfo]:
+    """Each persona's model with the digest of the build that wrote its verdict: with several
+    hosts, that may not be the build the first host reported."""
+    answered = {
+        review.persona: review.attempts[-1].model_digest
+        for review in reviews
+        if review.status == "ok" and review.attempts and review.attempts[-1].model_digest
+    }
+    return {
+        persona: info.model_copy(update={"digest": answered[persona]})
+        if answered.get(persona, info.digest) != info.digest
+        else info
+        for persona, info in models.items()
+    }
+
+
 def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> None:
     known = {loaded.persona.id for loaded in personas}
     unknown = sorted(set(settings.persona_models) - known)
@@ -113,6 +130,8 @@ async def review_tool(
         )
         for lp in personas
     ]
+    if backend.name == "ollama":  # the embedded model's context is fixed when it loads
+        fit_context(tasks, card, models, num_predict=settings.num_predict, attempts=settings.attempts)
     context = PanelContext(
         backend=backend,
         max_attempts=settings.attempts,
@@ -134,7 +153,7 @@ async def review_tool(
         card=card,
         card_source=card_source,
         backend=backend.describe(),
-        models=models,
+        models=answering_models(models, state["reviews"]),
         options={task["persona"].id: task["options"] for task in tasks},
         seed=seed,
         prompt_templates=template_hashes(),

@@ -23,7 +23,7 @@ from tenacity import (
 
 from panel.backends import Backend, ChatReply
 from panel.cards import describe_validation_error
-from panel.errors import PanelError, TransientBackendError
+from panel.errors import PanelError, TransientBackendError, UnreadableReply
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
 from panel.prompts import render_retry
 from panel.verdicts import Attempt, PersonaReview, Verdict
@@ -58,6 +58,12 @@ def parse_verdict(
         raise InvalidOutput(
             f"the reply is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
+    except ValueError:  # an integer past Python's digit limit
+        raise InvalidOutput(
+            "the reply holds a number too long to read; write numbers with few digits"
+        ) from None
+    except RecursionError:
+        raise InvalidOutput("the reply nests too deeply to read; write one flat JSON object") from None
     if not isinstance(data, dict):
         raise InvalidOutput("the reply must be a JSON object")
     data = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
@@ -67,6 +73,8 @@ def parse_verdict(
         raise InvalidOutput(
             f"the JSON does not match the verdict schema: {describe_validation_error(error)}"
         ) from None
+    except RecursionError:
+        raise InvalidOutput("the reply nests too deeply to read; write one flat JSON object") from None
     if max_quote_chars and len(checked["quote"]) > max_quote_chars:
         raise InvalidOutput(
             f"the quote is {len(checked['quote'])} characters long; keep it to one paragraph "
@@ -95,6 +103,8 @@ def attempt_record(
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
             "durations_ms": reply.durations_ms,
+            "host": reply.host,
+            "model_digest": reply.model_digest,
         }
     return Attempt(
         number=number,
@@ -125,6 +135,8 @@ async def chat_with_transport_retries(
             started = time.perf_counter()
             try:
                 return await backend.chat(model, messages, schema, options)
+            except UnreadableReply:
+                raise  # an answer, not a transport failure: the caller records it and re-asks
             except PanelError as error:
                 attempts.append(
                     attempt_record(
@@ -138,6 +150,25 @@ async def chat_with_transport_retries(
                 )
                 raise
     raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
+async def next_reply(
+    backend: Backend,
+    model: str,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    options: dict[str, Any],
+    retries: int,
+    attempts: list[Attempt],
+) -> tuple[ChatReply, str | None]:
+    """The model's next reply, and what makes it unreadable when the server's answer was not a
+    chat reply at all: that answer is kept raw and asked again like any invalid output."""
+    try:
+        return await chat_with_transport_retries(
+            backend, model, messages, schema, options, retries, attempts
+        ), None
+    except UnreadableReply as error:
+        return ChatReply(content=error.raw), str(error)
 
 
 @lru_cache(maxsize=64)
@@ -184,7 +215,7 @@ async def review_persona(
     for _ in range(max_attempts):
         started = time.perf_counter()
         try:
-            reply = await chat_with_transport_retries(
+            reply, unreadable = await next_reply(
                 backend, model, conversation, schema, options, transport_retries, attempts
             )
         except PanelError as error:
@@ -195,7 +226,11 @@ async def review_persona(
                 error=str(error),
                 attempts=attempts,
             )
+        if reply.prompt_truncated:
+            return truncated_review(persona.id, model, conversation, reply, started, options, attempts)
         try:
+            if unreadable is not None:
+                raise InvalidOutput(unreadable)
             verdict = parse_verdict(reply, shape, persona.id, max_quote_chars)
         except InvalidOutput as error:
             last_error = str(error)
@@ -227,3 +262,25 @@ async def review_persona(
         error=f"no valid verdict after {max_attempts} attempts; last problem: {last_error}",
         attempts=attempts,
     )
+
+
+def truncated_review(
+    persona_id: str,
+    model: str,
+    conversation: list[dict[str, str]],
+    reply: ChatReply,
+    started: float,
+    options: dict[str, Any],
+    attempts: list[Attempt],
+) -> PersonaReview:
+    """The server cut the prompt to fit its context: whatever came back rests on part of the
+    card, and asking again with a longer conversation cannot help. Kept, not used."""
+    error = (
+        f"Ollama cut the prompt to fit its context window ({reply.prompt_tokens} tokens read of "
+        f"num_ctx {options.get('num_ctx')}), so the reviewer did not see the whole card; raise "
+        "PANEL_NUM_CTX or shorten the card"
+    )
+    attempts.append(
+        attempt_record(len(attempts) + 1, conversation, reply, started, outcome="invalid", error=error)
+    )
+    return PersonaReview(persona=persona_id, model=model, status="failed", error=error, attempts=attempts)

@@ -40,6 +40,9 @@ class Attempt(BaseModel):
     durations_ms: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
     raw_chars: int | None = Field(default=None, description="Length of a reply kept cut.")
+    # The server and model build that answered this attempt (hosts of a pool may differ).
+    host: str | None = None
+    model_digest: str | None = None
 
     @model_validator(mode="after")
     def _cut_a_huge_reply(self) -> Attempt:

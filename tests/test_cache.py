@@ -37,9 +37,9 @@ def test_a_cache_hit_makes_no_http_request(ollama, settings, tmp_path: Path):
     second, second_counts = asyncio.run(one_panel())
     assert first_counts.model_calls == 4 and first_counts.stored == 4
     assert second_counts.model_calls == 0 and second_counts.cache_hits == 4
-    # Only the prepare requests (version, tags, show), never /api/chat.
+    # Only the prepare requests (version, tags, show, the model's load), never a question.
     new_requests = [request.path for request, _ in ollama.server.log[requests_after_first:]]
-    assert "/api/chat" not in new_requests and len(ollama.chats) == 4
+    assert new_requests.count("/api/chat") == 1 and len(ollama.loads) == 2 and len(ollama.chats) == 4
     assert [r.verdict for r in second.reviews] == [r.verdict for r in first.reviews]
 
 

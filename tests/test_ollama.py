@@ -6,13 +6,22 @@ import time
 from pathlib import Path
 
 import pytest
+from werkzeug import Response
 
 from panel import run_panel
 from panel.config import Settings
 from panel.errors import BackendUnavailable, ModelNotFound
 from panel.personas import default_personas_dir, load_personas, verdict_schema
 from panel.transcripts import load_transcript
-from tests.ollama_fake import Hang, chat_body, free_port_url, start_fake_ollama, stop_fake_ollama
+from tests.ollama_fake import (
+    Drip,
+    Hang,
+    chat_body,
+    free_port_url,
+    prompt_tokens,
+    start_fake_ollama,
+    stop_fake_ollama,
+)
 
 
 @pytest.fixture
@@ -36,13 +45,16 @@ def test_good_panel(ollama, settings, card_path):
     assert saved == transcript
     assert saved.models["dx"].digest == ollama.models["llama3.1:8b"]
     assert saved.backend == {"name": "ollama", "host": ollama.url, "version": "0.12.6"}
-    assert saved.reviews[0].attempts[0].prompt_tokens == 412
-    assert saved.reviews[0].attempts[0].durations_ms["load"] == pytest.approx(2.166792)
+    first = saved.reviews[0].attempts[0]
+    assert first.prompt_tokens == prompt_tokens(first.messages)
+    # prepare loaded the model with the panel's num_ctx, so no call waited for a load
+    assert [load["options"]["num_ctx"] for load in ollama.loads] == [settings.num_ctx]
+    assert all("load" not in review.attempts[0].durations_ms for review in saved.reviews)
 
     assert len(ollama.chats) == 4
     personas = {lp.persona.id: lp.persona for lp in load_personas()}
     for request in ollama.chats:
-        assert request["model"] == "llama3.1:8b" and request["stream"] is False
+        assert request["model"] == "llama3.1:8b" and request["stream"] is True
         assert "think" not in request or request["think"] is None  # model lacks the capability
         assert request["options"]["seed"] == 7
         assert request["options"]["num_ctx"] == settings.num_ctx
@@ -55,10 +67,12 @@ def test_good_panel(ollama, settings, card_path):
     assert len({request["messages"][0]["content"] for request in ollama.chats}) == 1
 
 
-def test_thinking_model_gets_think_false(ollama, settings, card_path):
+def test_thinking_model_gets_think_false_on_a_server_that_then_keeps_the_schema(ollama, settings, card_path):
     ollama.capabilities = ["completion", "thinking"]
-    run_panel(card_path, settings)
+    ollama.version = "0.31.2"
+    result = run_panel(card_path, settings)
     assert all(request["think"] is False for request in ollama.chats)
+    assert result.transcript.aggregate.ship_pct == 100
 
 
 def test_invalid_json_is_re_asked_with_the_error(ollama, settings, card_path, one_persona):
@@ -131,7 +145,7 @@ def test_call_hanging_past_the_timeout_is_retried(ollama, settings, card_path, o
     ).transcript.reviews[0]
     assert time.perf_counter() - started < 10
     assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
-    assert "no reply from Ollama within 0.5 s" in review.attempts[0].error
+    assert "no complete reply from Ollama within 0.5 s" in review.attempts[0].error
 
 
 def test_transport_errors_exhausted_fail_the_persona(ollama, settings, card_path, one_persona):
@@ -219,3 +233,69 @@ def test_connection_reset_mid_response_is_retried(ollama, settings, card_path, o
     ).transcript.reviews[0]
     assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
     assert "connection to Ollama failed" in review.attempts[0].error
+
+
+# -- issue 10, what broke: 3. raw model output lost; 8. --timeout ignored by a slow drip ----------
+
+
+def no_message(body):
+    return Response(
+        json.dumps({"model": body["model"], "done": True}) + "\n", content_type="application/x-ndjson"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ('{"confidence": ' + "7" * 5000 + "}", "7" * 5000),
+        ("[" * 200_000 + "]" * 200_000, "[" * 1000),
+        (lambda body: Response("<html>502 from the proxy</html>", content_type="text/html"), "<html>502"),
+        (no_message, '"done": true'),
+    ],
+    ids=["5000-digit-number", "nested-200000-deep", "http-200-not-json", "http-200-no-message"],
+)
+def test_raw_output_is_kept_as_an_attempt_and_re_asked_with_feedback(
+    ollama, settings, card_path, one_persona, reply, kept
+):
+    ollama.enqueue(reply)
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert kept in review.attempts[0].raw
+    assert review.attempts[0].error
+    feedback = ollama.chats[1]["messages"][-1]
+    assert feedback["role"] == "user" and "could not be used" in feedback["content"]
+
+
+def chunk_every(seconds: float, count: int):
+    """A reply whose every chunk comes quickly after the last, but the whole takes count x seconds."""
+
+    def reply(body):
+        def chunks():
+            for _ in range(count):
+                line = {
+                    "model": body["model"],
+                    "message": {"role": "assistant", "content": " "},
+                    "done": False,
+                }
+                yield json.dumps(line) + "\n"
+                time.sleep(seconds)
+
+        return Response(chunks(), content_type="application/x-ndjson")
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    "drip", [Drip(0.2), chunk_every(0.3, 30)], ids=["one-byte-at-a-time", "one-chunk-at-a-time"]
+)
+def test_timeout_is_kept_by_a_slow_drip(ollama, settings, card_path, one_persona, drip):
+    ollama.enqueue(drip)
+    started = time.perf_counter()
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona, "timeout": 1.5})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
+    assert review.attempts[0].seconds < 2.5 and "1.5 s" in review.attempts[0].error
+    assert time.perf_counter() - started < 10

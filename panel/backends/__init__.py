@@ -15,6 +15,11 @@ class ChatReply(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     durations_ms: dict[str, float] = Field(default_factory=dict)
+    # Which server and which model build answered: with several hosts these may differ per call.
+    host: str | None = None
+    model_digest: str | None = None
+    # The server cut the prompt to fit its context window (Ollama does so silently).
+    prompt_truncated: bool = False
 
 
 class ModelInfo(BaseModel):

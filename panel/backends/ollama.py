@@ -1,27 +1,51 @@
-"""The production backend: the official async `ollama` client against an Ollama server."""
+"""The production backend: the official async `ollama` client against an Ollama server.
+
+A chat is streamed: the first chunk may wait for the server's queue and the model's load, later
+chunks may not stall for more than `stall_seconds`, and the whole call has a deadline (httpx's
+own timeouts are per read, so a server dripping a byte at a time would never trip them). While a
+call waits for its first chunk behind other calls to the same model, each of those that ends
+renews its deadline: queue wait does not count while the queue moves.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import ollama
+from pydantic import ValidationError
 
 from panel.backends import ChatReply, ModelInfo
+from panel.backends.ollama_server import (
+    ShownModel,
+    is_permanent_failure,
+    not_pulled_message,
+    parse_show,
+    plain_http_options,
+    redirect_message,
+    think_setting,
+    unavailable_message,
+    unreachable_message,
+)
 from panel.errors import (
     BackendRequestError,
     BackendUnavailable,
     ModelNotFound,
+    ModelServerError,
+    ModelUnavailable,
     TransientBackendError,
+    UnreadableReply,
 )
 
 NANOSECONDS_PER_MS = 1_000_000
-
-
-def plain_http_options(host: str) -> dict[str, Any]:
-    """For an http:// host, skip building a TLS context (about 20 ms per client, and nothing to
-    verify on a connection that has no TLS); https:// hosts keep full verification."""
-    return {} if host.startswith("https://") else {"verify": False}
+# No chunk for this long once the reply has started means the server stalled.
+STALL_SECONDS = 30.0
+# A prompt_eval_count this close to num_ctx means Ollama cut the prompt to fit.
+TRUNCATION_MARGIN = 16
 
 
 def full_model_name(name: str) -> str:
@@ -29,18 +53,9 @@ def full_model_name(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
-def unreachable_message(host: str, error: object) -> str:
-    return (
-        f"Cannot reach an Ollama server at {host} ({error}). Start one with `ollama serve` "
-        "(or the Ollama app), or point --host / OLLAMA_HOST at a running server."
-    )
-
-
-def not_pulled_message(model: str, host: str) -> str:
-    return (
-        f"The Ollama server at {host} does not have the model {model!r}. "
-        f"Run `ollama pull {model}` there, or choose another with --model or --persona-model."
-    )
+def model_key(name: str) -> str:
+    """How the server compares model names: full name, case-insensitive."""
+    return full_model_name(name).lower()
 
 
 class OllamaBackend:
@@ -48,17 +63,33 @@ class OllamaBackend:
 
     name = "ollama"
 
-    def __init__(self, host: str, timeout: float, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        timeout: float,
+        connect_timeout: float = 5.0,
+        *,
+        num_ctx: int | None = None,
+        stall_seconds: float = STALL_SECONDS,
+    ) -> None:
         self.host = host
         self.timeout = timeout
-        # The client's connection pool belongs to the running event loop.
+        self.stall_seconds = min(stall_seconds, timeout)
+        self.num_ctx = num_ctx
+        # No read timeout in httpx: the first chunk may wait for the queue and the load; each
+        # call is bounded by its own deadline instead. Redirects are not followed: a plain-http
+        # client skips TLS checks, which a redirect to https:// must not inherit.
         self.client = ollama.AsyncClient(
             host=host,
-            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
+            timeout=httpx.Timeout(None, connect=min(connect_timeout, timeout)),
+            follow_redirects=False,
             **plain_http_options(host),
         )
         self.version: str | None = None
-        self.thinking_models: set[str] = set()
+        self.shown: dict[str, ShownModel] = {}
+        self.digests: dict[str, str | None] = {}
+        # model -> deadlines of this client's calls still waiting for their first chunk
+        self.queued: defaultdict[str, set[asyncio.Timeout]] = defaultdict(set)
 
     async def server_version(self, timeout: float = 1.0) -> str:
         """GET /api/version; raises BackendUnavailable when nothing answers in time."""
@@ -73,47 +104,81 @@ class OllamaBackend:
             raise BackendUnavailable(unreachable_message(self.host, error)) from None
 
     async def list_models(self) -> dict[str, ModelInfo]:
-        """Models pulled on the server (GET /api/tags), by full name."""
+        """Models pulled on the server (GET /api/tags), by lower-cased full name."""
         try:
-            listing = await self.client.list()
-        except (ConnectionError, httpx.HTTPError) as error:
-            raise BackendUnavailable(unreachable_message(self.host, error)) from None
+            async with asyncio.timeout(self.timeout):
+                listing = await self.client.list()
         except ollama.ResponseError as error:
+            raise BackendUnavailable(
+                redirect_message(self.host, error.status_code)
+                if 300 <= error.status_code < 400
+                else unreachable_message(self.host, error)
+            ) from None
+        except (ConnectionError, httpx.HTTPError, TimeoutError) as error:
             raise BackendUnavailable(unreachable_message(self.host, error)) from None
         models = {}
         for entry in listing.models:
             if entry.model:
                 details = entry.details.model_dump(exclude_none=True) if entry.details else {}
-                models[entry.model] = ModelInfo(name=entry.model, digest=entry.digest, details=details)
+                models[model_key(entry.model)] = ModelInfo(
+                    name=entry.model, digest=entry.digest, details=details
+                )
         return models
 
-    async def show_model(self, model: str) -> list[str]:
-        """The model's capabilities (POST /api/show); raises ModelNotFound on 404."""
+    async def show_model(self, model: str) -> ShownModel:
+        """POST /api/show read leniently: older servers and cloud models omit `model_info`,
+        which the client's ShowResponse would reject. Raises ModelNotFound on 404."""
         try:
-            shown = await self.client.show(model)
-        except ollama.ResponseError as error:
-            if error.status_code == 404:
-                raise ModelNotFound(not_pulled_message(model, self.host)) from None
+            async with asyncio.timeout(self.timeout):
+                response = await self.client._client.post("/api/show", json={"model": model})
+        except (httpx.HTTPError, TimeoutError) as error:
+            raise BackendUnavailable(unreachable_message(self.host, error)) from None
+        if response.status_code == 404:
+            raise ModelNotFound(not_pulled_message(model, self.host))
+        try:
+            response.raise_for_status()
+            return parse_show(response.json())
+        except (httpx.HTTPError, ValueError) as error:
             raise BackendUnavailable(
                 f"The Ollama server at {self.host} could not describe {model!r}: {error}."
             ) from None
-        except (ConnectionError, httpx.HTTPError) as error:
+
+    async def preload(self, model: str) -> None:
+        """Load the model now (a chat with no messages), so that its load time is not spent
+        inside the first persona calls; runner options match the calls' so it is not reloaded."""
+        options = {"num_ctx": self.num_ctx} if self.num_ctx else None
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.chat(model=model, messages=[], options=options)
+        except ollama.ResponseError as error:
+            if error.status_code == 404:
+                raise ModelNotFound(not_pulled_message(model, self.host)) from None
+            if is_permanent_failure(error.error):
+                raise ModelUnavailable(unavailable_message(model, self.host, error.error)) from None
+        except (ConnectionError, httpx.TransportError) as error:
             raise BackendUnavailable(unreachable_message(self.host, error)) from None
-        return list(shown.capabilities or [])
+        except (TimeoutError, ValueError):
+            pass  # a slow load is no error: the first call's wait covers it
 
     async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
-        """Check the server answers and has every model; return each model's digest."""
+        """Check the server answers and has every model; record its version and each model's
+        digest, family and capabilities; load each model."""
         if self.version is None:  # `auto` may have asked already
             self.version = await self.server_version(timeout=min(5.0, self.timeout))
         pulled = await self.list_models()
         infos = {}
         for model in dict.fromkeys(models):
-            capabilities = await self.show_model(model)
-            if "thinking" in capabilities:
-                self.thinking_models.add(model)
-            info = pulled.get(full_model_name(model)) or pulled.get(model)
-            infos[model] = (info or ModelInfo(name=model)).model_copy(update={"name": model})
+            shown = await self.show_model(model)
+            self.shown[model] = shown
+            info = pulled.get(model_key(model)) or ModelInfo(name=model)
+            details = {**info.details, **shown.details()}
+            infos[model] = info.model_copy(update={"name": model, "details": details})
+            self.digests[model] = info.digest
+            await self.preload(model)
         return infos
+
+    def think(self, model: str) -> bool | str | None:
+        return think_setting(self.shown.get(model), self.version)
 
     async def chat(
         self,
@@ -122,33 +187,106 @@ class OllamaBackend:
         schema: dict[str, Any],
         options: dict[str, Any],
     ) -> ChatReply:
-        # think=False keeps a thinking model's answer in `content`; models without the
-        # capability get no `think` at all, which some server versions reject.
-        think = False if model in self.thinking_models else None
         try:
-            response = await self.client.chat(
-                model=model,
-                messages=messages,
-                format=schema,
-                options=options,
-                think=think,
-                stream=False,
-            )
+            async with asyncio.timeout(self.timeout) as deadline:
+                reply = await self.stream_chat(model, messages, schema, options, deadline)
+        except TimeoutError:
+            raise ModelServerError(f"no complete reply from Ollama within {self.timeout:g} s") from None
         except ollama.ResponseError as error:
-            if error.status_code == 404:
-                raise ModelNotFound(not_pulled_message(model, self.host)) from None
-            if error.status_code >= 500 or error.status_code in (408, 429):
-                raise TransientBackendError(f"Ollama answered {error.status_code}: {error.error}") from None
-            raise BackendRequestError(
-                f"Ollama refused the request ({error.status_code}): {error.error}"
-            ) from None
+            self.queue_moved(model)
+            raise self.translate(model, error) from None
+        except UnreadableReply:
+            self.queue_moved(model)
+            raise
         except ConnectionError:
             raise TransientBackendError(f"cannot connect to Ollama at {self.host}") from None
         except httpx.TimeoutException:
             raise TransientBackendError(f"no reply from Ollama within {self.timeout:g} s") from None
         except httpx.TransportError as error:
             raise TransientBackendError(f"connection to Ollama failed: {error!r}") from None
-        return reply_from_response(response)
+        self.queue_moved(model)
+        return reply.model_copy(
+            update={
+                "host": self.host,
+                "model_digest": self.digests.get(model),
+                "prompt_truncated": prompt_was_cut(reply, options.get("num_ctx")),
+            }
+        )
+
+    def queue_moved(self, model: str) -> None:
+        """The server answered a call to this model: the calls queued behind it (Ollama serves one
+        at a time unless OLLAMA_NUM_PARALLEL says more) get a full `timeout` again, so queue
+        wait never counts against them while the queue moves. A timeout of ours is no answer
+        and renews nothing: a stuck server does not keep its queue waiting."""
+        renewed = asyncio.get_running_loop().time() + self.timeout
+        for deadline in self.queued[model]:
+            deadline.reschedule(max(renewed, deadline.when() or 0.0))
+
+    async def stream_chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        options: dict[str, Any],
+        deadline: asyncio.Timeout,
+    ) -> ChatReply:
+        stream = await self.client.chat(
+            model=model,
+            messages=messages,
+            format=schema,
+            options=options,
+            think=self.think(model),
+            stream=True,
+        )
+        chunks = aiter(stream)
+        parts: list[str] = []
+        self.queued[model].add(deadline)
+        try:
+            # The first chunk waits for the queue and the load, under the call's deadline only.
+            last = await anext(chunks, None)
+            self.queued[model].discard(deadline)
+            if last is None:
+                raise UnreadableReply("Ollama answered with an empty body", "")
+            parts.append(last.message.content or "")
+            last = await self.read_rest(chunks, parts) or last
+        except ValueError as error:  # not JSON, or no `message`: the client's parse failed
+            raise UnreadableReply(
+                f"Ollama answered with something that is not a chat reply ({type(error).__name__})",
+                raw_of(error, parts),
+            ) from None
+        finally:
+            self.queued[model].discard(deadline)
+        return reply_from_response(last, "".join(parts))
+
+    async def read_rest(
+        self, chunks: AsyncIterator[ollama.ChatResponse], parts: list[str]
+    ) -> ollama.ChatResponse | None:
+        """The chunks after the first, none more than `stall_seconds` after the one before."""
+        last = None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.stall_seconds) as stall:
+                async for chunk in chunks:
+                    stall.reschedule(loop.time() + self.stall_seconds)
+                    parts.append(chunk.message.content or "")
+                    last = chunk
+        except TimeoutError:
+            raise ModelServerError(
+                f"Ollama stalled: no token for {self.stall_seconds:g} s mid-reply"
+            ) from None
+        return last
+
+    def translate(self, model: str, error: ollama.ResponseError) -> Exception:
+        """An error the server sent, as the panel's error type."""
+        if error.status_code == 404:
+            return ModelNotFound(not_pulled_message(model, self.host))
+        if is_permanent_failure(error.error):
+            return ModelUnavailable(unavailable_message(model, self.host, error.error))
+        if 300 <= error.status_code < 400:
+            return BackendUnavailable(redirect_message(self.host, error.status_code))
+        if error.status_code >= 500 or error.status_code in (-1, 408, 429):
+            return ModelServerError(f"Ollama answered {error.status_code}: {error.error}")
+        return BackendRequestError(f"Ollama refused the request ({error.status_code}): {error.error}")
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "host": self.host, "version": self.version}
@@ -157,7 +295,29 @@ class OllamaBackend:
         await self.client.close()
 
 
-def reply_from_response(response: ollama.ChatResponse) -> ChatReply:
+def prompt_was_cut(reply: ChatReply, num_ctx: int | None) -> bool:
+    """Ollama cuts a long prompt to num_ctx without an error; its prompt_eval_count then fills
+    the window. Unknown when the request left num_ctx to the server."""
+    return (
+        bool(num_ctx)
+        and reply.prompt_tokens is not None
+        and reply.prompt_tokens >= num_ctx - TRUNCATION_MARGIN
+    )
+
+
+def raw_of(error: ValueError, parts: list[str]) -> str:
+    """What the server sent, for the transcript: the line that failed to parse, after any
+    content that came before it."""
+    if isinstance(error, json.JSONDecodeError):
+        line = error.doc
+    elif isinstance(error, ValidationError) and error.errors():
+        line = json.dumps(error.errors()[0].get("input"), default=str)
+    else:
+        line = str(error)
+    return "".join(parts) + line
+
+
+def reply_from_response(response: ollama.ChatResponse, content: str) -> ChatReply:
     durations = {
         name: value / NANOSECONDS_PER_MS
         for name, value in (
@@ -169,7 +329,7 @@ def reply_from_response(response: ollama.ChatResponse) -> ChatReply:
         if value is not None
     }
     return ChatReply(
-        content=response.message.content or "",
+        content=content,
         done_reason=response.done_reason,
         prompt_tokens=response.prompt_eval_count,
         completion_tokens=response.eval_count,

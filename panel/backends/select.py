@@ -36,7 +36,7 @@ async def select_backend(settings: Settings, notice: Callable[[str], None]) -> B
         backend = embedded_backend(settings)
         notice(backend.chosen_notice())
         return backend
-    ollama = OllamaBackend(settings.host, settings.timeout)
+    ollama = OllamaBackend(settings.host, settings.timeout, num_ctx=settings.num_ctx)
     if settings.backend == "ollama" or await ollama_answers(ollama):
         if settings.backend == "auto":
             notice(f"Using Ollama at {settings.host}.")

@@ -274,7 +274,12 @@ def doctor(
         for _ in range(2):
             table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
-        marks = {"ok": "[green]ok[/]", "missing": "[red]missing[/]", "skipped": "[dim]skipped[/]"}
+        marks = {
+            "ok": "[green]ok[/]",
+            "missing": "[red]missing[/]",
+            "skipped": "[dim]skipped[/]",
+            "warn": "[yellow]warn[/]",
+        }
         for check in report.checks:
             fix = f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else ""
             table.add_row(marks[check.status], check.name, escape(check.detail) + fix)
