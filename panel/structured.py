@@ -95,6 +95,7 @@ def attempt_record(
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
             "durations_ms": reply.durations_ms,
+            "model": reply.model,
         }
     return Attempt(
         number=number,

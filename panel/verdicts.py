@@ -33,6 +33,7 @@ class Attempt(BaseModel):
     completion_tokens: int | None = None
     durations_ms: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
+    model: str | None = None  # the model id the server reported for this reply, if any
 
 
 class PersonaReview(BaseModel):

@@ -15,6 +15,7 @@ class ChatReply(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     durations_ms: dict[str, float] = Field(default_factory=dict)
+    model: str | None = None  # the model id the server says answered, when it says
 
 
 class ModelInfo(BaseModel):
