@@ -46,6 +46,8 @@ BOUNDED_NUMBER_STEPS = 20
 STRING_CAP = 500
 STRING_CAPS = {"quote": 1000, "headline": 160}
 MAX_THREADS = 8
+# Persona calls decoded together in one context (panel.backends.embedded_batch): a panel's four.
+PARALLEL_SLOTS = 4
 STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 
 
@@ -181,6 +183,7 @@ class LoadedModel:
     load_ms: float
     lock: threading.Lock = field(default_factory=threading.Lock)
     grammars: dict[str, Any] = field(default_factory=dict)
+    decoder: Any = None  # the BatchDecoder (panel.backends.embedded_batch), made on first use
 
 
 _models: dict[tuple[str, int], LoadedModel] = {}
@@ -216,6 +219,8 @@ def close_models() -> None:
     would otherwise print a traceback."""
     with _models_lock:
         for model in _models.values():
+            if model.decoder is not None:
+                model.decoder.close()
             model.llama.close()
         _models.clear()
 
@@ -366,9 +371,10 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self, gguf: Path, num_ctx: int) -> None:
+    def __init__(self, gguf: Path, num_ctx: int, slots: int = PARALLEL_SLOTS) -> None:
         self.gguf = gguf
         self.num_ctx = num_ctx
+        self.slots = slots  # sequences decoded together; 1 decodes one call at a time
         self.model: LoadedModel | None = None
         self.sha256: str | None = None
         self._serial: asyncio.Lock | None = None
@@ -435,6 +441,12 @@ class EmbeddedBackend:
         if self.model is None:
             await self.prepare([model])
         assert self.model is not None
+        if self.slots > 1:
+            from panel.backends.embedded_batch import complete_together
+
+            reply = await complete_together(self.model, self.slots, messages, schema, options)
+            if reply is not None:
+                return reply
         # Queue here rather than in worker threads, so waiting calls hold no thread and a
         # cancelled panel drops its queued calls; the model's own lock guards other threads.
         if self._serial is None:
@@ -449,6 +461,7 @@ class EmbeddedBackend:
             "path": str(self.gguf),
             "sha256": self.sha256,
             "llama_cpp_version": llama_cpp_version(),
+            "parallel_slots": self.slots,
         }
         if self.model is not None:
             description.update(
