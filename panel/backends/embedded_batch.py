@@ -1,14 +1,21 @@
-"""Several chat requests decoded together in one llama.cpp context, one sequence each.
+"""Several chat requests decoded together: one sequence each, in a few llama.cpp contexts.
 
-The four personas of a panel ask at once. Decoding them one after the other runs a 135M model
-one token at a time, which leaves most of the machine idle (the weights are read once per
-token whatever the batch holds). Here every step decodes one token of every running sequence
-in one `llama_decode` call, and each sequence samples from its own logits with its own sampler
-chain: its persona's grammar, sampling options and seed, exactly the chain llama-cpp-python's
-`create_chat_completion` builds. A request that arrives while others decode joins at the next
-step (continuous batching); a finished one frees its slot.
+The four personas of a panel ask at once. The one-at-a-time path decodes them one after the
+other on one thread. Here each core gets a worker thread with its own single-threaded context
+(a `BatchDecoder`), and the requests are spread over them. A worker decodes one token of each of
+its sequences per `llama_decode` call, and each sequence samples from its own logits with its
+own sampler chain: its persona's grammar, sampling options and seed, the chain
+llama-cpp-python's `create_chat_completion` builds. A request that arrives while others decode
+joins at the next step (continuous batching); a finished one frees its slot.
 
-One worker thread owns the context; callers wait on a `concurrent.futures.Future`.
+Why single-threaded contexts side by side rather than one context on every core: llama.cpp's
+threads wait for each other on spinning barriers after every operation, and on a busy 2-core
+machine that makes a 2-thread decode 20-40x slower than a 1-thread one (measured with
+bench/embedded_panels.py); independent workers never wait for each other. Sampling (the
+grammar over the whole vocabulary) costs about as much as the decode itself, and it runs in
+the worker too, in parallel across workers (ctypes releases the GIL).
+
+Callers wait on a `concurrent.futures.Future`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from panel.backends import ChatReply
+from panel.backends.llama_sampling import GrammarCheckedSampler
 
 if TYPE_CHECKING:
     from panel.backends.embedded import LoadedModel
@@ -29,7 +37,6 @@ if TYPE_CHECKING:
 # Tokens of KV cache per sequence: a persona's prompt (about 1,000 tokens), its reply and a
 # retry's feedback fit; a longer conversation goes through the one-at-a-time path instead.
 SEQUENCE_CONTEXT = 4096
-PENALTY_LAST_N = 64  # llama-cpp-python's default last_n_tokens_size
 
 
 @dataclass
@@ -64,40 +71,10 @@ class Sequence:
     decode_started: float = 0.0
 
 
-def build_sampler(llama: Any, grammar: Any, sampling: dict[str, Any]) -> Any:
-    """The chain Llama._init_sampler builds for create_chat_completion, with this request's seed."""
-    from llama_cpp import _internals
-
-    sampler = _internals.LlamaSampler()
-    sampler.add_penalties(
-        n_vocab=llama.n_vocab(),
-        penalty_last_n=PENALTY_LAST_N,
-        penalty_repeat=sampling["repeat_penalty"],
-        penalty_freq=0.0,
-        penalty_present=0.0,
-    )
-    if grammar is not None:
-        sampler.add_grammar(llama._model, grammar)
-    seed = sampling.get("seed", 0xFFFFFFFF)
-    temperature = sampling["temperature"]
-    if temperature < 0:
-        sampler.add_dist(seed)
-    elif temperature == 0:
-        sampler.add_greedy()
-    else:
-        sampler.add_top_k(sampling["top_k"])
-        sampler.add_typical(1.0, 1)
-        sampler.add_top_p(sampling["top_p"], 1)
-        sampler.add_min_p(sampling["min_p"], 1)
-        sampler.add_temp(temperature)
-        sampler.add_dist(seed)
-    return sampler
-
-
 class BatchDecoder:
     """A second llama.cpp context on a loaded model, with `slots` sequences decoded together."""
 
-    def __init__(self, llama: Any, slots: int, n_threads: int, n_threads_batch: int) -> None:
+    def __init__(self, llama: Any, slots: int, n_threads: int = 1, n_threads_batch: int = 1) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
@@ -108,7 +85,8 @@ class BatchDecoder:
         params.n_ctx = self.sequence_context * slots
         params.n_batch = params.n_ubatch = 512
         params.n_seq_max = slots
-        params.kv_unified = False  # each sequence its own cells: faster when prompts differ
+        # One pool of cells for all sequences, so that a shared prompt prefix is kept once.
+        params.kv_unified = True
         params.n_threads = n_threads
         params.n_threads_batch = n_threads_batch
         self.context = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
@@ -116,14 +94,22 @@ class BatchDecoder:
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self.vocab = llama._model.vocab
         self.inbox: queue.Queue[Sequence | None] = queue.Queue()
+        self.assigned = 0  # sequences submitted and not finished: how busy this worker is
+        self.assigned_lock = threading.Lock()
+        self.stopping = False
         self.thread = threading.Thread(target=self.run, name="llama-batch", daemon=True)
         self.thread.start()
 
     def fits(self, prompt_tokens: int, max_tokens: int) -> bool:
         return prompt_tokens + max_tokens <= self.sequence_context
 
+    def count(self, change: int) -> None:
+        with self.assigned_lock:
+            self.assigned += change
+
     def submit(self, prompt: list[int], sampling: dict[str, Any], grammar: Any, max_tokens: int) -> Sequence:
         sequence = Sequence(prompt=prompt, sampling=sampling, grammar=grammar, max_tokens=max_tokens)
+        self.count(+1)
         self.inbox.put(sequence)
         return sequence
 
@@ -131,6 +117,7 @@ class BatchDecoder:
         import llama_cpp
 
         if self.thread.is_alive():
+            self.stopping = True
             self.inbox.put(None)
             self.thread.join()
         llama_cpp.llama_batch_free(self.batch)
@@ -147,11 +134,15 @@ class BatchDecoder:
                 except queue.Empty:
                     break
                 if sequence is None:
-                    for left in running.values():
-                        self.finish(left, "cancelled", running)
-                    return
+                    break
                 if not sequence.cancelled and sequence.future.set_running_or_notify_cancel():
                     self.start(sequence, running)
+                else:
+                    self.count(-1)
+            if self.stopping:
+                for left in list(running.values()):
+                    self.fail(left, RuntimeError("the embedded model was closed"), running)
+                return
             if running:
                 self.step(running)
 
@@ -161,7 +152,9 @@ class BatchDecoder:
     def fill(self, tokens: list[int], positions: list[int], seq_ids: list[int], logits: list[bool]) -> None:
         batch = self.batch
         batch.n_tokens = len(tokens)
-        for index, (token, position, seq_id, wanted) in enumerate(zip(tokens, positions, seq_ids, logits)):
+        for index, (token, position, seq_id, wanted) in enumerate(
+            zip(tokens, positions, seq_ids, logits, strict=True)
+        ):
             batch.token[index] = token
             batch.pos[index] = position
             batch.n_seq_id[index] = 1
@@ -175,15 +168,38 @@ class BatchDecoder:
         if status != 0:
             raise RuntimeError(f"llama_decode returned {status}")
 
+    def share_prefix(self, sequence: Sequence, running: dict[int, Sequence]) -> int:
+        """Copy the longest prompt prefix a running sequence already holds (the persona prompts
+        share their instructions and the card) into this sequence; return its length."""
+        import llama_cpp
+
+        best, donor = 0, None
+        for other in running.values():
+            if other is sequence or other.n_past == 0:
+                continue
+            shared = 0
+            for mine, theirs in zip(sequence.prompt, other.prompt, strict=False):
+                if mine != theirs:
+                    break
+                shared += 1
+            if shared > best:
+                best, donor = shared, other
+        best = min(best, len(sequence.prompt) - 1)  # the last token is evaluated for its logits
+        if donor is None or best <= 0:
+            return 0
+        llama_cpp.llama_memory_seq_cp(self.context.memory, donor.seq_id, sequence.seq_id, 0, best)
+        return best
+
     def start(self, sequence: Sequence, running: dict[int, Sequence]) -> None:
-        """Evaluate the prompt in its own sequence, then sample its first token."""
+        """Evaluate the prompt (less a shared prefix) in its own sequence, then sample its first token."""
         started = time.perf_counter()
         sequence.seq_id = self.free_id(running)
         running[sequence.seq_id] = sequence
         try:
-            sequence.sampler = build_sampler(self.llama, sequence.grammar, sequence.sampling)
+            sequence.sampler = GrammarCheckedSampler(self.llama, sequence.grammar, sequence.sampling)
             prompt = sequence.prompt
-            for offset in range(0, len(prompt), self.n_batch):
+            start = self.share_prefix(sequence, running)
+            for offset in range(start, len(prompt), self.n_batch):
                 chunk = prompt[offset : offset + self.n_batch]
                 last = offset + len(chunk) == len(prompt)
                 self.fill(
@@ -235,6 +251,7 @@ class BatchDecoder:
     def release(self, sequence: Sequence, running: dict[int, Sequence]) -> None:
         import llama_cpp
 
+        self.count(-1)
         running.pop(sequence.seq_id, None)
         llama_cpp.llama_memory_seq_rm(self.context.memory, sequence.seq_id, -1, -1)
         if sequence.sampler is not None:
@@ -284,10 +301,33 @@ def chat_prompt(llama: Any, messages: list[dict[str, str]]) -> list[int] | None:
     return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
 
-def decoder_for(model: LoadedModel, slots: int) -> BatchDecoder:
-    """The model's batch decoder, made on first use; call with model.lock held."""
+class DecoderGroup:
+    """One BatchDecoder per core; a new request goes to the least busy one."""
+
+    def __init__(self, llama: Any, slots: int, workers: int) -> None:
+        workers = max(1, min(workers, slots))
+        per_worker = -(-slots // workers)
+        self.decoders = [BatchDecoder(llama, per_worker) for _ in range(workers)]
+        self.sequence_context = self.decoders[0].sequence_context
+        self.lock = threading.Lock()
+
+    def fits(self, prompt_tokens: int, max_tokens: int) -> bool:
+        return self.decoders[0].fits(prompt_tokens, max_tokens)
+
+    def submit(self, prompt: list[int], sampling: dict[str, Any], grammar: Any, max_tokens: int) -> Sequence:
+        with self.lock:  # two submits at once must not both pick the same idle worker
+            decoder = min(self.decoders, key=lambda candidate: candidate.assigned)
+            return decoder.submit(prompt, sampling, grammar, max_tokens)
+
+    def close(self) -> None:
+        for decoder in self.decoders:
+            decoder.close()
+
+
+def decoder_for(model: LoadedModel, slots: int) -> DecoderGroup:
+    """The model's decoders, made on first use; call with model.lock held."""
     if model.decoder is None:
-        model.decoder = BatchDecoder(model.llama, slots, model.n_threads_batch, model.n_threads_batch)
+        model.decoder = DecoderGroup(model.llama, slots, model.n_threads_batch)
     return model.decoder
 
 
