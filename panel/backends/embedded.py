@@ -377,7 +377,7 @@ class EmbeddedBackend:
         self.slots = slots  # sequences decoded together; 1 decodes one call at a time
         self.model: LoadedModel | None = None
         self.sha256: str | None = None
-        self._serial: asyncio.Lock | None = None
+        self._serial: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings) -> EmbeddedBackend:
@@ -449,9 +449,11 @@ class EmbeddedBackend:
                 return reply
         # Queue here rather than in worker threads, so waiting calls hold no thread and a
         # cancelled panel drops its queued calls; the model's own lock guards other threads.
-        if self._serial is None:
-            self._serial = asyncio.Lock()
-        async with self._serial:
+        # One lock per event loop: a backend reused by another asyncio.run gets a fresh one.
+        loop = asyncio.get_running_loop()
+        if self._serial is None or self._serial[0] is not loop:
+            self._serial = (loop, asyncio.Lock())
+        async with self._serial[1]:
             return await asyncio.to_thread(complete, self.model, messages, schema, options)
 
     def describe(self) -> dict[str, Any]:
