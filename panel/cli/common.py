@@ -70,9 +70,12 @@ def parse_persona_models(pairs: list[str] | None) -> dict[str, str] | None:
 
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", help="auto (Ollama if it answers, else embedded), ollama or embedded."),
+    typer.Option("--backend", help="auto (Ollama if it answers, else embedded), ollama, openai or embedded."),
 ]
-HostOption = Annotated[str | None, typer.Option("--host", help="Ollama server URL [env: OLLAMA_HOST].")]
+HostOption = Annotated[
+    str | None,
+    typer.Option("--host", help="Ollama server URL, or an OpenAI-compatible base URL [env: OLLAMA_HOST]."),
+]
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="One model for every persona [env: PANEL_MODEL].")
 ]
