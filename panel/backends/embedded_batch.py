@@ -340,7 +340,7 @@ def submit(
 ) -> Sequence | None:
     """Queue one chat for the batch decoder; None when it must take the one-at-a-time path
     (no chat template in the GGUF, or a conversation longer than a sequence's context)."""
-    from panel.backends.embedded import grammar_for, sampling_arguments
+    from panel.backends.llama_requests import grammar_for, sampling_arguments
 
     with model.lock:
         prompt = chat_prompt(model.llama, messages)

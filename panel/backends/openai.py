@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from panel.backends import ChatReply, ModelInfo
-from panel.backends.embedded import decoding_schema
+from panel.backends.llama_requests import decoding_schema
 from panel.backends.registry import BackendSpec, Capabilities, Check, Findings
 from panel.errors import BackendRequestError, BackendUnavailable, ModelNotFound, TransientBackendError
 
