@@ -1,7 +1,8 @@
 """The one place that builds a backend, pools included.
 
 Each backend module ends with a `SPEC = BackendSpec(...)`: its name, the settings it reads, its
-capabilities, how to build it for one host, and its `panel doctor` checks. `REGISTRY` lists
+capabilities, how to build it for one host, and its `panel doctor` checks. (Ollama and the
+embedded model keep theirs in companion `*_spec` modules, beside clients that predate this.) `REGISTRY` lists
 those modules by backend name and imports one only when it is asked for, so an Ollama user never
 loads llama.cpp. Adding a backend is one module plus one line in `REGISTRY`.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
@@ -77,7 +78,6 @@ class BackendSpec:
     build: Callable[[Settings, str], Backend]  # settings and one host URL -> an unopened backend
     doctor: Callable[[Settings, dict[str, str]], Awaitable[Findings]]  # persona id -> model
     probe: Callable[[Any], Awaitable[bool]] | None = None  # does this built backend answer?
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def backend_names() -> list[str]:
