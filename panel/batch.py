@@ -495,28 +495,13 @@ def batch_out_dir(settings: Settings, input_path: Path) -> Path:
 
 async def open_batch_backend(settings: Settings, options: BatchOptions, notice: Notice) -> Backend:
     """One HostPool over every --host; with `auto`, the embedded model when none answers."""
-    from panel.backends.select import embedded_backend, ollama_answers
+    from panel.backends.registry import PoolOptions, open_backend
 
-    if settings.backend == "embedded":
-        return embedded_backend(settings)
     hosts = [normalize_host(host) for host in options.hosts] or [settings.host]
-    pool = HostPool(
-        hosts,
-        settings.timeout,
-        slots=options.slots,
-        cooldown=options.cooldown,
-        outage_patience=options.outage_patience,
-        num_ctx=settings.num_ctx,
+    pool = PoolOptions(
+        slots=options.slots, cooldown=options.cooldown, outage_patience=options.outage_patience
     )
-    if settings.backend == "auto":
-        answers = await asyncio.gather(*(ollama_answers(host.backend) for host in pool.hosts))
-        if not any(answers):
-            await pool.aclose()
-            backend = embedded_backend(settings)
-            notice(backend.fallback_notice(", ".join(hosts)))
-            return backend
-        notice(f"Using Ollama at {', '.join(hosts)}.")
-    return pool
+    return await open_backend(settings, notice, hosts, pool)
 
 
 class BatchRun:

@@ -6,15 +6,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel.cards import MAX_CARD_BYTES, describe_validation_error
 from panel.errors import ConfigError
 
-BackendName = Literal["auto", "ollama", "embedded"]
 DEFAULT_HOST = "http://localhost:11434"
 # A quote is one paragraph; a model that rambles past this is asked again to be brief.
 DEFAULT_MAX_QUOTE_CHARS = 1500
@@ -37,6 +36,7 @@ ENVIRONMENT = {
     "PANEL_CACHE": "cache",
     "PANEL_MAX_QUOTE_CHARS": "max_quote_chars",
     "PANEL_MAX_CARD_BYTES": "max_card_bytes",
+    "PANEL_API_KEY_ENV": "api_key_env",
 }
 
 
@@ -45,7 +45,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: BackendName = "auto"
+    backend: str = Field(default="auto", description="auto, or a name in panel.backends.registry.")
     host: str = DEFAULT_HOST
     model: str | None = None
     persona_models: dict[str, str] = Field(default_factory=dict)
@@ -66,6 +66,18 @@ class Settings(BaseModel):
     # Models whose pages carry the "draft — test model" mark, besides the bundled test model.
     draft_models: list[str] = Field(default_factory=list)
     cache: Path | None = Field(default=None, description="Response cache file; default: user_cache_dir().")
+    # The name of the environment variable that holds an API key (never the key itself, so that
+    # no transcript, log or settings dump can carry it).
+    api_key_env: str = "OPENAI_API_KEY"
+
+    @field_validator("backend")
+    @classmethod
+    def registered_backend(cls, name: str) -> str:
+        from panel.backends.registry import backend_names
+
+        if name not in backend_names():
+            raise ValueError(f"backend must be one of {', '.join(backend_names())}, not {name!r}")
+        return name
 
     def model_for(self, persona_id: str, persona_default: str) -> str:
         return self.persona_models.get(persona_id) or self.model or persona_default

@@ -97,9 +97,9 @@ def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> N
 
 async def open_backend(settings: Settings, notice: Notice | None = None) -> Backend:
     """The backend settings ask for; `auto` takes Ollama when it answers, else the embedded model."""
-    from panel.backends.select import select_backend
+    from panel.backends.registry import open_backend as open_registered_backend
 
-    return await select_backend(settings, notice or (lambda message: None))
+    return await open_registered_backend(settings, notice or (lambda message: None))
 
 
 async def review_tool(

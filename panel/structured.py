@@ -105,6 +105,7 @@ def attempt_record(
             "durations_ms": reply.durations_ms,
             "host": reply.host,
             "model_digest": reply.model_digest,
+            "model": reply.model,
         }
     return Attempt(
         number=number,

@@ -43,6 +43,7 @@ class Attempt(BaseModel):
     # The server and model build that answered this attempt (hosts of a pool may differ).
     host: str | None = None
     model_digest: str | None = None
+    model: str | None = None  # the model id the server reported for this reply, if any
 
     @model_validator(mode="after")
     def _cut_a_huge_reply(self) -> Attempt:

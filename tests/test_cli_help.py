@@ -48,9 +48,9 @@ def test_usage_lines_name_arguments_plainly() -> None:
 @pytest.mark.parametrize(
     ("command", "option", "choices"),
     [
-        ("run", "--backend", "<auto|ollama|embedded>"),
-        ("batch", "--backend", "<auto|ollama|embedded>"),
-        ("doctor", "--backend", "<auto|ollama|embedded>"),
+        ("run", "--backend", "<auto|ollama|openai|embedded>"),
+        ("batch", "--backend", "<auto|ollama|openai|embedded>"),
+        ("doctor", "--backend", "<auto|ollama|openai|embedded>"),
         ("diff", "--format", "<json|md|html>"),
         ("diff", "--fail-on", "<none|flip|any>"),
         ("render", "--format", "<html|md>"),

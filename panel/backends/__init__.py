@@ -20,6 +20,7 @@ class ChatReply(BaseModel):
     model_digest: str | None = None
     # The server cut the prompt to fit its context window (Ollama does so silently).
     prompt_truncated: bool = False
+    model: str | None = None  # the model id the server says answered, when it says
 
 
 class ModelInfo(BaseModel):

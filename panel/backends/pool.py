@@ -1,4 +1,4 @@
-"""Several Ollama hosts behind one Backend: a shared cap of calls per host, least-busy first.
+"""Several hosts of one HTTP backend (Ollama, or any other the registry builds) behind one Backend: a shared cap of calls per host, least-busy first.
 
 Every persona call of every panel goes through one `HostPool`, so the server slots stay full and
 never overflow. A host that refuses or resets connections is set aside for a cooldown (doubling
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +75,17 @@ class HostPool:
         max_cooldown: float = 60.0,
         outage_patience: float = 30.0,
         num_ctx: int | None = None,
+        factory: Callable[[str], Any] | None = None,
     ) -> None:
         if not hosts:
             raise ValueError("a host pool needs at least one host")
         if slots < 1:
             raise ValueError("slots must be at least 1")
         unique = list(dict.fromkeys(hosts))
-        self.hosts = [PooledHost(OllamaBackend(url, timeout, num_ctx=num_ctx), slots) for url in unique]
+        # The registry passes a factory for the backend it builds; Ollama is the default.
+        factory = factory or (lambda url: OllamaBackend(url, timeout, num_ctx=num_ctx))
+        self.hosts = [PooledHost(factory(url), slots) for url in unique]
+        self.name = self.hosts[0].backend.name
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
         self.outage_patience = outage_patience

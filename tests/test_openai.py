@@ -1,0 +1,214 @@
+"""The OpenAI-compatible backend over real HTTP (pytest-httpserver), and the registry that builds it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from panel.backends.openai import OpenAIBackend
+from panel.backends.pool import HostPool
+from panel.backends.registry import PoolOptions, backend_names, build_backend, get_spec
+from panel.config import Settings, resolve_settings
+from panel.errors import (
+    BackendRequestError,
+    BackendUnavailable,
+    ConfigError,
+    ModelNotFound,
+    TransientBackendError,
+)
+from tests.ollama_fake import free_port_url
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "decision": {"enum": ["ship", "skip"]},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["decision", "confidence"],
+}
+MESSAGES = [{"role": "user", "content": "judge it"}]
+OPTIONS = {"temperature": 0.6, "top_p": 0.9, "top_k": 40, "seed": 7, "num_ctx": 8192, "num_predict": 512}
+VERDICT = '{"decision": "ship", "confidence": 0.8}'
+
+
+def completion(model: str, content: str = VERDICT, finish_reason: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
+        ],
+        "usage": {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43},
+    }
+
+
+def reply(status: int, body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+class FakeOpenAI:
+    """Answers GET /v1/models with `models` and POST /v1/chat/completions from `answer`."""
+
+    def __init__(self, server: HTTPServer, models: list[str]) -> None:
+        self.server = server
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.answer = lambda body: reply(200, completion(body["model"]))
+        listing = {"object": "list", "data": [{"id": model, "object": "model"} for model in models]}
+        server.expect_request("/v1/models").respond_with_json(listing)
+        server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(self.handle)
+
+    def handle(self, request: Request) -> Response:
+        body = json.loads(request.data)
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        return self.answer(body)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/v1")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    server = HTTPServer(host="127.0.0.1")
+    server.start()
+    yield FakeOpenAI(server, ["qwen3:8b", "llama3.1:8b"])
+    server.clear()
+    server.stop()
+
+
+def talk(backend: OpenAIBackend, model: str, calls: int = 1):
+    async def scenario():
+        try:
+            infos = await backend.prepare([model])
+            replies = [await backend.chat(infos[model].name, MESSAGES, SCHEMA, OPTIONS) for _ in range(calls)]
+            return infos, replies
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(scenario())
+
+
+def test_strict_json_schema_with_seed_and_max_tokens(fake: FakeOpenAI, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    backend = OpenAIBackend(fake.url, timeout=5)
+    infos, [answer] = talk(backend, "qwen3:8b")
+    [request] = fake.requests
+    assert request["model"] == "qwen3:8b" and request["messages"] == MESSAGES
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["strict"] is True
+    assert request["response_format"]["json_schema"]["schema"]["required"] == ["decision", "confidence"]
+    assert (request["seed"], request["max_tokens"], request["temperature"], request["top_p"]) == (
+        7,
+        512,
+        0.6,
+        0.9,
+    )
+    assert "top_k" not in request and "num_ctx" not in request
+    assert fake.headers[0]["Authorization"] == "Bearer sk-secret"
+    assert (answer.content, answer.prompt_tokens, answer.completion_tokens) == (VERDICT, 31, 12)
+    assert answer.model == "qwen3:8b" and infos["qwen3:8b"].name == "qwen3:8b"
+    assert "sk-secret" not in json.dumps(backend.describe())
+    assert backend.describe()["structured_output"] == "json_schema"
+
+
+def test_a_server_without_json_schema_gets_json_mode_from_then_on(fake: FakeOpenAI) -> None:
+    def llama_cpp_like(body):
+        if body["response_format"]["type"] == "json_schema":
+            return reply(500, {"error": {"message": "Input should be 'text' or 'json_object'"}})
+        return reply(200, completion(body["model"]))
+
+    fake.answer = llama_cpp_like
+    backend = OpenAIBackend(fake.url, timeout=5)
+    _, answers = talk(backend, "qwen3:8b", calls=2)
+    assert [request["response_format"]["type"] for request in fake.requests] == [
+        "json_schema",
+        "json_object",
+        "json_object",
+    ]
+    assert fake.requests[1]["response_format"]["schema"]["required"] == ["decision", "confidence"]
+    assert [answer.content for answer in answers] == [VERDICT, VERDICT]
+    assert backend.describe()["structured_output"] == "json_object"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [
+        (404, ModelNotFound),
+        (503, TransientBackendError),
+        (429, TransientBackendError),
+        (400, BackendRequestError),
+    ],
+)
+def test_errors_map_onto_the_panel_error_types(fake: FakeOpenAI, status: int, error_type: type) -> None:
+    fake.answer = lambda body: reply(status, {"error": {"message": "no"}})
+    with pytest.raises(error_type):
+        talk(OpenAIBackend(fake.url, timeout=5), "qwen3:8b")
+
+
+def test_a_refused_key_names_the_variable_not_the_key(fake: FakeOpenAI, monkeypatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-wrong")
+    fake.answer = lambda body: reply(401, {"error": {"message": "invalid api key"}})
+    with pytest.raises(BackendUnavailable, match=r"\$MY_KEY") as caught:
+        talk(OpenAIBackend(fake.url, timeout=5, api_key_env="MY_KEY"), "qwen3:8b")
+    assert "sk-wrong" not in str(caught.value)
+
+
+def test_a_model_the_server_does_not_serve(fake: FakeOpenAI) -> None:
+    with pytest.raises(ModelNotFound, match="it serves qwen3:8b, llama3.1:8b"):
+        talk(OpenAIBackend(fake.url, timeout=5), "phi4")
+
+
+def test_a_one_model_server_serves_its_model_whatever_was_asked(httpserver: HTTPServer) -> None:
+    fake = FakeOpenAI(httpserver, ["/models/SmolLM2.gguf"])
+    infos, [answer] = talk(OpenAIBackend(fake.url, timeout=5), "llama3.1:8b")
+    assert fake.requests[0]["model"] == "/models/SmolLM2.gguf"
+    assert infos["llama3.1:8b"].name == "/models/SmolLM2.gguf"
+    assert infos["llama3.1:8b"].details["requested"] == "llama3.1:8b"
+
+
+def test_nothing_listening_is_unreachable() -> None:
+    with pytest.raises(BackendUnavailable, match="Cannot reach an OpenAI-compatible server"):
+        talk(OpenAIBackend(free_port_url() + "/v1", timeout=5), "qwen3:8b")
+
+
+def test_a_bare_host_gets_the_v1_path() -> None:
+    backend = OpenAIBackend("http://localhost:8000", timeout=5)
+    asyncio.run(backend.aclose())
+    assert backend.host == "http://localhost:8000/v1"
+
+
+def test_the_registry_knows_every_backend_and_refuses_others(tmp_path) -> None:
+    assert backend_names() == ["auto", "ollama", "openai", "embedded"]
+    assert get_spec("openai").capabilities.http and not get_spec("embedded").capabilities.http
+    with pytest.raises(ConfigError, match="backend must be one of auto, ollama, openai, embedded"):
+        resolve_settings({"backend": "vllm"}, environ={}, config_path=tmp_path / "none.toml")
+
+
+def test_the_registry_spreads_an_http_backend_over_several_hosts(
+    fake: FakeOpenAI, httpserver: HTTPServer
+) -> None:
+    second = FakeOpenAI(httpserver, ["qwen3:8b"])
+    settings = Settings(backend="openai", timeout=5)
+
+    async def scenario():
+        pool = build_backend(get_spec("openai"), settings, [fake.url, second.url], PoolOptions(slots=1))
+        try:
+            await pool.prepare(["qwen3:8b"])
+            await asyncio.gather(*(pool.chat("qwen3:8b", MESSAGES, SCHEMA, OPTIONS) for _ in range(4)))
+            return pool
+        finally:
+            await pool.aclose()
+
+    pool = asyncio.run(scenario())
+    assert isinstance(pool, HostPool) and pool.name == "openai"
+    assert all(isinstance(host.backend, OpenAIBackend) for host in pool.hosts)
+    assert len(fake.requests) > 0 and len(second.requests) > 0
