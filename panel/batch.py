@@ -280,6 +280,7 @@ def panel_fingerprint(personas: list[LoadedPersona], settings: Settings) -> dict
         "options": {lp.persona.id: sampling_options(lp.persona, settings, seed=0) for lp in personas},
         "seed": settings.seed,
         "attempts": settings.attempts,
+        "quality": settings.quality.model_dump(),
     }
 
 

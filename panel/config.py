@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.cards import MAX_CARD_BYTES, describe_validation_error
 from panel.errors import ConfigError
+from panel.quality import QualityGates
 
 DEFAULT_HOST = "http://localhost:11434"
 # A quote is one paragraph; a model that rambles past this is asked again to be brief.
@@ -60,6 +61,7 @@ class Settings(BaseModel):
     personas_dir: Path | None = None
     out_dir: Path = Path("transcripts")
     gguf: Path | None = None
+    quality: QualityGates = Field(default_factory=QualityGates, description="[quality] in panel.toml.")
 
     def model_for(self, persona_id: str, persona_default: str) -> str:
         return self.persona_models.get(persona_id) or self.model or persona_default

@@ -16,7 +16,7 @@ import jinja2
 from panel.cards import ToolCard
 from panel.personas import Persona
 
-TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2")
+TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2", "examples.j2")
 
 
 def default_prompts_dir() -> Path:
@@ -51,6 +51,8 @@ def render_messages(
     environment = _environment(str(prompts_dir or default_prompts_dir()))
     system = environment.get_template("system.j2").render(card_json=card_as_data(card))
     review = environment.get_template("review.j2").render(persona=persona, card=card)
+    if persona.examples:  # after the persona's brief, so the system message stays shared
+        review = review.strip() + "\n\n" + environment.get_template("examples.j2").render(persona=persona)
     return [
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": review.strip()},

@@ -116,6 +116,7 @@ async def review_tool(
         max_attempts=settings.attempts,
         transport_retries=settings.transport_retries,
         max_quote_chars=settings.max_quote_chars,
+        quality=settings.quality,
     )
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
