@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from panel.cli import app
-from panel.eval_report import EvalReport, compare_reports, failed_thresholds, parse_threshold
 from panel.errors import CardError, ConfigError
+from panel.eval_report import EvalReport, compare_reports, failed_thresholds, parse_threshold
 from panel.suite import load_suite
 from tests.conftest import ROOT
 from tests.ollama_fake import FakeOllama
