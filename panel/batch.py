@@ -69,6 +69,7 @@ class BatchOptions(BaseModel):
     cooldown: float = Field(default=2.0, gt=0, description="Seconds a failing host is first set aside.")
     outage_patience: float = Field(default=30.0, gt=0, description="Seconds a call waits out a full outage.")
     force: bool = Field(default=False, description="Redo panels an editor has changed or locked.")
+    redo_incomplete: bool = Field(default=True, description="False: an incomplete panel counts as done.")
 
 
 class BatchSummary(BaseModel):
@@ -470,6 +471,7 @@ class BatchRun:
         self.summary = summary
         self.progress = progress
         self.started = time.perf_counter()
+        self.redo_incomplete = True
 
     def update_counts(self) -> None:
         counts, summary = self.backend.counts, self.summary
@@ -510,7 +512,7 @@ class BatchRun:
         try:
             await asyncio.to_thread(keep_previous, path)
             await asyncio.to_thread(write_atomic, path, text)
-            if not transcript.aggregate.incomplete:
+            if not transcript.aggregate.incomplete or not self.redo_incomplete:
                 entry = manifest_entry(digest, source, transcript, path)
                 await asyncio.to_thread(self.manifest.append, entry)
         except OSError as error:
@@ -576,6 +578,7 @@ async def run_batch_async(
         models = sorted(set(fingerprint["models"].values()))
         await backend.prepare(models)
         run = BatchRun(backend, personas, settings, manifest, summary, progress)
+        run.redo_incomplete = options.redo_incomplete
         hosts = len(options.hosts) or 1
         slots = asyncio.Semaphore(options.concurrency or max(1, options.slots * hosts))
         run.report("start")

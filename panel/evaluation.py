@@ -97,6 +97,9 @@ async def run_eval_async(
         concurrency=options.concurrency,
         cache_path=options.cache_path or folder / CACHE_NAME,
         use_cache=options.use_cache,
+        # A failed persona is a measured outcome: a rerun of the eval keeps it rather than
+        # asking the model again (use a fresh --out to measure anew).
+        redo_incomplete=False,
     )
     started, clock = now_utc(), time.perf_counter()
     seeds = sample_seeds(settings.seed, options.samples)

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from panel.cli import app
 from panel.errors import CardError, ConfigError
-from panel.eval_report import EvalReport, compare_reports, failed_thresholds, parse_threshold
+from panel.eval_compare import compare_reports, failed_thresholds, parse_threshold
+from panel.eval_report import EvalReport
 from panel.suite import load_suite
 from tests.conftest import ROOT
 from tests.ollama_fake import FakeOllama
@@ -192,3 +193,16 @@ def test_the_bundled_suite_is_balanced_and_labelled():
     labels = [entry.labels.panel for entry in suite.cards]
     assert len(labels) >= 16 and labels.count("ship") == labels.count("skip")
     assert all(entry.labels.personas for entry in suite.cards)
+
+
+def test_a_failed_persona_is_a_result_and_a_rerun_does_not_ask_again(
+    ollama: FakeOllama, suite: Path, tmp_path: Path
+):
+    ollama.verdict_hook = editors_agree
+    ollama.enqueue("not JSON", "not JSON", "not JSON")
+    first = json.loads(run_eval(ollama, suite, tmp_path / "out", "--json", "--slots", 1).stdout)
+    assert first["overall"]["validity"] == 15 / 16
+    calls = len(ollama.chats)
+    again = json.loads(run_eval(ollama, suite, tmp_path / "out", "--json").stdout)
+    assert again["model_calls"] == 0 and len(ollama.chats) == calls
+    assert again["overall"]["validity"] == 15 / 16

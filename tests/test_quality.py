@@ -51,10 +51,10 @@ def test_a_good_verdict_passes_every_gate():
     ("changes", "problem"),
     [
         (
-            {"quote": "One paragraph, three to six sentences, in your own voice. It is fine."},
+            {"quote": "Judge only the tool described in the tool card below. It is fine."},
             "copies the instructions",
         ),
-        ({"headline": "Your call in one line of at most 15 words"}, "copies the instructions"),
+        ({"headline": "Where the makers put the complexity so users do not"}, "copies the instructions"),
         (
             {"weekend_test": "Could a competent developer rebuild it in a weekend? No."},
             "copies the instructions",
@@ -95,7 +95,7 @@ def test_degenerate_verdicts_fail(changes, problem):
 def test_thresholds_change_what_fails():
     lenient = QualityGates(instruction_words=12, min_quote_sentences=1)
     refs = build_references(DX, CARD, lenient)
-    short = verdict(quote="A fine extension", headline="Your call in one line, shipped")
+    short = verdict(quote="A fine extension", headline="Judge only the tool described in the card")
     assert quality_problem(short, REFS, GATES) is not None
     assert quality_problem(short, refs, lenient) is None
 
@@ -116,7 +116,7 @@ def echoing(body):
     from tests.ollama_fake import chat_body, json_response, verdict_for_schema
 
     reply = verdict_for_schema(body["format"], "ship")
-    reply["quote"] = "One paragraph, three to six sentences, in your own voice, that makes all of your moves."
+    reply["quote"] = "Speak plainly, name real products and companies, and commit to a call. Ship it."
     return json_response(chat_body(body["model"], json.dumps(reply)))
 
 

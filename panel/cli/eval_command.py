@@ -92,7 +92,7 @@ def eval_suite(
     """
     from panel.batch_display import BatchProgressView
     from panel.cli.eval_display import eval_markdown, print_eval
-    from panel.eval_report import compare_reports, failed_thresholds, load_report, parse_threshold
+    from panel.eval_compare import compare_reports, failed_thresholds, load_report, parse_threshold
     from panel.evaluation import EvalOptions, run_eval_async
 
     with reporting_errors():

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from panel.eval_report import LOWER_IS_BETTER, PANEL_METRICS, PERSONA_METRICS, Change, EvalReport
+from panel.eval_compare import Change
+from panel.eval_report import PANEL_METRICS, PERSONA_METRICS, EvalReport
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Shown first, in this order; the reply_* rates and first-try validity follow.
@@ -179,6 +180,3 @@ def eval_markdown(report: EvalReport, changes: Sequence[Change] | None = None) -
                     f"{metric_text(change.metric, change.after)} | {delta_text(change)} |"
                 )
     return "\n".join(lines) + "\n"
-
-
-__all__ = ["LOWER_IS_BETTER", "eval_markdown", "print_eval"]
