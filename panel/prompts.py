@@ -52,11 +52,17 @@ def render_messages(
     system = environment.get_template("system.j2").render(card_json=card_as_data(card))
     review = environment.get_template("review.j2").render(persona=persona, card=card)
     if persona.examples:  # after the persona's brief, so the system message stays shared
-        review = review.strip() + "\n\n" + environment.get_template("examples.j2").render(persona=persona)
+        examples = [(as_json(example.card), as_json(example.verdict)) for example in persona.examples]
+        review = review.strip() + "\n\n" + environment.get_template("examples.j2").render(examples=examples)
     return [
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": review.strip()},
     ]
+
+
+def as_json(data: dict) -> str:
+    """Compact JSON in the order the persona file gives (Jinja's tojson sorts the keys)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def render_retry(error: str, prompts_dir: Path | None = None) -> str:
