@@ -128,6 +128,8 @@ async def run_eval_async(
     return report, path
 
 
-def run_eval(suite_path: str | Path, settings: Settings, options: EvalOptions | None = None, **kwargs: Any):
+def run_eval(
+    suite_path: str | Path, settings: Settings, options: EvalOptions | None = None, **kwargs: Any
+) -> tuple[EvalReport, Path]:
     """Run an eval (see `run_eval_async`) in its own event loop."""
     return asyncio.run(run_eval_async(suite_path, settings, options, **kwargs))

@@ -135,6 +135,12 @@ def test_baseline_and_thresholds(ollama: FakeOllama, suite: Path, tmp_path: Path
     assert "| overall | agreement | 50% | 100% | +50 pts |" in markdown.stdout
     assert "| Pad API | skip | 0% | skip |" in markdown.stdout
 
+    table = run_eval(ollama, suite, tmp_path / "out", "--baseline", baseline)
+    assert (
+        "panel eval: suite (4 cards, 16 verdicts" in table.stdout and "Against the baseline" in table.stdout
+    )
+    assert "eval-report.json" in table.stdout
+
     passing = run_eval(
         ollama, suite, tmp_path / "out", "--fail-under", "agreement=0.9", "--fail-over", "echo_rate=0.1"
     )

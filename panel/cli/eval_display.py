@@ -97,7 +97,7 @@ def print_eval(console: Console, report: EvalReport, changes: Sequence[Change] |
         console.print(changes_table(changes))
     if report.missing:
         console.print(Text(f"No transcript for: {plain(', '.join(report.missing))}", style="yellow"))
-    console.print(Text(f"Report: {path}", style="dim"))
+    console.print(Text(f"Report: {path}", style="dim"), soft_wrap=True)
 
 
 def problem_counts(problems: Sequence[str]) -> str:
