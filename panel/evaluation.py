@@ -28,7 +28,7 @@ from panel.batch import (
 from panel.config import Settings
 from panel.errors import TranscriptError
 from panel.eval_report import EvalReport, score_suite
-from panel.personas import load_personas
+from panel.personas import LoadedPersona, load_personas
 from panel.runner import Notice
 from panel.suite import Suite, cards_jsonl, load_suite
 from panel.transcripts import PanelTranscript, now_utc, safe_slug, write_atomic
@@ -61,10 +61,13 @@ def sample_seeds(seed: int | None, samples: int) -> list[int | None]:
 
 
 def sample_transcripts(
-    suite: Suite, settings: Settings, samples: dict[str, list[tuple[PanelTranscript, str | None]]]
+    suite: Suite,
+    personas: list[LoadedPersona],
+    settings: Settings,
+    samples: dict[str, list[tuple[PanelTranscript, str | None]]],
 ) -> None:
     """Add each card's transcript of this sample, found where batch wrote it."""
-    fingerprint = panel_fingerprint(load_personas(settings.personas_dir), settings)
+    fingerprint = panel_fingerprint(personas, settings)
     for entry in suite.cards:
         path = transcript_path(Path(settings.out_dir), entry.card, input_hash(entry.card, fingerprint))
         transcript = existing_transcript(path)
@@ -115,7 +118,7 @@ async def run_eval_async(
             notice=notice if number == 1 else None,
         )
         calls, hits = calls + summary.model_calls, hits + summary.cache_hits
-        sample_transcripts(suite, sample_settings, samples)
+        sample_transcripts(suite, personas, sample_settings, samples)
     report = score_suite(suite, personas, samples, settings.quality, started)
     report.out_dir, report.seeds = str(folder), seeds
     report.model_calls, report.cache_hits = calls, hits

@@ -79,8 +79,11 @@ def print_eval(console: Console, report: EvalReport, changes: Sequence[Change] |
         table.add_row(LABELS[metric], overall, *cells)
     console.print(table)
     cards = Table(title="Cards", title_justify="left")
-    for column in ("card", "label", "ship %", "call", *report.personas, "problems"):
-        cards.add_column(column)
+    cards.add_column("card", overflow="ellipsis", no_wrap=True, max_width=14)
+    for column in ("label", "ship %", "call"):
+        cards.add_column(column, no_wrap=True, min_width=4)
+    for persona in report.personas:
+        cards.add_column(persona, overflow="ellipsis", no_wrap=True, min_width=4)
     for row in report.rows:
         decisions = [decision_text(row.decisions.get(p), row.expected.get(p)) for p in report.personas]
         call_style = "green" if row.call == row.label else "red"
@@ -90,7 +93,6 @@ def print_eval(console: Console, report: EvalReport, changes: Sequence[Change] |
             "—" if row.ship_pct is None else f"{row.ship_pct}%",
             Text(row.call or "—", style=call_style),
             *decisions,
-            Text(problem_counts(row.problems), style="dim"),
         )
     console.print(cards)
     if changes:
@@ -100,18 +102,11 @@ def print_eval(console: Console, report: EvalReport, changes: Sequence[Change] |
     console.print(Text(f"Report: {path}", style="dim"), soft_wrap=True)
 
 
-def problem_counts(problems: Sequence[str]) -> str:
-    """'echo 1, degenerate 3' from the per-persona problem lines of a card."""
-    counts: dict[str, int] = {}
-    for problem in problems:
-        kind = problem.rpartition(": ")[2]
-        counts[kind] = counts.get(kind, 0) + 1
-    return ", ".join(f"{kind} {count}" for kind, count in counts.items())
-
-
 def decision_text(decision: str | None, expected: str | None) -> Text:
     if decision is None:
         return Text("—")
+    if decision == "failed":
+        return Text("fail", style="yellow")
     if expected is None:
         return Text(decision)
     return Text(decision, style="green" if decision == expected else "red")
