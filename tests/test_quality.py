@@ -155,3 +155,14 @@ def test_gates_off_accepts_the_echo(ollama, settings: Settings, card_path, tmp_p
     )
     review = run_panel(card_path, off).transcript.reviews[0]
     assert [a.outcome for a in review.attempts] == ["valid"]
+
+
+def test_panel_rerun_goes_through_the_gates_too(ollama, settings: Settings, card_path):
+    from panel.editing import rerun_persona
+
+    path = run_panel(card_path, settings).path
+    ollama.enqueue(echoing)
+    result = rerun_persona(path, "dx", settings, seed=3)
+    review = next(r for r in result.transcript.reviews if r.persona == "dx")
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert "copies the instructions" in review.attempts[0].error
