@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from panel.backends import ChatReply
 from panel.metrics import (
     DISTINCTNESS_METHOD,
     GROUNDING_METHOD,
@@ -23,6 +24,7 @@ from panel.metrics import (
     rate,
 )
 from panel.personas import LoadedPersona
+from panel.prompts import default_prompts_dir
 from panel.quality import (
     QualityGates,
     References,
@@ -136,16 +138,10 @@ def parsed_replies(review: PersonaReview, loaded: LoadedPersona) -> list[Verdict
         if attempt.raw is None:
             continue
         try:
-            verdicts.append(parse_verdict(_Reply(attempt.raw), shape, review.persona))
+            verdicts.append(parse_verdict(ChatReply(content=attempt.raw), shape, review.persona))
         except InvalidOutput:
             continue
     return verdicts
-
-
-@dataclass
-class _Reply:
-    content: str
-    done_reason: str | None = "stop"
 
 
 def score_review(
@@ -247,8 +243,6 @@ def score_suite(
     """The eval report: the first sample of each card scores agreement, echo and the rest; all
     samples together score stability. Cards with no transcript are listed as missing."""
     by_id = {loaded.persona.id: loaded for loaded in personas}
-    from panel.prompts import default_prompts_dir
-
     common = {
         word for text in template_texts(str(prompts_dir or default_prompts_dir())) for word in words(text)
     }

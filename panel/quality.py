@@ -9,7 +9,7 @@ changed under `[quality]` in panel.toml.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from panel.cards import ToolCard
 from panel.personas import Persona
+from panel.prompts import TEMPLATE_NAMES, default_prompts_dir
 from panel.verdicts import Verdict
 
 WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -87,8 +88,6 @@ def copied_run(text: str, reference: AbstractSet[tuple[str, ...]], size: int) ->
 def template_texts(prompts_dir: str) -> tuple[str, ...]:
     """The prompt templates' own words: each run of text between Jinja tags is one piece, so that
     a run of words never spans a place the template fills in."""
-    from panel.prompts import TEMPLATE_NAMES
-
     pieces = []
     for name in TEMPLATE_NAMES:
         path = Path(prompts_dir) / name
@@ -123,8 +122,6 @@ class References:
 def build_references(
     persona: Persona, card: ToolCard, gates: QualityGates, prompts_dir: Path | None = None
 ) -> References:
-    from panel.prompts import default_prompts_dir
-
     instruction_pieces: Iterable[str] = (
         *template_texts(str(prompts_dir or default_prompts_dir())),
         *persona_texts(persona),
@@ -199,13 +196,3 @@ def verdict_gate(
         return None
     references = build_references(persona, card, gates, prompts_dir)
     return lambda verdict: quality_problem(verdict, references, gates)
-
-
-def problems_of(
-    verdicts: Sequence[Verdict], references: Sequence[References], gates: QualityGates
-) -> list[tuple[str | None, str | None]]:
-    """(echo problem, degenerate problem) of each verdict, for the eval's rates."""
-    return [
-        (echo_problem(verdict, refs, gates), degenerate_problem(verdict, refs.persona_name, gates))
-        for verdict, refs in zip(verdicts, references, strict=True)
-    ]
