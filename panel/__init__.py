@@ -21,7 +21,10 @@ from panel.errors import (
     PersonaError,
     TranscriptError,
 )
+from panel.eval_report import EvalReport
+from panel.evaluation import EvalOptions, run_eval, run_eval_async
 from panel.personas import Persona, load_personas, verdict_schema
+from panel.quality import QualityGates
 from panel.render import load_for_render, render_page
 from panel.review import review_panel_async
 from panel.revisions import RevisionConflict, change_verdict, history, verdict_from_values
@@ -52,6 +55,8 @@ __all__ = [
     "ComparisonResult",
     "ComparisonTranscript",
     "ConfigError",
+    "EvalOptions",
+    "EvalReport",
     "ModelNotFound",
     "PanelError",
     "PanelResult",
@@ -59,6 +64,7 @@ __all__ = [
     "Persona",
     "PersonaError",
     "PersonaReview",
+    "QualityGates",
     "Settings",
     "ToolCard",
     "TranscriptError",
@@ -83,6 +89,8 @@ __all__ = [
     "review_panel_async",
     "run_batch",
     "run_batch_async",
+    "run_eval",
+    "run_eval_async",
     "run_panel",
     "run_panel_async",
     "sample_stability_async",

@@ -78,6 +78,7 @@ class BatchOptions(BaseModel):
         default=30.0, gt=0, description="Seconds every host may stay down before the batch stops (exit 3)."
     )
     force: bool = Field(default=False, description="Redo panels an editor has changed or locked.")
+    redo_incomplete: bool = Field(default=True, description="False: an incomplete panel counts as done.")
 
 
 class BatchSummary(BaseModel):
@@ -334,6 +335,7 @@ def panel_fingerprint(personas: list[LoadedPersona], settings: Settings) -> dict
         "options": {lp.persona.id: sampling_options(lp.persona, settings, seed=0) for lp in personas},
         "seed": settings.seed,
         "attempts": settings.attempts,
+        "quality": settings.quality.model_dump(),
     }
 
 
@@ -523,6 +525,7 @@ class BatchRun:
         self.summary = summary
         self.progress = progress
         self.started = time.perf_counter()
+        self.redo_incomplete = True
 
     def update_counts(self) -> None:
         counts, summary = self.backend.counts, self.summary
@@ -568,7 +571,7 @@ class BatchRun:
         try:
             await asyncio.to_thread(keep_previous, path)
             await asyncio.to_thread(write_atomic, path, text)
-            if not transcript.aggregate.incomplete:
+            if not transcript.aggregate.incomplete or not self.redo_incomplete:
                 entry = manifest_entry(digest, source, transcript, path)
                 await asyncio.to_thread(self.manifest.append, entry)
         except OSError as error:
@@ -641,6 +644,7 @@ async def run_batch_async(
         # A re-pulled model is another model: its panels are not the ones already done.
         fingerprint["digests"] = {model: backend.digests_for(model) for model in models}
         run = BatchRun(backend, personas, settings, manifest, summary, progress)
+        run.redo_incomplete = options.redo_incomplete
         hosts = len(options.hosts) or 1
         slots = asyncio.Semaphore(options.concurrency or max(1, options.slots * hosts))
         run.report("start")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from panel.cards import MAX_CARD_BYTES, describe_validation_error
 from panel.errors import ConfigError
+from panel.quality import QualityGates
 
 DEFAULT_HOST = "http://localhost:11434"
 # A quote is one paragraph; a model that rambles past this is asked again to be brief.
@@ -69,6 +70,7 @@ class Settings(BaseModel):
     # The name of the environment variable that holds an API key (never the key itself, so that
     # no transcript, log or settings dump can carry it).
     api_key_env: str = "OPENAI_API_KEY"
+    quality: QualityGates = Field(default_factory=QualityGates, description="[quality] in panel.toml.")
 
     @field_validator("backend")
     @classmethod

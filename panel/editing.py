@@ -33,6 +33,7 @@ from panel.config import Settings
 from panel.errors import PanelError, PersonaError
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, verdict_model
 from panel.prompts import render_messages
+from panel.quality import verdict_gate
 from panel.revisions import (
     RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
 )
@@ -144,6 +145,7 @@ async def rerun_persona_async(
             max_attempts=settings.attempts,
             transport_retries=settings.transport_retries,
             max_quote_chars=settings.max_quote_chars,
+            quality_gate=verdict_gate(persona, transcript.card, settings.quality),
         )
     finally:
         if own_backend:

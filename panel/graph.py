@@ -24,6 +24,7 @@ from panel.backends import Backend
 from panel.cards import ToolCard
 from panel.personas import Persona
 from panel.prompts import render_messages
+from panel.quality import QualityGates, verdict_gate
 from panel.structured import review_persona
 from panel.verdicts import PersonaReview
 
@@ -37,6 +38,7 @@ CHECKPOINT_TYPES = [
     ("panel.cards", "ToolCard"),
     ("panel.cards", "Link"),
     ("panel.personas", "Persona"),
+    ("panel.personas", "PersonaExample"),
     ("panel.verdicts", "PersonaReview"),
     ("panel.verdicts", "Verdict"),
     ("panel.verdicts", "Attempt"),
@@ -78,6 +80,7 @@ class PanelContext:
     max_quote_chars: int | None = None
     # Told of each review as it lands (the studio's live progress); must not raise.
     on_review: Callable[[PersonaReview], None] | None = None
+    quality: QualityGates | None = None
 
 
 def send_to_reviewers(state: PanelState) -> list[Send]:
@@ -101,6 +104,9 @@ async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dic
             transport_retries=context.transport_retries,
             prompts_dir=context.prompts_dir,
             max_quote_chars=context.max_quote_chars,
+            quality_gate=verdict_gate(persona, state["card"], context.quality, context.prompts_dir)
+            if context.quality
+            else None,
         )
     except Exception as error:  # noqa: BLE001 - recorded in the transcript, never lost
         log.exception("persona %s failed unexpectedly", persona.id)

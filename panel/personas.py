@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 
 from panel.cards import describe_validation_error
@@ -41,6 +42,16 @@ def at_most(limit: int) -> AfterValidator:
     return AfterValidator(check)
 
 
+class PersonaExample(BaseModel):
+    """A worked example in the house voice: a short card and the verdict the editors would
+    publish on it. Shown to the model after its brief; the shared system message is untouched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card: dict[str, str] = Field(min_length=1)
+    verdict: dict[str, str | float] = Field(min_length=1)
+
+
 class Persona(BaseModel):
     """One reviewer: who it is, what its verdict must say, and which model speaks for it."""
 
@@ -56,6 +67,7 @@ class Persona(BaseModel):
     skips_when: str = Field(min_length=1)
     model: str = Field(min_length=1)
     options: dict[str, float | int] = Field(default_factory=dict)
+    examples: list[PersonaExample] = Field(default_factory=list, max_length=5)
 
     @field_validator("voice", "lens", "ships_when", "skips_when")
     @classmethod
@@ -82,6 +94,18 @@ class Persona(BaseModel):
                 f"set {', '.join(sorted(unknown))} for the whole panel in panel.toml instead"
             )
         return options
+
+    @model_validator(mode="after")
+    def _examples_fit_the_schema(self) -> Persona:
+        for number, example in enumerate(self.examples, 1):
+            try:
+                verdict_model(self).model_validate(example.verdict)
+            except ValidationError as error:
+                raise ValueError(
+                    f"examples {number}: the verdict does not fit this persona's fields "
+                    f"({describe_validation_error(error)})"
+                ) from None
+        return self
 
 
 class LoadedPersona(BaseModel):

@@ -17,7 +17,7 @@ import jinja2
 from panel.cards import ToolCard
 from panel.personas import Persona
 
-TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2")
+TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2", "examples.j2")
 
 
 def default_prompts_dir() -> Path:
@@ -64,10 +64,18 @@ def render_messages(
     environment = _environment(str(prompts_dir or default_prompts_dir()))
     system = environment.get_template("system.j2").render(card_json=card_as_data(card))
     review = environment.get_template("review.j2").render(persona=persona, card=card_for_template(card))
+    if persona.examples:  # after the persona's brief, so the system message stays shared
+        examples = [(as_json(example.card), as_json(example.verdict)) for example in persona.examples]
+        review = review.strip() + "\n\n" + environment.get_template("examples.j2").render(examples=examples)
     return [
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": review.strip()},
     ]
+
+
+def as_json(data: dict) -> str:
+    """Compact JSON in the order the persona file gives (Jinja's tojson sorts the keys)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def render_retry(error: str, prompts_dir: Path | None = None) -> str:

@@ -138,6 +138,7 @@ async def review_tool(
         transport_retries=settings.transport_retries,
         max_quote_chars=settings.max_quote_chars,
         on_review=on_review,
+        quality=settings.quality,
     )
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,10 @@ async def review_persona(
     transport_retries: int,
     prompts_dir: Path | None = None,
     max_quote_chars: int | None = None,
+    quality_gate: Callable[[Verdict], str | None] | None = None,
 ) -> PersonaReview:
-    """Get one valid verdict from the model, or a failed review that keeps every raw output."""
+    """Get one valid verdict from the model, or a failed review that keeps every raw output.
+    `quality_gate` (panel.quality) names what makes a parsed verdict unusable, or returns None."""
     shape, schema = verdict_shape(persona.model_dump_json())
     conversation = list(messages)
     attempts: list[Attempt] = []
@@ -233,6 +236,9 @@ async def review_persona(
             if unreadable is not None:
                 raise InvalidOutput(unreadable)
             verdict = parse_verdict(reply, shape, persona.id, max_quote_chars)
+            problem = quality_gate(verdict) if quality_gate else None
+            if problem:
+                raise InvalidOutput(f"quality gate: {problem}")
         except InvalidOutput as error:
             last_error = str(error)
             attempts.append(

@@ -32,13 +32,15 @@ def seed_dependent(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, A
     if title == "DxVerdict" and seed == 2:
         verdict.update(decision="skip", confidence=0.55)
     mood = "solid" if seed == 1 else "shaky"
-    verdict["quote"] = f"Seed {seed}: the {title} reviewer finds the integration {mood} and says so plainly."
+    verdict["quote"] = (
+        f"Seed {seed}: the {title} reviewer finds the integration {mood} and says so plainly. It names its call."
+    )
     return verdict
 
 
 def wording_only(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
     """Seed changes the words of the quote and nothing else."""
-    verdict["quote"] = f"Take {body['options']['seed']} of a steady verdict."
+    verdict["quote"] = f"Take {body['options']['seed']} of a steady verdict. Nothing else moves."
     return verdict
 
 
@@ -83,7 +85,7 @@ def test_diff_of_two_seeds(two_seeds: tuple[Path, Path]):
         ("equal", "the DxVerdict reviewer finds the integration"),
         ("delete", "solid"),
         ("insert", "shaky"),
-        ("equal", "and says so plainly."),
+        ("equal", "and says so plainly. It names its call."),
     ]
     business = next(p for p in diff.personas if p.persona == "business")
     assert not business.flipped and business.changed_parts == ["quote"]

@@ -220,6 +220,9 @@ def test_explicit_embedded_with_another_gguf_has_no_weak_model_warning(tmp_path:
 @pytest.mark.slow
 def test_whole_panel_on_the_bundled_model(card_path: Path, tmp_path: Path) -> None:
     """`panel run` with nothing at the host: four verdicts that validate, and a full transcript."""
+    # The wiring, not the writing: the 135M model fails the quality gates on most replies (see
+    # the README's eval figures), so this test accepts whatever validates, as before the gates.
+    (tmp_path / "panel.toml").write_text("[quality]\nenabled = false\n")
     out = tmp_path / "out"
     result = runner.invoke(
         app, ["run", str(card_path), "--host", free_port_url(), "--seed", "7", "--out", str(out), "--json"]

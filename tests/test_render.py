@@ -84,7 +84,7 @@ def tool_in(body: dict[str, Any]) -> str:
 def editorial(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
     """A different quote per tool and reviewer; Copilot loses two reviewers, pgvector one."""
     key = (tool_in(body), body["format"]["title"])
-    verdict["quote"] = QUOTES[key]
+    verdict["quote"] = QUOTES[key] + " That is the call."  # two sentences pass the quality gates
     verdict["headline"] = f"{key[0]}: {key[1].removesuffix('Verdict')} reviewer's call"
     verdict["decision"] = "skip" if key in SKIPS else "ship"
     verdict["confidence"] = 0.7 if key in SKIPS else 0.85
@@ -252,7 +252,7 @@ def test_render_defaults_and_comparison_transcripts(
 
 
 HOSTILE_NAME = "<script>alert(1)</script>"
-HOSTILE_QUOTE = "<img src=x onerror=alert(2)> **bold** [link](javascript:alert(3)) # not a heading | pipe"
+HOSTILE_QUOTE = "Plain words first. <img src=x onerror=alert(2)> **bold** [link](javascript:alert(3)) # not a heading | pipe"
 
 
 def test_hostile_tool_name_is_inert(ollama: FakeOllama, settings: Settings, tmp_path: Path):

@@ -220,8 +220,12 @@ HOSTILE = (
 
 
 def test_item05_escape_sequences_from_card_and_model_are_stripped_in_run_show_and_diff(
-    ollama, tmp_path: Path
+    ollama, tmp_path: Path, monkeypatch
 ):
+    # The hostile model echoes the card's escape sequences, which the quality gates would
+    # (rightly) refuse as a copy of the card: turn them off so that the verdicts get shown.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "panel.toml").write_text("[quality]\nenabled = false\n")
     card = tmp_path / "card.json"
     card.write_text(json.dumps({**CARD, "name": f"Evil{HOSTILE}Tool", "pricing": f"Free{HOSTILE}"}))
 

@@ -50,7 +50,8 @@ def seed_dependent(body, verdict):
     title = body["format"]["title"]
     if title == "DxVerdict":
         verdict["decision"] = "ship" if seed % 2 else "skip"
-        verdict["quote"] = " ".join(WORDS[(seed * 7 + i * seed) % len(WORDS)] for i in range(12))
+        words = [WORDS[(seed * 7 + i * seed) % len(WORDS)] for i in range(12)]
+        verdict["quote"] = " ".join(words[:6]) + ". " + " ".join(words[6:]) + "."
     if title == "BusinessVerdict":
         verdict["decision"] = "skip"
     return verdict

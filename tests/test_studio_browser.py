@@ -268,8 +268,13 @@ def test_token_and_csrf_refusals_in_the_browser(browser, settings, tmp_path):
 
 
 def test_hostile_card_and_model_output_stay_inert(page, studio, ollama):
+    # The model's markup differs from the card's: a verdict copying the card would be refused by
+    # the quality gates before it ever reached a page.
+    model_hostile = "Ship it <img src=y onerror=alert(4)><script>alert(5)</script>"
+
     def hostile(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-        return {**verdict, "headline": HOSTILE, "quote": f"{HOSTILE} <a href='javascript:alert(3)'>x</a>"}
+        quote = f"{verdict['quote']} {model_hostile} <a href='javascript:alert(3)'>x</a>"
+        return {**verdict, "headline": model_hostile, "quote": quote}
 
     ollama.verdict_hook = hostile
     page.goto(studio.url + "/new")
@@ -277,7 +282,7 @@ def test_hostile_card_and_model_output_stay_inert(page, studio, ollama):
     page.click("#run")
     name = run_to_the_end(page)
     assert HOSTILE in page.inner_text("#tool-name")
-    assert HOSTILE in page.inner_text("#reviewer-dx .headline")
+    assert model_hostile in page.inner_text("#reviewer-dx .headline")
     for url in ("/", f"/panels/{name}", f"/preview?name={name}"):
         page.goto(studio.url + url)
         assert page.locator("main script, main img, main a[href^='javascript']").count() == 0

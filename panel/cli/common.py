@@ -47,7 +47,7 @@ class PanelCommand(TyperCommand):
                 continue
             record = param.get_help_record(ctx)
             if record is not None:
-                options.append((record[0], RANGE_LABEL.sub(r"at least \1", record[1])))
+                options.append((record[0], readable_range(record[1])))
         for title, rows in (("Arguments", arguments), ("Options", options)):
             if rows:
                 with formatter.section(title):
@@ -56,6 +56,12 @@ class PanelCommand(TyperCommand):
 
 # Click writes a lower bound as `x>=1`.
 RANGE_LABEL = re.compile(r"x>=(\d+)")
+BOUNDED_LABEL = re.compile(r"(\d+)<=x<=(\d+)")
+
+
+def readable_range(help_text: str) -> str:
+    """Click writes ranges as `x>=1` and `1<=x<=20`; say them in words."""
+    return RANGE_LABEL.sub(r"at least \1", BOUNDED_LABEL.sub(r"\1 to \2", help_text))
 
 
 def argument_name(param: Any) -> str:

@@ -1,0 +1,145 @@
+"""`panel eval`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from panel.cli.batch_command import BatchHostOption
+from panel.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    BackendOption,
+    CacheOption,
+    GgufOption,
+    JsonOption,
+    ModelOption,
+    NoCacheOption,
+    OutOption,
+    PersonaModelOption,
+    PersonasOption,
+    SeedOption,
+    TemperatureOption,
+    TimeoutOption,
+    app,
+    notice,
+    print_json,
+    reporting_errors,
+    settings_from_flags,
+    stderr,
+    stdout,
+)
+
+
+@app.command(name="eval")
+def eval_suite(
+    suite: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SUITE", help="A folder of labelled card files, or a .jsonl file of labelled cards."
+        ),
+    ],
+    backend: BackendOption = None,
+    host: BatchHostOption = None,
+    model: ModelOption = None,
+    persona_model: PersonaModelOption = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    timeout: TimeoutOption = None,
+    personas: PersonasOption = None,
+    out: OutOption = None,
+    gguf: GgufOption = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples", metavar="N", min=1, max=20, help="Panels per card; 2 or more measure stability."
+        ),
+    ] = 1,
+    slots: Annotated[
+        int, typer.Option("--slots", metavar="N", min=1, help="Model calls in flight per host.")
+    ] = 4,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline", metavar="REPORT.json", help="An earlier eval report (JSON) to compare with."
+        ),
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under",
+            metavar="METRIC=VALUE",
+            help="METRIC=VALUE: exit 1 when the metric is below VALUE; repeatable.",
+        ),
+    ] = None,
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-over",
+            metavar="METRIC=VALUE",
+            help="METRIC=VALUE: exit 1 when the metric is above VALUE (echo_rate...).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        Literal["table", "md", "json"], typer.Option("--format", help="table, md (Markdown) or json.")
+    ] = "table",
+    as_json: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Run the panel over a labelled suite and report how good its verdicts are.
+
+    Measures agreement with the labels (and Cohen's kappa), discrimination between ship and skip
+    cards, echo, degenerate and grounding rates, persona distinctness, validity and (with
+    --samples 2+) stability. Resumable and cached like `panel batch`. Exit 1 when a --fail-under
+    or --fail-over threshold is missed.
+    """
+    from panel.batch_display import BatchProgressView
+    from panel.cli.eval_display import eval_markdown, print_eval
+    from panel.eval_compare import compare_reports, failed_thresholds, load_report, parse_threshold
+    from panel.evaluation import EvalOptions, run_eval_async
+
+    with reporting_errors():
+        settings = settings_from_flags(
+            backend=backend,
+            host=host[0] if host else None,
+            model=model,
+            persona_model=persona_model,
+            seed=seed,
+            temperature=temperature,
+            timeout=timeout,
+            personas=personas,
+            out=out,
+            gguf=gguf,
+        )
+        thresholds = [parse_threshold(text, under=True) for text in fail_under or []]
+        thresholds += [parse_threshold(text, under=False) for text in fail_over or []]
+        earlier = load_report(baseline) if baseline else None
+        options = EvalOptions(
+            samples=samples, hosts=host or [], slots=slots, cache_path=cache, use_cache=not no_cache
+        )
+        with BatchProgressView(stderr, quiet=quiet) as view:
+            report, path = asyncio.run(
+                run_eval_async(
+                    suite, settings, options, progress=view.update, notice=None if quiet else notice
+                )
+            )
+    changes = compare_reports(earlier, report) if earlier else None
+    failures = failed_thresholds(report, thresholds)
+    if as_json or output_format == "json":
+        data = report.model_dump(mode="json")
+        if changes is not None:
+            data["baseline"] = {"path": str(baseline), "changes": [change.model_dump() for change in changes]}
+        data["failures"] = failures
+        print_json(data)
+    elif output_format == "md":
+        typer.echo(eval_markdown(report, changes), nl=False)
+    else:
+        print_eval(stdout, report, changes, str(path))
+    for failure in failures:
+        stderr.print(f"Threshold missed: {failure}", highlight=False)
+    raise typer.Exit(EXIT_INCOMPLETE if failures else EXIT_OK)
