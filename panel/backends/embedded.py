@@ -302,7 +302,10 @@ class EmbeddedBackend:
     def weak_model_warning(self) -> str:
         if not self.is_bundled:
             return ""
-        return f" A 135M model writes weak reviews; {OLLAMA_HINT} for real ones."
+        return (
+            " A 135M model writes weak reviews, and the quality gates refuse most of them (expect an"
+            f" incomplete panel); {OLLAMA_HINT} for real ones."
+        )
 
     def fallback_notice(self, host: str) -> str:
         """The stderr line `--backend auto` prints when it falls back to this backend."""
