@@ -11,6 +11,7 @@ import pytest
 from panel.backends.embedded import EmbeddedBackend, bundled_gguf
 from panel.config import Settings
 from panel.personas import load_personas, verdict_model
+from panel.quality import QualityGates
 from panel.runner import run_panel
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,10 @@ def test_the_same_seed_gives_the_same_panel_decoded_together(
     gguf: Path, card_path: Path, tmp_path: Path
 ) -> None:
     backend = EmbeddedBackend(gguf, 8192, slots=4)
-    settings = Settings(backend="embedded", seed=11, num_predict=512, out_dir=tmp_path)
+    # The decoding, not the writing: the 135M model fails the quality gates on most replies.
+    settings = Settings(
+        backend="embedded", seed=11, num_predict=512, out_dir=tmp_path, quality=QualityGates(enabled=False)
+    )
     first = run_panel(card_path, settings, backend=backend).transcript
     second = run_panel(card_path, settings, backend=backend).transcript
     assert first.backend["parallel_slots"] == 4

@@ -43,6 +43,9 @@ def transcripts(folder: Path) -> list[dict]:
 
 def test_a_whole_panel_through_the_server(server: LlamaServer, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    # The backend's wiring, not the writing: the 135M model fails the quality gates on most replies.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "panel.toml").write_text("[quality]\nenabled = false\n")
     out = tmp_path / "out"
     card = str(EXAMPLES / "pgvector.toml")
     result = runner.invoke(

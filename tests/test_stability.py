@@ -12,6 +12,7 @@ from panel import run_panel
 from panel.cli import app
 from panel.config import Settings
 from panel.personas import load_personas
+from panel.quality import QualityGates
 from panel.stability import (
     StabilityError,
     assess_stability,
@@ -234,7 +235,14 @@ def test_stability_on_the_embedded_model(card_path, tmp_path):
     for loaded in load_personas():
         if loaded.persona.id in ("business", "dx"):
             (personas / f"{loaded.persona.id}.toml").write_text(loaded.text)
-    settings = Settings(backend="embedded", out_dir=tmp_path / "out", num_predict=512, personas_dir=personas)
+    # Stability maths on real samples, not the writing: the 135M model fails most quality gates.
+    settings = Settings(
+        backend="embedded",
+        out_dir=tmp_path / "out",
+        num_predict=512,
+        personas_dir=personas,
+        quality=QualityGates(enabled=False),
+    )
     report, path = asyncio.run(
         sample_stability_async(card_path, settings, 3, cache_path=tmp_path / "c.sqlite")
     )
