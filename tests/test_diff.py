@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from panel import run_panel
 from panel.cli import app
 from panel.config import Settings
-from panel.diff import diff_folders, diff_paths, diff_transcripts, should_fail, word_diff
+from panel.diff import diff_paths, diff_transcripts, should_fail, word_diff
+from panel.diff_folders import diff_folders
 from panel.errors import PanelError, TranscriptError
 from panel.runner import compare_tools
 from panel.transcripts import PanelTranscript, load_transcript
