@@ -14,12 +14,12 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperCommand
 
-from panel import display
 from panel.backends.registry import backend_names
+from panel.cli import display
+from panel.cli.terminal import TerminalConsole
 from panel.config import Settings, resolve_settings
 from panel.errors import ConfigError, PanelError
 from panel.runner import panel_version
-from panel.terminal import TerminalConsole
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
 
@@ -78,7 +78,7 @@ app = PanelTyper(
     add_completion=False,
     rich_markup_mode=None,  # help text shows [env: ...] literally
 )
-# Every string a card or a model wrote passes through these two: see panel.terminal.
+# Every string a card or a model wrote passes through these two: see panel.cli.terminal.
 stdout = TerminalConsole(soft_wrap=False)
 stderr = TerminalConsole(stderr=True)
 state = {"debug": False}

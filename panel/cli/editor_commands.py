@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from panel import display
+from panel.cli import display
 from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,

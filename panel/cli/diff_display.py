@@ -8,8 +8,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from panel.cli.display import DECISION_STYLE, ship_pct_text
 from panel.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff, varies_per_tool
-from panel.display import DECISION_STYLE, ship_pct_text
 
 CHANGED_STYLE = "yellow"
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from panel.batch import BatchSummary, ProgressEvent
-from panel.display import ship_pct_text
+from panel.cli.display import ship_pct_text
 
 # Seconds between two plain progress lines when the output is not a terminal.
 PLAIN_INTERVAL = 10.0
