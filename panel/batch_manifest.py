@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from panel.cards import ToolCard
-from panel.config import Settings
+from panel.config import Settings, resolve_seed
 from panel.editing import is_locked
 from panel.errors import PanelError, TranscriptError
 from panel.personas import LoadedPersona
@@ -50,7 +50,7 @@ def input_hash(card: ToolCard, fingerprint: dict[str, Any]) -> str:
 def seed_for(digest: str, settings: Settings) -> int:
     """The panel's seed: the one set, else one derived from the input hash, so that a rerun
     asks the same questions and finds its answers in the cache."""
-    return settings.seed if settings.seed is not None else int(digest[:8], 16) % 2**31
+    return resolve_seed(settings.seed, default=int(digest[:8], 16) % 2**31)
 
 
 def transcript_path(out_dir: Path, card: ToolCard, digest: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -173,3 +174,12 @@ def resolve_settings(
             f"flags, then PANEL_* environment variables, then {config_path}."
         ) from None
     return settings.model_copy(update={"host": normalize_host(settings.host)})
+
+
+def resolve_seed(*choices: int | None, default: int | None = None) -> int:
+    """The first seed set among `choices` (a flag, then settings.seed, say), else `default`,
+    else a random one: every place that decides a seed decides it here."""
+    for seed in choices:
+        if seed is not None:
+            return seed
+    return default if default is not None else random.randrange(2**31)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,9 @@ import tomlkit
 from pydantic import ValidationError
 
 from panel.backends import Backend
+from panel.backends.registry import opened_backend
 from panel.cards import describe_validation_error
-from panel.config import Settings
+from panel.config import Settings, resolve_seed
 from panel.errors import PanelError, PersonaError
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, verdict_model
 from panel.prompts import render_messages
@@ -46,7 +46,7 @@ from panel.revisions import history as history
 from panel.revisions import is_locked as is_locked
 from panel.revisions import save_in_place as save_in_place
 from panel.revisions import with_revision as with_revision
-from panel.runner import Notice, open_backend, sampling_options
+from panel.runner import Notice, sampling_options
 from panel.structured import review_persona
 from panel.transcripts import PanelTranscript, PersonaRecord, load_panel_transcript
 from panel.verdicts import PersonaReview, Verdict
@@ -128,12 +128,10 @@ async def rerun_persona_async(
     if model is None:
         recorded_model = transcript.models.get(persona_id)
         model = recorded_model.name if recorded_model else persona.model
-    seed = seed if seed is not None else random.randrange(2**31)
+    seed = resolve_seed(seed)
     recorded = transcript.options.get(persona_id)
     options = {**recorded, "seed": seed} if recorded else sampling_options(persona, settings, seed)
-    own_backend = backend is None
-    backend = backend or await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice, backend) as backend:
         info = (await backend.prepare([model]))[model]
         review = await review_persona(
             backend,
@@ -145,9 +143,6 @@ async def rerun_persona_async(
             transport_retries=settings.transport_retries,
             max_quote_chars=settings.max_quote_chars,
         )
-    finally:
-        if own_backend:
-            await backend.aclose()
 
     def add_rerun(latest: PanelTranscript) -> PanelTranscript:
         personas = [record if item.id == persona_id else item for item in latest.personas]

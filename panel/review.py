@@ -3,18 +3,18 @@ editor accepts, locks, reruns or edits each verdict; every step becomes a revisi
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from panel.aggregate import tally_reviews
+from panel.backends.registry import opened_backend
 from panel.cards import ToolCard
-from panel.config import Settings
+from panel.config import Settings, resolve_seed
 from panel.editing import Choice, OpenEditor, edit_review, open_in_editor, person_name, with_revision
 from panel.personas import Persona, load_personas
-from panel.runner import Notice, PanelResult, as_card, open_backend, review_tool
+from panel.runner import Notice, PanelResult, as_card, review_tool
 from panel.transcripts import PanelTranscript, Revision, save_transcript
 from panel.verdicts import PersonaReview
 
@@ -57,7 +57,7 @@ class ReviewSession:
         for persona_id in self.open_ids:
             choice = choices.get(persona_id, "accept")
             if choice == "rerun":
-                rerun[persona_id] = self.seeds[persona_id] = random.randrange(2**31)
+                rerun[persona_id] = self.seeds[persona_id] = resolve_seed()
                 continue
             if choice == "edit":
                 review = edit_review(
@@ -138,13 +138,10 @@ async def review_panel_async(
         interactive=interactive,
         open_editor=open_editor,
     )
-    backend = await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice) as backend:
         result = await review_tool(
             backend, tool, loaded, settings, card_source=source, save=False, reviewer=session
         )
-    finally:
-        await backend.aclose()
     transcript = record_review(session, result.transcript)
     return PanelResult(
         transcript=transcript, path=save_transcript(transcript, settings.out_dir, transcript.tool_slug)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -15,8 +14,9 @@ from typing import Any
 
 from panel.aggregate import compare_aggregates
 from panel.backends import Backend, ModelInfo
+from panel.backends.registry import opened_backend
 from panel.cards import ToolCard, load_card
-from panel.config import Settings, resolve_settings
+from panel.config import Settings, resolve_seed, resolve_settings
 from panel.context_window import fit_context
 from panel.errors import ConfigError
 from panel.graph import PanelContext, Reviewer, ReviewTask, compiled_graph, invoke_with_review
@@ -117,8 +117,7 @@ async def review_tool(
     """Run one panel on an open backend and save its transcript. `seed`, when given, wins
     over settings.seed (a batch derives one per card so that reruns hit the cache)."""
     check_persona_models(settings, personas)
-    if seed is None:
-        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    seed = resolve_seed(seed, settings.seed)
     requested = {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas}
     infos = await backend.prepare(list(requested.values()))
     models = {persona_id: infos[name] for persona_id, name in requested.items()}
@@ -190,15 +189,10 @@ async def run_panel_async(
     settings = settings or resolve_settings()
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
-    own_backend = backend is None
-    backend = backend or await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice, backend) as backend:
         return await review_tool(
             backend, tool, personas, settings, card_source=source, save=save, on_review=on_review
         )
-    finally:
-        if own_backend:
-            await backend.aclose()
 
 
 def run_panel(card: ToolCard | str | Path, settings: Settings | None = None, **kwargs: Any) -> PanelResult:
@@ -218,16 +212,11 @@ async def compare_tools_async(
     settings = settings or resolve_settings()
     (tool_a, source_a), (tool_b, source_b) = as_card(card_a, settings), as_card(card_b, settings)
     personas = load_personas(settings.personas_dir)
-    own_backend = backend is None
-    backend = backend or await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice, backend) as backend:
         a, b = await asyncio.gather(
             review_tool(backend, tool_a, personas, settings, card_source=source_a),
             review_tool(backend, tool_b, personas, settings, card_source=source_b),
         )
-    finally:
-        if own_backend:
-            await backend.aclose()
     return save_comparison(a, b, settings.out_dir)
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from panel.backends import Backend
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import ToolCard
-from panel.config import Settings
+from panel.config import Settings, resolve_seed
 from panel.editing import history
 from panel.errors import PanelError, TranscriptError
 from panel.personas import load_personas
@@ -324,7 +324,7 @@ async def sample_stability_async(
         / f"{safe_slug(tool.name)}-stability-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
     )
     sample_settings = settings.model_copy(update={"out_dir": folder})
-    first_seed = base_seed if base_seed is not None else settings.seed if settings.seed is not None else 1
+    first_seed = resolve_seed(base_seed, settings.seed, default=1)
     own_backend = backend is None
     if backend is None:
         backend = CachedBackend(
