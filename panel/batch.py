@@ -82,7 +82,7 @@ class BatchSummary(BaseModel):
     already_done: int = 0
     recovered: int = 0
     duplicates: int = 0
-    left_alone: int = Field(default=0, description="Panels an editor changed or locked; --force redoes them.")
+    left_alone: int = Field(default=0, description="Panels an editor changed or locked; force redoes them.")
     rows_skipped: int = 0
     model_calls: int = 0
     cache_hits: int = 0
@@ -220,8 +220,8 @@ class BatchRun:
                 await asyncio.to_thread(self.manifest.append, entry)
         except OSError as error:
             raise TranscriptError(
-                f"Cannot write {path} or its manifest line: {error}. Finished panels are kept; "
-                "free some space or choose another --out, then run the same command again."
+                f"Cannot write {path} or its manifest line: {error}. Finished panels are kept.",
+                hint="Free some space or choose another {out_dir} folder, then run the same command again.",
             ) from None
         outage = getattr(self.backend.inner, "outage", None)
         if outage is not None and transcript.aggregate.incomplete:
@@ -335,7 +335,7 @@ async def run_batch_async(
                             result_of_transcript(summary.rows, row.source, existing, path, "left_alone")
                         )
                         run.report(
-                            "panel", f"{path.name} was changed by an editor; left alone (--force redoes it)"
+                            "panel", f"{path.name} was changed by an editor; left alone (force redoes it)"
                         )
                         continue
                     orphan = None if forced_redo else adopt_orphan(existing)

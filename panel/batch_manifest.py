@@ -80,7 +80,7 @@ class Manifest:
             self.stream = path.open("a+b")
         except OSError as error:
             raise TranscriptError(
-                f"Cannot open the manifest {path}: {error}. Choose another --out."
+                f"Cannot open the manifest {path}: {error}.", hint="Choose another {out_dir} folder."
             ) from None
         self.hold_lock()
         self.load()
@@ -95,8 +95,8 @@ class Manifest:
         except OSError:
             self.stream.close()
             raise TranscriptError(
-                f"Another batch is writing to {self.path.parent}; wait for it to finish, "
-                "or give this one another --out folder."
+                f"Another batch is writing to {self.path.parent}.",
+                hint="Wait for it to finish, or give this one another {out_dir} folder.",
             ) from None
 
     def load(self) -> None:

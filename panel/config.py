@@ -106,8 +106,8 @@ def normalize_host(host: str) -> str:
         port = parts.port
     except ValueError as error:
         raise ConfigError(
-            f"The Ollama host {original!r} is not a valid URL ({error}); use a form like "
-            "http://localhost:11434 (from --host, OLLAMA_HOST or panel.toml)."
+            f"The Ollama host {original!r} is not a valid URL ({error}).",
+            hint="Set {host} (or OLLAMA_HOST, or panel.toml) to a form like http://localhost:11434.",
         ) from None
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"The Ollama host {original!r} must be an http:// or https:// URL.")

@@ -36,8 +36,8 @@ def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
             newest[transcript.card.name] = (transcript, path)
     if not newest:
         raise TranscriptError(
-            f'{folder} holds no panel transcripts (*.json with kind "panel"); point diff at the '
-            "--out folder of `panel run` or `panel batch`."
+            f'{folder} holds no panel transcripts (*.json with kind "panel").',
+            hint="Diff the {out_dir} folder of a panel run or a batch.",
         )
     return newest
 

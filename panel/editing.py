@@ -121,8 +121,8 @@ async def rerun_persona_async(
     current = find_review(transcript, persona_id)
     if is_locked(current) and not force:
         raise LockedReview(
-            f"The verdict of {persona_id} in {path} is locked ({current.author}); rerun leaves it "
-            "alone. Add --force to replace it anyway, or unlock it with `panel edit --unlock`."
+            f"The verdict of {persona_id} in {path} is locked ({current.author}); rerun leaves it alone.",
+            hint="Add {force} to replace it anyway, or unlock it with {unlock_edit}.",
         )
     persona, record = persona_for_rerun(transcript, persona_id, personas_dir)
     if model is None:
@@ -341,7 +341,9 @@ def edit_verdict(
     """Hand-edit (and optionally lock or unlock) one persona's verdict in a saved panel, tally
     again and save the revision; a no-op edit that changes no lock saves nothing."""
     if lock and unlock:
-        raise PanelError("Choose --lock or --unlock, not both.")
+        raise PanelError(
+            "A verdict cannot be locked and unlocked at once.", hint="Choose {lock} or {unlock}."
+        )
     path = Path(path)
     transcript = load_panel_transcript(path, "rerun and edit")
     base = revision_number(transcript)

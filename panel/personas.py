@@ -120,7 +120,8 @@ def load_personas(directory: str | Path | None = None) -> list[LoadedPersona]:
     folder = Path(directory) if directory else default_personas_dir()
     if not folder.is_dir():
         raise PersonaError(
-            f"{folder}: no such personas folder. Point --personas at a folder of persona .toml files."
+            f"{folder}: no such personas folder.",
+            hint="Point {personas_dir} at a folder of persona .toml files.",
         )
     loaded = [load_persona_file(path) for path in sorted(folder.glob("*.toml"))]
     if not loaded:

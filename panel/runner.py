@@ -90,8 +90,9 @@ def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> N
     unknown = sorted(set(settings.persona_models) - known)
     if unknown:
         raise ConfigError(
-            f"--persona-model names {', '.join(unknown)}, which is not a persona here "
-            f"(personas: {', '.join(sorted(known))})."
+            f"A persona model is set for {', '.join(unknown)}, which is not a persona here "
+            f"(personas: {', '.join(sorted(known))}).",
+            hint="Name only these personas in {persona_models}.",
         )
 
 

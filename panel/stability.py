@@ -208,8 +208,8 @@ def assess_stability(
     """The stability report over samples of one tool's panel."""
     if len(transcripts) < 2:
         raise StabilityError(
-            f"Stability needs at least 2 samples of a panel; got {len(transcripts)}. "
-            "Use --samples 2 or more, or a folder with more transcripts of the tool."
+            f"Stability needs at least 2 samples of a panel; got {len(transcripts)}.",
+            hint="Use {samples} 2 or more, or a folder with more transcripts of the tool.",
         )
     slugs = sorted({transcript.tool_slug for transcript in transcripts})
     if len(slugs) > 1:
@@ -314,7 +314,10 @@ async def sample_stability_async(
     """Run the panel `samples` times with seeds base, base+1, ... (1 by default, so a second run
     finds every call in the response cache), save each sample and the report in one folder."""
     if samples < 2:
-        raise StabilityError(f"--samples must be at least 2 to measure anything (got {samples}).")
+        raise StabilityError(
+            f"Stability needs at least 2 samples to measure anything (got {samples}).",
+            hint="Use {samples} 2 or more.",
+        )
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     started = now_utc()

@@ -194,7 +194,7 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
         write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
     except OSError as error:
         raise TranscriptError(
-            f"Cannot write the transcript to {path}: {error}. Choose another --out folder."
+            f"Cannot write the transcript to {path}: {error}.", hint="Choose another {out_dir} folder."
         ) from None
     return path
 

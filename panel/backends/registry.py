@@ -164,7 +164,8 @@ async def open_backend(
     except BackendUnavailable as error:
         raise BackendUnavailable(
             f"{tried} did not answer at {', '.join(hosts)}, and the {AUTO_FALLBACK} fallback "
-            f"cannot run. {error}"
+            f"cannot run. {error.message}",
+            hint=error.hint,
         ) from None
     fallback_notice = getattr(backend, "fallback_notice", None)
     notice(fallback_notice(", ".join(hosts)) if fallback_notice else f"Using {AUTO_FALLBACK}.")

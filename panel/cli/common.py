@@ -84,6 +84,30 @@ stderr = TerminalConsole(stderr=True)
 state = {"debug": False}
 
 
+# The settings a library error's hint names, as the CLI's flags (see PanelError.hint).
+FLAG_NAMES = {
+    "out_dir": "--out",
+    "personas_dir": "--personas",
+    "persona_models": "--persona-model",
+    "model": "--model",
+    "host": "--host",
+    "gguf": "--gguf",
+    "cache": "--cache",
+    "no_cache": "--no-cache",
+    "force": "--force",
+    "lock": "--lock",
+    "unlock": "--unlock",
+    "unlock_edit": "`panel edit --unlock`",
+    "samples": "--samples",
+    "backend": "--backend",
+}
+
+
+def error_message(error: PanelError) -> str:
+    """A library error in the CLI's words: its hint names flags."""
+    return error.phrased(FLAG_NAMES)
+
+
 @contextmanager
 def reporting_errors() -> Iterator[None]:
     """The one place a PanelError becomes a message and an exit code (`--debug` re-raises)."""
@@ -92,7 +116,7 @@ def reporting_errors() -> Iterator[None]:
     except PanelError as error:
         if state["debug"]:
             raise
-        display.print_error(stderr, str(error))
+        display.print_error(stderr, error_message(error))
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         stderr.print("Interrupted; finished transcripts are kept.")
@@ -230,5 +254,5 @@ def main() -> None:
     except PanelError as error:  # raised from a callback before reporting_errors runs
         if state["debug"]:
             raise
-        display.print_error(stderr, str(error))
+        display.print_error(stderr, error_message(error))
         sys.exit(error.exit_code)
