@@ -31,8 +31,8 @@ from panel.backends.registry import opened_backend
 from panel.cards import describe_validation_error
 from panel.config import Settings, resolve_seed
 from panel.errors import PanelError, PersonaError
+from panel.graph import PanelContext, ReviewTask, review_task
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, verdict_model
-from panel.prompts import render_messages
 from panel.revisions import (
     RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
 )
@@ -47,7 +47,6 @@ from panel.revisions import is_locked as is_locked
 from panel.revisions import save_in_place as save_in_place
 from panel.revisions import with_revision as with_revision
 from panel.runner import Notice, sampling_options
-from panel.structured import review_persona
 from panel.transcripts import PanelTranscript, PersonaRecord, load_panel_transcript
 from panel.verdicts import PersonaReview, Verdict
 
@@ -133,16 +132,14 @@ async def rerun_persona_async(
     options = {**recorded, "seed": seed} if recorded else sampling_options(persona, settings, seed)
     async with opened_backend(settings, notice, backend) as backend:
         info = (await backend.prepare([model]))[model]
-        review = await review_persona(
-            backend,
-            persona,
-            info.name,
-            render_messages(persona, transcript.card),
-            options,
+        context = PanelContext(
+            backend=backend,
             max_attempts=settings.attempts,
             transport_retries=settings.transport_retries,
             max_quote_chars=settings.max_quote_chars,
         )
+        task = ReviewTask(persona=persona, model=info.name, options=options)
+        review = await review_task(transcript.card, task, context)
 
     def add_rerun(latest: PanelTranscript) -> PanelTranscript:
         personas = [record if item.id == persona_id else item for item in latest.personas]

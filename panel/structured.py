@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -205,7 +204,6 @@ async def review_persona(
     *,
     max_attempts: int,
     transport_retries: int,
-    prompts_dir: Path | None = None,
     max_quote_chars: int | None = None,
 ) -> PersonaReview:
     """Get one valid verdict from the model, or a failed review that keeps every raw output."""
@@ -250,7 +248,7 @@ async def review_persona(
                     "role": "assistant",
                     "content": reply.content[:FEEDBACK_ECHO_LIMIT] or "(empty reply)",
                 },
-                {"role": "user", "content": render_retry(last_error, prompts_dir)},
+                {"role": "user", "content": render_retry(last_error)},
             ]
             continue
         attempts.append(attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid"))
