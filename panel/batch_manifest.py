@@ -15,10 +15,10 @@ from typing import Any
 
 from panel.cards import ToolCard
 from panel.config import Settings, resolve_seed
-from panel.editing import is_locked
 from panel.errors import PanelError, TranscriptError
 from panel.personas import LoadedPersona
 from panel.prompts import template_hashes
+from panel.revisions import is_locked
 from panel.runner import sampling_options
 from panel.transcripts import SCHEMA_VERSION, PanelTranscript, load_transcript, now_utc, safe_slug
 

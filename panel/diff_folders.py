@@ -3,7 +3,6 @@ the provenance changes the folders share grouped into one line each."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from panel.diff import (
@@ -15,7 +14,7 @@ from panel.diff import (
     varies_per_tool,
 )
 from panel.errors import TranscriptError
-from panel.transcripts import PanelTranscript, load_panel_transcript
+from panel.transcripts import PanelTranscript, panel_transcripts_in
 
 
 def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
@@ -23,14 +22,7 @@ def read_folder(folder: Path) -> dict[str, tuple[PanelTranscript, Path]]:
 
     Other JSON files (a manifest, comparisons) are passed over."""
     newest: dict[str, tuple[PanelTranscript, Path]] = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):  # ValueError: bad UTF-8 or JSON, huge ints
-            continue
-        if not isinstance(data, dict) or data.get("kind") != "panel":
-            continue
-        transcript = load_panel_transcript(path, "diff")
+    for transcript, path in panel_transcripts_in(folder):
         current = newest.get(transcript.card.name)
         if current is None or transcript.created_at >= current[0].created_at:
             newest[transcript.card.name] = (transcript, path)

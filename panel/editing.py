@@ -24,22 +24,29 @@ from typing import Any, Literal
 
 import click
 import tomlkit
-from pydantic import ValidationError
 
 from panel.backends import Backend
 from panel.backends.registry import opened_backend
-from panel.cards import describe_validation_error
 from panel.config import Settings, resolve_seed
 from panel.errors import PanelError, PersonaError
 from panel.graph import PanelContext, ReviewTask, review_task
-from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, verdict_model
-from panel.revisions import (
-    RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
+from panel.personas import (
+    COMMON_VERDICT_FIELDS,
+    Persona,
+    load_persona_file,
+    persona_from_record,
+    recorded_persona,
+    verdict_model,
 )
 from panel.revisions import (
+    InvalidVerdict,
     change_verdict,
     guarded_update,
     revision_number,
+    verdict_from_values,
+)
+from panel.revisions import (
+    RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
 )
 from panel.revisions import find_review as find_review
 from panel.revisions import history as history
@@ -61,23 +68,6 @@ class LockedReview(PanelError):
 
 class InvalidEdit(PanelError):
     """A hand-edited verdict that does not validate, in a run with no one to fix it."""
-
-
-def recorded_persona(transcript: PanelTranscript, persona_id: str) -> PersonaRecord:
-    record = next((record for record in transcript.personas if record.id == persona_id), None)
-    if record is None:
-        raise PersonaError(f"The transcript does not record the persona file of {persona_id!r}.")
-    return record
-
-
-def persona_from_record(record: PersonaRecord) -> Persona:
-    """The persona exactly as the panel used it, from the file text kept in the transcript."""
-    try:
-        return Persona.model_validate(tomllib.loads(record.text))
-    except (tomllib.TOMLDecodeError, ValidationError) as error:
-        raise PersonaError(
-            f"The persona {record.id!r} recorded in the transcript no longer loads: {error}."
-        ) from None
 
 
 # -- rerun ----------------------------------------------------------------------------------
@@ -237,18 +227,10 @@ def parse_verdict_document(text: str, persona: Persona) -> Verdict:
         data = tomllib.loads(text)
     except (ValueError, RecursionError) as error:  # bad TOML, or an integer past the digit limit
         raise InvalidEdit(f"the file is not valid TOML ({str(error)[:300]})") from None
-    data = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
-    if isinstance(data.get("confidence"), int) and not isinstance(data.get("confidence"), bool):
-        data["confidence"] = float(data["confidence"])
     try:
-        checked = verdict_model(persona).model_validate(data).model_dump()
-    except ValidationError as error:
-        raise InvalidEdit(describe_validation_error(error)) from None
-    return Verdict(
-        persona=persona.id,
-        fields={key: value for key, value in checked.items() if key not in COMMON_VERDICT_FIELDS},
-        **{key: checked[key] for key in COMMON_VERDICT_FIELDS},
-    )
+        return verdict_from_values(persona, data)
+    except InvalidVerdict as error:
+        raise InvalidEdit(str(error)) from None
 
 
 def without_error_header(text: str) -> str:

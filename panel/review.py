@@ -12,10 +12,11 @@ from panel.aggregate import tally_reviews
 from panel.backends.registry import opened_backend
 from panel.cards import ToolCard
 from panel.config import Settings, resolve_seed
-from panel.editing import Choice, OpenEditor, edit_review, open_in_editor, person_name, with_revision
+from panel.editing import Choice, OpenEditor, edit_review, open_in_editor, person_name
 from panel.personas import Persona, load_personas
+from panel.revisions import with_revision
 from panel.runner import Notice, PanelResult, as_card, review_tool
-from panel.transcripts import PanelTranscript, Revision, save_transcript
+from panel.transcripts import PanelTranscript, save_transcript
 from panel.verdicts import PersonaReview
 
 # Shown the latest reviews and the personas still waiting for a decision.
@@ -80,17 +81,9 @@ def record_review(session: ReviewSession, transcript: PanelTranscript) -> PanelT
     """Rebuild the reviewed panel's history: the first samples as revision 1, each rerun and
     edit in order, then the review itself with the locks it set."""
     initial = session.initial or list(transcript.reviews)
-    first = Revision(
-        number=1,
-        created_at=transcript.created_at,
-        by="panel run",
-        action="run",
-        seed=transcript.seed,
-        reviews=initial,
-        aggregate=tally_reviews(initial),
-    )
+    # No revisions yet: history() makes the first samples revision 1.
     staged = transcript.model_copy(
-        update={"reviews": initial, "aggregate": first.aggregate, "revisions": [first]}
+        update={"reviews": initial, "aggregate": tally_reviews(initial), "revisions": []}
     )
     for action, review, seed in session.steps:
         by = f"model:{review.model}" if action == "rerun" else f"person:{session.author}"

@@ -7,7 +7,6 @@ samples, and `read_sample_folder` reads existing transcripts instead.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import uuid
@@ -24,11 +23,17 @@ from panel.backends import Backend
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import ToolCard
 from panel.config import Settings, resolve_seed
-from panel.editing import history
-from panel.errors import PanelError, TranscriptError
+from panel.errors import PanelError
 from panel.personas import load_personas
+from panel.revisions import history
 from panel.runner import Notice, as_card, open_backend, review_tool
-from panel.transcripts import PanelTranscript, load_transcript, now_utc, safe_slug, write_atomic
+from panel.transcripts import (
+    PanelTranscript,
+    now_utc,
+    panel_transcripts_in,
+    safe_slug,
+    write_file,
+)
 from panel.verdicts import Decision, PersonaReview
 
 LEVEL = 0.90
@@ -262,19 +267,8 @@ def assess_stability(
 
 def read_sample_folder(folder: str | Path) -> tuple[list[PanelTranscript], list[Path]]:
     """Every panel transcript in the folder (comparisons and stability reports are skipped)."""
-    folder = Path(folder)
-    transcripts, paths = [], []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
-            raise TranscriptError(f"{path} is not a readable JSON file ({str(error)[:300]}).") from None
-        if not isinstance(data, dict) or data.get("kind") != "panel":
-            continue
-        loaded = load_transcript(path)
-        assert isinstance(loaded, PanelTranscript)
-        transcripts.append(loaded)
-        paths.append(path)
+    found = panel_transcripts_in(Path(folder))
+    transcripts, paths = [transcript for transcript, _ in found], [path for _, path in found]
     if not transcripts:
         raise StabilityError(f"{folder} holds no panel transcripts (*.json written by `panel run`).")
     return transcripts, paths
@@ -286,10 +280,7 @@ def report_path(folder: Path, slug: str) -> Path:
 
 def save_report(report: StabilityReport, folder: Path) -> Path:
     path = report_path(folder, report.slug)
-    try:
-        write_atomic(path, report.model_dump_json(indent=2) + "\n")
-    except OSError as error:
-        raise TranscriptError(f"Cannot write the stability report to {path}: {error}.") from None
+    write_file(path, report.model_dump_json(indent=2) + "\n", f"Cannot write the stability report to {path}")
     return path
 
 

@@ -258,3 +258,12 @@ def test_word_diff():
         ("insert", "one, sadly"),
     ]
     assert word_diff("same words", "same   words") == [word_diff("same words", "same words")[0]]
+
+
+def test_a_damaged_json_file_in_a_folder_is_reported_not_passed_over(tmp_path: Path):
+    """diff reads a folder as stability does (one scanner): a damaged transcript is never unseen."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "pgvector-20261125.json").write_text('{"kind": "panel", ')
+    with pytest.raises(TranscriptError, match="pgvector-20261125.json is not a readable JSON file"):
+        diff_paths(tmp_path / "a", tmp_path / "b")
