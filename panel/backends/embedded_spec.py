@@ -6,9 +6,9 @@ import asyncio
 import importlib
 from typing import TYPE_CHECKING
 
-from panel.backends.embedded import (
+from panel.backends.embedded import EmbeddedBackend
+from panel.backends.embedded_files import (
     INSTALL_HINT,
-    EmbeddedBackend,
     bundled_gguf,
     missing_gguf,
     missing_llama_cpp,
