@@ -29,7 +29,7 @@ from panel.backends import Backend
 from panel.backends.registry import opened_backend
 from panel.config import Settings, resolve_seed
 from panel.errors import PanelError, PersonaError
-from panel.graph import PanelContext, ReviewTask, review_task
+from panel.graph import ReviewTask, review_task
 from panel.personas import (
     COMMON_VERDICT_FIELDS,
     Persona,
@@ -53,7 +53,7 @@ from panel.revisions import history as history
 from panel.revisions import is_locked as is_locked
 from panel.revisions import save_in_place as save_in_place
 from panel.revisions import with_revision as with_revision
-from panel.runner import Notice, sampling_options
+from panel.runner import Notice, panel_context, sampling_options
 from panel.transcripts import PanelTranscript, PersonaRecord, load_panel_transcript
 from panel.verdicts import PersonaReview, Verdict
 
@@ -122,14 +122,8 @@ async def rerun_persona_async(
     options = {**recorded, "seed": seed} if recorded else sampling_options(persona, settings, seed)
     async with opened_backend(settings, notice, backend) as backend:
         info = (await backend.prepare([model]))[model]
-        context = PanelContext(
-            backend=backend,
-            max_attempts=settings.attempts,
-            transport_retries=settings.transport_retries,
-            max_quote_chars=settings.max_quote_chars,
-        )
         task = ReviewTask(persona=persona, model=info.name, options=options)
-        review = await review_task(transcript.card, task, context)
+        review = await review_task(transcript.card, task, panel_context(backend, settings))
 
     def add_rerun(latest: PanelTranscript) -> PanelTranscript:
         personas = [record if item.id == persona_id else item for item in latest.personas]

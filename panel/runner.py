@@ -103,6 +103,19 @@ async def open_backend(settings: Settings, notice: Notice | None = None) -> Back
     return await open_registered_backend(settings, notice or (lambda message: None))
 
 
+def panel_context(
+    backend: Backend, settings: Settings, on_review: Callable[[PersonaReview], None] | None = None
+) -> PanelContext:
+    """What every review node needs besides its task: the backend and the settings' limits."""
+    return PanelContext(
+        backend=backend,
+        max_attempts=settings.attempts,
+        transport_retries=settings.transport_retries,
+        max_quote_chars=settings.max_quote_chars,
+        on_review=on_review,
+    )
+
+
 async def review_tool(
     backend: Backend,
     card: ToolCard,
@@ -132,13 +145,7 @@ async def review_tool(
     ]
     if backend.name == "ollama":  # the embedded model's context is fixed when it loads
         fit_context(tasks, card, models, num_predict=settings.num_predict, attempts=settings.attempts)
-    context = PanelContext(
-        backend=backend,
-        max_attempts=settings.attempts,
-        transport_retries=settings.transport_retries,
-        max_quote_chars=settings.max_quote_chars,
-        on_review=on_review,
-    )
+    context = panel_context(backend, settings, on_review)
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
     if reviewer is None:
