@@ -20,13 +20,14 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from panel.backends import Backend
+from panel.backends.registry import opened_backend
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import ToolCard
 from panel.config import Settings, resolve_seed
 from panel.errors import PanelError
 from panel.personas import load_personas
 from panel.revisions import history
-from panel.runner import Notice, as_card, open_backend, review_tool
+from panel.runner import Notice, as_card, review_tool
 from panel.transcripts import (
     PanelTranscript,
     now_utc,
@@ -319,27 +320,21 @@ async def sample_stability_async(
     )
     sample_settings = settings.model_copy(update={"out_dir": folder})
     first_seed = resolve_seed(base_seed, settings.seed, default=1)
-    own_backend = backend is None
-    if backend is None:
-        backend = CachedBackend(
-            await open_backend(settings, notice),
-            ResponseCache(cache_path) if cache_path else None,
-            notice,
-        )
+
+    def cached(inner: Backend) -> Backend:
+        return CachedBackend(inner, ResponseCache(cache_path) if cache_path else None, notice)
+
     transcripts, paths = [], []
-    try:
+    async with opened_backend(settings, notice, backend, wrap=cached) as sampler:
         for number in range(samples):
             result = await review_tool(
-                backend, tool, personas, sample_settings, card_source=source, seed=first_seed + number
+                sampler, tool, personas, sample_settings, card_source=source, seed=first_seed + number
             )
             transcripts.append(result.transcript)
             paths.append(result.path)
             if progress:
                 progress(number + 1, result.transcript)
-    finally:
-        if own_backend:
-            await backend.aclose()
     report = assess_stability(transcripts, paths, created_at=started)
-    if isinstance(backend, CachedBackend):
-        report.model_calls, report.cache_hits = backend.counts.model_calls, backend.counts.cache_hits
+    if isinstance(sampler, CachedBackend):
+        report.model_calls, report.cache_hits = sampler.counts.model_calls, sampler.counts.cache_hits
     return report, save_report(report, folder)

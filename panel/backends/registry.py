@@ -177,14 +177,16 @@ async def opened_backend(
     settings: Settings,
     notice: Callable[[str], None] | None = None,
     backend: Backend | None = None,
+    wrap: Callable[[Backend], Backend] | None = None,
 ) -> AsyncIterator[Backend]:
     """`backend` as it is when the caller gives one (its owner closes it), else the backend the
-    settings ask for, opened here and closed on the way out."""
+    settings ask for, opened here (inside `wrap`, a response cache say) and closed on the way out."""
     if backend is not None:
         yield backend
         return
     opened = await open_backend(settings, notice or (lambda message: None))
     try:
+        opened = wrap(opened) if wrap else opened
         yield opened
     finally:
         await opened.aclose()
