@@ -20,6 +20,11 @@ LIBRARY_NAMES = {
 }
 
 
+def literal(text: str) -> str:
+    """Text a hint must show as it is (a model name): its braces name no setting."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 class PanelError(Exception):
     """Base error: `str(error)` is a one-paragraph message for the user.
 

@@ -27,3 +27,12 @@ def test_the_cli_phrases_the_same_hint_in_its_flags(tmp_path: Path):
     result = runner.invoke(app, ["run", str(EXAMPLES / "pgvector.toml"), "--personas", str(missing)])
     assert result.exit_code == 2
     assert "Point --personas at a folder of persona .toml files." in " ".join(result.stderr.split())
+
+
+def test_a_model_name_with_braces_reaches_the_hint_as_it_is():
+    from panel.backends.ollama_server import not_pulled
+
+    error = not_pulled("odd{name}", "http://localhost:11434")
+    assert "Run `ollama pull odd{name}` there, or choose another with --model" in error.phrased(
+        {"model": "--model"}
+    )

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from panel.errors import BackendUnavailable, ModelNotFound
+from panel.errors import BackendUnavailable, ModelNotFound, literal
 
 # Before this version, `think: false` with a `format` schema on a thinking model leaves the
 # output unconstrained; leaving `think` unset applies the schema after the thinking.
@@ -105,7 +105,7 @@ def unreachable(host: str, error: object) -> BackendUnavailable:
 def not_pulled(model: str, host: str) -> ModelNotFound:
     return ModelNotFound(
         f"The Ollama server at {host} does not have the model {model!r}.",
-        hint=f"Run `ollama pull {model}` there, or choose another with {{model}} or {{persona_models}}.",
+        hint=f"Run `ollama pull {literal(model)}` there, or choose another with {{model}} or {{persona_models}}.",
     )
 
 
