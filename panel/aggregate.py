@@ -113,3 +113,8 @@ def tie_breaker(a_name: str, b_name: str, prices: tuple[str, str] | None) -> str
     if a_price.strip().lower() == b_price.strip().lower():
         return f"both cost {a_price}, so pick on fit."
     return f"pick on price ({a_name} {a_price}, {b_name} {b_price}) or fit."
+
+
+def percent_text(value: int | None) -> str:
+    """A percentage as every face shows it; a dash when there is none (no verdict counted)."""
+    return "—" if value is None else f"{value}%"

@@ -97,8 +97,8 @@ class ResponseCache:
                     raise
             except (sqlite3.Error, OSError) as error:
                 raise ConfigError(
-                    f"Cannot use {self.path} as the response cache ({error}). "
-                    "Choose another file with --cache, or run with --no-cache."
+                    f"Cannot use {self.path} as the response cache ({error}).",
+                    hint="Choose another file with {cache}, or run with {no_cache}.",
                 ) from None
             self._connection = connection
         return self._connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,8 +108,8 @@ def normalize_host(host: str) -> str:
         port = parts.port
     except ValueError as error:
         raise ConfigError(
-            f"The Ollama host {original!r} is not a valid URL ({error}); use a form like "
-            "http://localhost:11434 (from --host, OLLAMA_HOST or panel.toml)."
+            f"The Ollama host {original!r} is not a valid URL ({error}).",
+            hint="Set {host} (or OLLAMA_HOST, or panel.toml) to a form like http://localhost:11434.",
         ) from None
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"The Ollama host {original!r} must be an http:// or https:// URL.")
@@ -175,3 +176,12 @@ def resolve_settings(
             f"flags, then PANEL_* environment variables, then {config_path}."
         ) from None
     return settings.model_copy(update={"host": normalize_host(settings.host)})
+
+
+def resolve_seed(*choices: int | None, default: int | None = None) -> int:
+    """The first seed set among `choices` (a flag, then settings.seed, say), else `default`,
+    else a random one: every place that decides a seed decides it here."""
+    for seed in choices:
+        if seed is not None:
+            return seed
+    return default if default is not None else random.randrange(2**31)

@@ -6,7 +6,6 @@ between calls), or refuses when even the model's own context length cannot hold 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from panel.backends import ModelInfo
@@ -27,10 +26,10 @@ def estimate_tokens(messages: list[dict[str, str]]) -> int:
     return sum(len(m["content"].encode("utf-8")) // BYTES_PER_TOKEN + TOKENS_PER_MESSAGE for m in messages)
 
 
-def feedback_tokens(prompts_dir: Path | None) -> int:
+def feedback_tokens() -> int:
     """What one re-ask adds: the bad reply echoed back (at most FEEDBACK_ECHO_LIMIT characters)
     and the retry message."""
-    retry = render_retry("x" * 200, prompts_dir)
+    retry = render_retry("x" * 200)
     return estimate_tokens([{"content": "x" * FEEDBACK_ECHO_LIMIT}, {"content": retry}])
 
 
@@ -40,12 +39,11 @@ def context_needed(
     *,
     num_predict: int,
     attempts: int,
-    prompts_dir: Path | None = None,
 ) -> int:
     """Tokens the longest persona conversation may reach: its first prompt, every re-ask, and
     room for the reply."""
-    first = max(estimate_tokens(render_messages(persona, card, prompts_dir)) for persona in personas)
-    return first + (attempts - 1) * feedback_tokens(prompts_dir) + num_predict
+    first = max(estimate_tokens(render_messages(persona, card)) for persona in personas)
+    return first + (attempts - 1) * feedback_tokens() + num_predict
 
 
 def panel_num_ctx(needed: int, num_ctx: int, models: dict[str, ModelInfo], card: ToolCard) -> int:
@@ -74,7 +72,6 @@ def fit_context(
     *,
     num_predict: int,
     attempts: int,
-    prompts_dir: Path | None = None,
 ) -> None:
     """Give every persona's options the same `num_ctx`, large enough for this card."""
     if not tasks:
@@ -84,7 +81,6 @@ def fit_context(
         card,
         num_predict=num_predict,
         attempts=attempts,
-        prompts_dir=prompts_dir,
     )
     num_ctx = panel_num_ctx(needed, max(task["options"].get("num_ctx", 0) for task in tasks), models, card)
     for task in tasks:

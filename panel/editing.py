@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -25,30 +24,36 @@ from typing import Any, Literal
 
 import click
 import tomlkit
-from pydantic import ValidationError
 
 from panel.backends import Backend
-from panel.cards import describe_validation_error
-from panel.config import Settings
+from panel.backends.registry import opened_backend
+from panel.config import Settings, resolve_seed
 from panel.errors import PanelError, PersonaError
-from panel.personas import COMMON_VERDICT_FIELDS, Persona, load_persona_file, verdict_model
-from panel.prompts import render_messages
-from panel.quality import verdict_gate
-from panel.revisions import (
-    RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
+from panel.graph import ReviewTask, review_task
+from panel.personas import (
+    COMMON_VERDICT_FIELDS,
+    Persona,
+    load_persona_file,
+    persona_from_record,
+    recorded_persona,
+    verdict_model,
 )
 from panel.revisions import (
+    InvalidVerdict,
     change_verdict,
     guarded_update,
     revision_number,
+    verdict_from_values,
+)
+from panel.revisions import (
+    RevisionResult as RevisionResult,  # re-exported: these lived here before panel.revisions
 )
 from panel.revisions import find_review as find_review
 from panel.revisions import history as history
 from panel.revisions import is_locked as is_locked
 from panel.revisions import save_in_place as save_in_place
 from panel.revisions import with_revision as with_revision
-from panel.runner import Notice, open_backend, sampling_options
-from panel.structured import review_persona
+from panel.runner import Notice, panel_context, sampling_options
 from panel.transcripts import PanelTranscript, PersonaRecord, load_panel_transcript
 from panel.verdicts import PersonaReview, Verdict
 
@@ -63,23 +68,6 @@ class LockedReview(PanelError):
 
 class InvalidEdit(PanelError):
     """A hand-edited verdict that does not validate, in a run with no one to fix it."""
-
-
-def recorded_persona(transcript: PanelTranscript, persona_id: str) -> PersonaRecord:
-    record = next((record for record in transcript.personas if record.id == persona_id), None)
-    if record is None:
-        raise PersonaError(f"The transcript does not record the persona file of {persona_id!r}.")
-    return record
-
-
-def persona_from_record(record: PersonaRecord) -> Persona:
-    """The persona exactly as the panel used it, from the file text kept in the transcript."""
-    try:
-        return Persona.model_validate(tomllib.loads(record.text))
-    except (tomllib.TOMLDecodeError, ValidationError) as error:
-        raise PersonaError(
-            f"The persona {record.id!r} recorded in the transcript no longer loads: {error}."
-        ) from None
 
 
 # -- rerun ----------------------------------------------------------------------------------
@@ -122,34 +110,20 @@ async def rerun_persona_async(
     current = find_review(transcript, persona_id)
     if is_locked(current) and not force:
         raise LockedReview(
-            f"The verdict of {persona_id} in {path} is locked ({current.author}); rerun leaves it "
-            "alone. Add --force to replace it anyway, or unlock it with `panel edit --unlock`."
+            f"The verdict of {persona_id} in {path} is locked ({current.author}); rerun leaves it alone.",
+            hint="Add {force} to replace it anyway, or unlock it with {unlock_edit}.",
         )
     persona, record = persona_for_rerun(transcript, persona_id, personas_dir)
     if model is None:
         recorded_model = transcript.models.get(persona_id)
         model = recorded_model.name if recorded_model else persona.model
-    seed = seed if seed is not None else random.randrange(2**31)
+    seed = resolve_seed(seed)
     recorded = transcript.options.get(persona_id)
     options = {**recorded, "seed": seed} if recorded else sampling_options(persona, settings, seed)
-    own_backend = backend is None
-    backend = backend or await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice, backend) as backend:
         info = (await backend.prepare([model]))[model]
-        review = await review_persona(
-            backend,
-            persona,
-            info.name,
-            render_messages(persona, transcript.card),
-            options,
-            max_attempts=settings.attempts,
-            transport_retries=settings.transport_retries,
-            max_quote_chars=settings.max_quote_chars,
-            quality_gate=verdict_gate(persona, transcript.card, settings.quality),
-        )
-    finally:
-        if own_backend:
-            await backend.aclose()
+        task = ReviewTask(persona=persona, model=info.name, options=options)
+        review = await review_task(transcript.card, task, panel_context(backend, settings))
 
     def add_rerun(latest: PanelTranscript) -> PanelTranscript:
         personas = [record if item.id == persona_id else item for item in latest.personas]
@@ -247,18 +221,10 @@ def parse_verdict_document(text: str, persona: Persona) -> Verdict:
         data = tomllib.loads(text)
     except (ValueError, RecursionError) as error:  # bad TOML, or an integer past the digit limit
         raise InvalidEdit(f"the file is not valid TOML ({str(error)[:300]})") from None
-    data = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
-    if isinstance(data.get("confidence"), int) and not isinstance(data.get("confidence"), bool):
-        data["confidence"] = float(data["confidence"])
     try:
-        checked = verdict_model(persona).model_validate(data).model_dump()
-    except ValidationError as error:
-        raise InvalidEdit(describe_validation_error(error)) from None
-    return Verdict(
-        persona=persona.id,
-        fields={key: value for key, value in checked.items() if key not in COMMON_VERDICT_FIELDS},
-        **{key: checked[key] for key in COMMON_VERDICT_FIELDS},
-    )
+        return verdict_from_values(persona, data)
+    except InvalidVerdict as error:
+        raise InvalidEdit(str(error)) from None
 
 
 def without_error_header(text: str) -> str:
@@ -348,7 +314,9 @@ def edit_verdict(
     """Hand-edit (and optionally lock or unlock) one persona's verdict in a saved panel, tally
     again and save the revision; a no-op edit that changes no lock saves nothing."""
     if lock and unlock:
-        raise PanelError("Choose --lock or --unlock, not both.")
+        raise PanelError(
+            "A verdict cannot be locked and unlocked at once.", hint="Choose {lock} or {unlock}."
+        )
     path = Path(path)
     transcript = load_panel_transcript(path, "rerun and edit")
     base = revision_number(transcript)

@@ -2,11 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+
+class SettingNames(dict[str, str]):
+    """How a face names the settings a hint refers to; a setting it does not rename keeps its
+    library name (`out_dir`, `force`), which is what a Python caller sets."""
+
+    def __missing__(self, key: str) -> str:
+        return LIBRARY_NAMES.get(key, key)
+
+
+# Hint settings whose library form is more than their name.
+LIBRARY_NAMES = {
+    "no_cache": "use_cache=False",
+    "unlock_edit": "edit_verdict(..., unlock=True)",
+}
+
+
+def literal(text: str) -> str:
+    """Text a hint must show as it is (a model name): its braces name no setting."""
+    return text.replace("{", "{{").replace("}", "}}")
+
 
 class PanelError(Exception):
-    """Base error: `str(error)` is a one-paragraph message for the user."""
+    """Base error: `str(error)` is a one-paragraph message for the user.
+
+    `hint`, when there is one, is the advice that ends the paragraph, naming the settings that
+    fix the problem as `{out_dir}`, `{force}`: each face fills them in with its own words (the
+    CLI with its flags, see `phrased`), so no library message speaks in one face's terms."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def phrased(self, names: Mapping[str, str] | None = None) -> str:
+        """The message and its hint, the settings named as `names` names them."""
+        if not self.hint:
+            return self.message
+        return f"{self.message} {self.hint.format_map(SettingNames(names or {}))}"
+
+    def __str__(self) -> str:
+        return self.phrased()
 
 
 class CardError(PanelError):

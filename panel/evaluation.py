@@ -15,20 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from panel.batch import (
-    BatchOptions,
-    BatchSummary,
-    Progress,
-    existing_transcript,
-    run_batch_async,
-)
+from panel.batch import BatchOptions, BatchSummary, Progress, run_batch_async
+from panel.batch_manifest import existing_transcript
 from panel.config import Settings
 from panel.errors import TranscriptError
 from panel.eval_report import EvalReport, score_suite
 from panel.personas import load_personas
 from panel.runner import Notice
 from panel.suite import Suite, cards_jsonl, load_suite
-from panel.transcripts import PanelTranscript, now_utc, safe_slug, write_atomic
+from panel.transcripts import PanelTranscript, now_utc, safe_slug, write_file
 
 REPORT_NAME = "eval-report.json"
 
@@ -42,6 +37,9 @@ class EvalOptions(BaseModel):
     concurrency: int | None = Field(default=None, ge=1)
     cache_path: Path | None = None
     use_cache: bool = True
+
+
+OTHER_FOLDER = "Choose another {out_dir} folder."
 
 
 def eval_folder(settings: Settings, suite: Suite) -> Path:
@@ -83,9 +81,9 @@ async def run_eval_async(
     cards_file = folder / "cards.jsonl"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(cards_file, cards_jsonl(suite))
     except OSError as error:
-        raise TranscriptError(f"Cannot write {cards_file}: {error}. Choose another --out.") from None
+        raise TranscriptError(f"Cannot make {folder}: {error}.", hint=OTHER_FOLDER) from None
+    write_file(cards_file, cards_jsonl(suite), f"Cannot write {cards_file}", hint=OTHER_FOLDER)
     batch_options = BatchOptions(
         hosts=options.hosts,
         slots=options.slots,
@@ -93,7 +91,7 @@ async def run_eval_async(
         cache_path=options.cache_path,
         use_cache=options.use_cache,
         # A failed persona is a measured outcome: a rerun of the eval keeps it rather than
-        # asking the model again (use a fresh --out to measure anew).
+        # asking the model again (use a fresh output folder to measure anew).
         redo_incomplete=False,
     )
     started, clock = now_utc(), time.perf_counter()
@@ -116,10 +114,12 @@ async def run_eval_async(
     report.model_calls, report.cache_hits = calls, hits
     report.wall_seconds = round(time.perf_counter() - clock, 2)
     path = folder / REPORT_NAME
-    try:
-        write_atomic(path, report.model_dump_json(indent=2) + "\n")
-    except OSError as error:
-        raise TranscriptError(f"Cannot write the eval report to {path}: {error}.") from None
+    write_file(
+        path,
+        report.model_dump_json(indent=2) + "\n",
+        f"Cannot write the eval report to {path}",
+        hint=OTHER_FOLDER,
+    )
     return report, path
 
 

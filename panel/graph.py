@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -76,7 +75,6 @@ class PanelContext:
     backend: Backend
     max_attempts: int
     transport_retries: int
-    prompts_dir: Path | None = None
     max_quote_chars: int | None = None
     # Told of each review as it lands (the studio's live progress); must not raise.
     on_review: Callable[[PersonaReview], None] | None = None
@@ -88,12 +86,16 @@ def send_to_reviewers(state: PanelState) -> list[Send]:
 
 
 async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dict[str, Any]:
-    """One persona reviews the card. Any failure becomes a failed review, so that an exception
-    here never cancels the sibling branches."""
-    task, context = state["task"], runtime.context
+    """One persona reviews the card (the graph's branch node)."""
+    return {"reviews": [await review_task(state["card"], state["task"], runtime.context)]}
+
+
+async def review_task(card: ToolCard, task: ReviewTask, context: PanelContext) -> PersonaReview:
+    """One persona's review of the card, in a panel or on its own (a rerun). Any failure becomes
+    a failed review, so that an exception here never cancels the sibling branches."""
     persona = task["persona"]
     try:
-        messages = render_messages(persona, state["card"], context.prompts_dir)
+        messages = render_messages(persona, card)
         review = await review_persona(
             context.backend,
             persona,
@@ -102,11 +104,8 @@ async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dic
             task["options"],
             max_attempts=context.max_attempts,
             transport_retries=context.transport_retries,
-            prompts_dir=context.prompts_dir,
             max_quote_chars=context.max_quote_chars,
-            quality_gate=verdict_gate(persona, state["card"], context.quality, context.prompts_dir)
-            if context.quality
-            else None,
+            quality_gate=verdict_gate(persona, card, context.quality) if context.quality else None,
         )
     except Exception as error:  # noqa: BLE001 - recorded in the transcript, never lost
         log.exception("persona %s failed unexpectedly", persona.id)
@@ -118,7 +117,7 @@ async def review_card(state: BranchState, runtime: Runtime[PanelContext]) -> dic
         )
     if context.on_review is not None:
         context.on_review(review)
-    return {"reviews": [review]}
+    return review
 
 
 def latest_reviews(state: PanelState) -> list[PersonaReview]:

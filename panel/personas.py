@@ -6,7 +6,7 @@ import hashlib
 import keyword
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,9 @@ from pydantic import (
 
 from panel.cards import describe_validation_error
 from panel.errors import PersonaError
+
+if TYPE_CHECKING:
+    from panel.transcripts import PanelTranscript, PersonaRecord
 
 COMMON_VERDICT_FIELDS = ("quote", "headline", "decision", "confidence")
 # Options that change the llama runner make Ollama reload the model between personas; only
@@ -144,7 +147,8 @@ def load_personas(directory: str | Path | None = None) -> list[LoadedPersona]:
     folder = Path(directory) if directory else default_personas_dir()
     if not folder.is_dir():
         raise PersonaError(
-            f"{folder}: no such personas folder. Point --personas at a folder of persona .toml files."
+            f"{folder}: no such personas folder.",
+            hint="Point {personas_dir} at a folder of persona .toml files.",
         )
     loaded = [load_persona_file(path) for path in sorted(folder.glob("*.toml"))]
     if not loaded:
@@ -185,3 +189,20 @@ def verdict_model(persona: Persona) -> type[BaseModel]:
 def verdict_schema(persona: Persona) -> dict[str, Any]:
     """The JSON schema sent to the model as the required shape of the reply."""
     return verdict_model(persona).model_json_schema()
+
+
+def recorded_persona(transcript: PanelTranscript, persona_id: str) -> PersonaRecord:
+    record = next((record for record in transcript.personas if record.id == persona_id), None)
+    if record is None:
+        raise PersonaError(f"The transcript does not record the persona file of {persona_id!r}.")
+    return record
+
+
+def persona_from_record(record: PersonaRecord) -> Persona:
+    """The persona exactly as the panel used it, from the file text kept in the transcript."""
+    try:
+        return Persona.model_validate(tomllib.loads(record.text))
+    except (tomllib.TOMLDecodeError, ValidationError) as error:
+        raise PersonaError(
+            f"The persona {record.id!r} recorded in the transcript no longer loads: {error}."
+        ) from None

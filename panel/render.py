@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,11 +20,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from pydantic import BaseModel, Field, ValidationError
 
-from panel.aggregate import Comparison, compare_aggregates, percent
+from panel.aggregate import Comparison, compare_aggregates, percent, percent_text
 from panel.cards import describe_validation_error
 from panel.diff import Diff, diff_to_json
-from panel.errors import PanelError, TranscriptError
+from panel.errors import PanelError, PersonaError, TranscriptError
 from panel.page_facts import EditNote, draft_models_used, edit_notes, panel_size, verdict_sentence
+from panel.personas import persona_from_record
 from panel.transcripts import (
     PanelTranscript,
     is_special_file,
@@ -183,10 +183,11 @@ def persona_labels(transcript: PanelTranscript) -> dict[str, tuple[str, str]]:
     labels = {}
     for record in transcript.personas:
         try:
-            data = tomllib.loads(record.text)
-        except tomllib.TOMLDecodeError:
-            data = {}
-        labels[record.id] = (str(data.get("name") or record.id), " ".join(str(data.get("lens", "")).split()))
+            persona = persona_from_record(record)
+        except PersonaError:
+            labels[record.id] = (record.id, "")
+            continue
+        labels[record.id] = (persona.name, " ".join(persona.lens.split()))
     return labels
 
 
@@ -258,10 +259,6 @@ def escape_markdown(value: Any) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = MARKDOWN_SPECIAL.sub(r"\\\1", text)
     return MARKDOWN_LINE_START.sub(r"\\\1", text)
-
-
-def percent_text(value: int | None) -> str:
-    return "—" if value is None else f"{value}%"
 
 
 def signed(value: float | None) -> str:

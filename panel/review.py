@@ -3,19 +3,20 @@ editor accepts, locks, reruns or edits each verdict; every step becomes a revisi
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from panel.aggregate import tally_reviews
+from panel.backends.registry import opened_backend
 from panel.cards import ToolCard
-from panel.config import Settings
-from panel.editing import Choice, OpenEditor, edit_review, open_in_editor, person_name, with_revision
+from panel.config import Settings, resolve_seed
+from panel.editing import Choice, OpenEditor, edit_review, open_in_editor, person_name
 from panel.personas import Persona, load_personas
-from panel.runner import Notice, PanelResult, as_card, open_backend, review_tool
-from panel.transcripts import PanelTranscript, Revision, save_transcript
+from panel.revisions import with_revision
+from panel.runner import Notice, PanelResult, as_card, review_tool
+from panel.transcripts import PanelTranscript, save_transcript
 from panel.verdicts import PersonaReview
 
 # Shown the latest reviews and the personas still waiting for a decision.
@@ -57,7 +58,7 @@ class ReviewSession:
         for persona_id in self.open_ids:
             choice = choices.get(persona_id, "accept")
             if choice == "rerun":
-                rerun[persona_id] = self.seeds[persona_id] = random.randrange(2**31)
+                rerun[persona_id] = self.seeds[persona_id] = resolve_seed()
                 continue
             if choice == "edit":
                 review = edit_review(
@@ -80,17 +81,9 @@ def record_review(session: ReviewSession, transcript: PanelTranscript) -> PanelT
     """Rebuild the reviewed panel's history: the first samples as revision 1, each rerun and
     edit in order, then the review itself with the locks it set."""
     initial = session.initial or list(transcript.reviews)
-    first = Revision(
-        number=1,
-        created_at=transcript.created_at,
-        by="panel run",
-        action="run",
-        seed=transcript.seed,
-        reviews=initial,
-        aggregate=tally_reviews(initial),
-    )
+    # No revisions yet: history() makes the first samples revision 1.
     staged = transcript.model_copy(
-        update={"reviews": initial, "aggregate": first.aggregate, "revisions": [first]}
+        update={"reviews": initial, "aggregate": tally_reviews(initial), "revisions": []}
     )
     for action, review, seed in session.steps:
         by = f"model:{review.model}" if action == "rerun" else f"person:{session.author}"
@@ -138,13 +131,10 @@ async def review_panel_async(
         interactive=interactive,
         open_editor=open_editor,
     )
-    backend = await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice) as backend:
         result = await review_tool(
             backend, tool, loaded, settings, card_source=source, save=False, reviewer=session
         )
-    finally:
-        await backend.aclose()
     transcript = record_review(session, result.transcript)
     return PanelResult(
         transcript=transcript, path=save_transcript(transcript, settings.out_dir, transcript.tool_slug)

@@ -23,7 +23,7 @@ from panel.aggregate import tally_reviews
 from panel.cards import describe_validation_error
 from panel.errors import PanelError, PersonaError, TranscriptError
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
-from panel.transcripts import PanelTranscript, Revision, load_panel_transcript, now_utc, write_atomic
+from panel.transcripts import PanelTranscript, Revision, load_panel_transcript, now_utc, write_file
 from panel.verdicts import PersonaReview, Verdict
 
 try:  # POSIX; elsewhere the revision compare alone guards the save
@@ -151,10 +151,7 @@ def newer_change(transcript: PanelTranscript, persona_id: str, base: int) -> Rev
 
 
 def save_in_place(transcript: PanelTranscript, path: Path) -> None:
-    try:
-        write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
-    except OSError as error:
-        raise TranscriptError(f"Cannot rewrite the transcript {path}: {error}.") from None
+    write_file(path, transcript.model_dump_json(indent=2) + "\n", f"Cannot rewrite the transcript {path}")
 
 
 def lock_path(path: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -15,8 +14,9 @@ from typing import Any
 
 from panel.aggregate import compare_aggregates
 from panel.backends import Backend, ModelInfo
+from panel.backends.registry import opened_backend
 from panel.cards import ToolCard, load_card
-from panel.config import Settings, resolve_settings
+from panel.config import Settings, resolve_seed, resolve_settings
 from panel.context_window import fit_context
 from panel.errors import ConfigError
 from panel.graph import PanelContext, Reviewer, ReviewTask, compiled_graph, invoke_with_review
@@ -90,8 +90,9 @@ def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> N
     unknown = sorted(set(settings.persona_models) - known)
     if unknown:
         raise ConfigError(
-            f"--persona-model names {', '.join(unknown)}, which is not a persona here "
-            f"(personas: {', '.join(sorted(known))})."
+            f"A persona model is set for {', '.join(unknown)}, which is not a persona here "
+            f"(personas: {', '.join(sorted(known))}).",
+            hint="Name only these personas in {persona_models}.",
         )
 
 
@@ -100,6 +101,20 @@ async def open_backend(settings: Settings, notice: Notice | None = None) -> Back
     from panel.backends.registry import open_backend as open_registered_backend
 
     return await open_registered_backend(settings, notice or (lambda message: None))
+
+
+def panel_context(
+    backend: Backend, settings: Settings, on_review: Callable[[PersonaReview], None] | None = None
+) -> PanelContext:
+    """What every review node needs besides its task: the backend and the settings' limits."""
+    return PanelContext(
+        backend=backend,
+        max_attempts=settings.attempts,
+        transport_retries=settings.transport_retries,
+        max_quote_chars=settings.max_quote_chars,
+        on_review=on_review,
+        quality=settings.quality,
+    )
 
 
 async def review_tool(
@@ -117,8 +132,7 @@ async def review_tool(
     """Run one panel on an open backend and save its transcript. `seed`, when given, wins
     over settings.seed (a batch derives one per card so that reruns hit the cache)."""
     check_persona_models(settings, personas)
-    if seed is None:
-        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    seed = resolve_seed(seed, settings.seed)
     requested = {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas}
     infos = await backend.prepare(list(requested.values()))
     models = {persona_id: infos[name] for persona_id, name in requested.items()}
@@ -132,14 +146,7 @@ async def review_tool(
     ]
     if backend.name == "ollama":  # the embedded model's context is fixed when it loads
         fit_context(tasks, card, models, num_predict=settings.num_predict, attempts=settings.attempts)
-    context = PanelContext(
-        backend=backend,
-        max_attempts=settings.attempts,
-        transport_retries=settings.transport_retries,
-        max_quote_chars=settings.max_quote_chars,
-        on_review=on_review,
-        quality=settings.quality,
-    )
+    context = panel_context(backend, settings, on_review)
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
     if reviewer is None:
@@ -191,15 +198,10 @@ async def run_panel_async(
     settings = settings or resolve_settings()
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
-    own_backend = backend is None
-    backend = backend or await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice, backend) as backend:
         return await review_tool(
             backend, tool, personas, settings, card_source=source, save=save, on_review=on_review
         )
-    finally:
-        if own_backend:
-            await backend.aclose()
 
 
 def run_panel(card: ToolCard | str | Path, settings: Settings | None = None, **kwargs: Any) -> PanelResult:
@@ -219,16 +221,11 @@ async def compare_tools_async(
     settings = settings or resolve_settings()
     (tool_a, source_a), (tool_b, source_b) = as_card(card_a, settings), as_card(card_b, settings)
     personas = load_personas(settings.personas_dir)
-    own_backend = backend is None
-    backend = backend or await open_backend(settings, notice)
-    try:
+    async with opened_backend(settings, notice, backend) as backend:
         a, b = await asyncio.gather(
             review_tool(backend, tool_a, personas, settings, card_source=source_a),
             review_tool(backend, tool_b, personas, settings, card_source=source_b),
         )
-    finally:
-        if own_backend:
-            await backend.aclose()
     return save_comparison(a, b, settings.out_dir)
 
 

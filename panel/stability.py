@@ -7,7 +7,6 @@ samples, and `read_sample_folder` reads existing transcripts instead.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import uuid
@@ -21,14 +20,21 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from panel.backends import Backend
+from panel.backends.registry import opened_backend
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import ToolCard
-from panel.config import Settings
-from panel.editing import history
-from panel.errors import PanelError, TranscriptError
+from panel.config import Settings, resolve_seed
+from panel.errors import PanelError
 from panel.personas import load_personas
-from panel.runner import Notice, as_card, open_backend, review_tool
-from panel.transcripts import PanelTranscript, load_transcript, now_utc, safe_slug, write_atomic
+from panel.revisions import history
+from panel.runner import Notice, as_card, review_tool
+from panel.transcripts import (
+    PanelTranscript,
+    now_utc,
+    panel_transcripts_in,
+    safe_slug,
+    write_file,
+)
 from panel.verdicts import Decision, PersonaReview
 
 LEVEL = 0.90
@@ -208,8 +214,8 @@ def assess_stability(
     """The stability report over samples of one tool's panel."""
     if len(transcripts) < 2:
         raise StabilityError(
-            f"Stability needs at least 2 samples of a panel; got {len(transcripts)}. "
-            "Use --samples 2 or more, or a folder with more transcripts of the tool."
+            f"Stability needs at least 2 samples of a panel; got {len(transcripts)}.",
+            hint="Use {samples} 2 or more, or a folder with more transcripts of the tool.",
         )
     slugs = sorted({transcript.tool_slug for transcript in transcripts})
     if len(slugs) > 1:
@@ -262,19 +268,8 @@ def assess_stability(
 
 def read_sample_folder(folder: str | Path) -> tuple[list[PanelTranscript], list[Path]]:
     """Every panel transcript in the folder (comparisons and stability reports are skipped)."""
-    folder = Path(folder)
-    transcripts, paths = [], []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
-            raise TranscriptError(f"{path} is not a readable JSON file ({str(error)[:300]}).") from None
-        if not isinstance(data, dict) or data.get("kind") != "panel":
-            continue
-        loaded = load_transcript(path)
-        assert isinstance(loaded, PanelTranscript)
-        transcripts.append(loaded)
-        paths.append(path)
+    found = panel_transcripts_in(Path(folder))
+    transcripts, paths = [transcript for transcript, _ in found], [path for _, path in found]
     if not transcripts:
         raise StabilityError(f"{folder} holds no panel transcripts (*.json written by `panel run`).")
     return transcripts, paths
@@ -286,10 +281,7 @@ def report_path(folder: Path, slug: str) -> Path:
 
 def save_report(report: StabilityReport, folder: Path) -> Path:
     path = report_path(folder, report.slug)
-    try:
-        write_atomic(path, report.model_dump_json(indent=2) + "\n")
-    except OSError as error:
-        raise TranscriptError(f"Cannot write the stability report to {path}: {error}.") from None
+    write_file(path, report.model_dump_json(indent=2) + "\n", f"Cannot write the stability report to {path}")
     return path
 
 
@@ -314,7 +306,10 @@ async def sample_stability_async(
     """Run the panel `samples` times with seeds base, base+1, ... (1 by default, so a second run
     finds every call in the response cache), save each sample and the report in one folder."""
     if samples < 2:
-        raise StabilityError(f"--samples must be at least 2 to measure anything (got {samples}).")
+        raise StabilityError(
+            f"Stability needs at least 2 samples to measure anything (got {samples}).",
+            hint="Use {samples} 2 or more.",
+        )
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     started = now_utc()
@@ -324,28 +319,22 @@ async def sample_stability_async(
         / f"{safe_slug(tool.name)}-stability-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
     )
     sample_settings = settings.model_copy(update={"out_dir": folder})
-    first_seed = base_seed if base_seed is not None else settings.seed if settings.seed is not None else 1
-    own_backend = backend is None
-    if backend is None:
-        backend = CachedBackend(
-            await open_backend(settings, notice),
-            ResponseCache(cache_path) if cache_path else None,
-            notice,
-        )
+    first_seed = resolve_seed(base_seed, settings.seed, default=1)
+
+    def cached(inner: Backend) -> Backend:
+        return CachedBackend(inner, ResponseCache(cache_path) if cache_path else None, notice)
+
     transcripts, paths = [], []
-    try:
+    async with opened_backend(settings, notice, backend, wrap=cached) as sampler:
         for number in range(samples):
             result = await review_tool(
-                backend, tool, personas, sample_settings, card_source=source, seed=first_seed + number
+                sampler, tool, personas, sample_settings, card_source=source, seed=first_seed + number
             )
             transcripts.append(result.transcript)
             paths.append(result.path)
             if progress:
                 progress(number + 1, result.transcript)
-    finally:
-        if own_backend:
-            await backend.aclose()
     report = assess_stability(transcripts, paths, created_at=started)
-    if isinstance(backend, CachedBackend):
-        report.model_calls, report.cache_hits = backend.counts.model_calls, backend.counts.cache_hits
+    if isinstance(sampler, CachedBackend):
+        report.model_calls, report.cache_hits = sampler.counts.model_calls, sampler.counts.cache_hits
     return report, save_report(report, folder)

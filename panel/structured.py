@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -206,7 +205,6 @@ async def review_persona(
     *,
     max_attempts: int,
     transport_retries: int,
-    prompts_dir: Path | None = None,
     max_quote_chars: int | None = None,
     quality_gate: Callable[[Verdict], str | None] | None = None,
 ) -> PersonaReview:
@@ -256,7 +254,7 @@ async def review_persona(
                     "role": "assistant",
                     "content": reply.content[:FEEDBACK_ECHO_LIMIT] or "(empty reply)",
                 },
-                {"role": "user", "content": render_retry(last_error, prompts_dir)},
+                {"role": "user", "content": render_retry(last_error)},
             ]
             continue
         attempts.append(attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid"))

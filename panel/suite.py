@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.batch import card_files
+from panel.batch_inputs import card_files
 from panel.cards import ToolCard, describe_validation_error, parse_card, read_card_data
 from panel.errors import CardError
 from panel.verdicts import Decision

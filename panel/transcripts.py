@@ -164,6 +164,15 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_file(path: Path, text: str, failure: str, hint: str | None = None) -> None:
+    """write_atomic, with an OSError reported as a TranscriptError: `failure` says what could
+    not be written ("Cannot write the transcript to PATH"), the OS error follows."""
+    try:
+        write_atomic(path, text)
+    except OSError as error:
+        raise TranscriptError(f"{failure}: {error}.", hint=hint) from None
+
+
 def remove_stale_partials(folder: Path, older_than: float = STALE_PARTIAL_SECONDS) -> int:
     """Delete the temporary files write_atomic leaves when killed mid-write: only names it
     makes (`.NAME.json.XXXX.tmp`), only plain files, only ones untouched for `older_than`
@@ -190,12 +199,8 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
     """Write the transcript under `out_dir` with a safe, unique name; return its path."""
     path = Path(out_dir) / transcript_name(safe_slug(slug), transcript.created_at, transcript.id)
     remove_stale_partials(path.parent)
-    try:
-        write_atomic(path, transcript.model_dump_json(indent=2) + "\n")
-    except OSError as error:
-        raise TranscriptError(
-            f"Cannot write the transcript to {path}: {error}. Choose another --out folder."
-        ) from None
+    text = transcript.model_dump_json(indent=2) + "\n"
+    write_file(path, text, f"Cannot write the transcript to {path}", hint="Choose another {out_dir} folder.")
     return path
 
 
@@ -214,6 +219,21 @@ def load_panel_transcript(path: str | Path, command: str) -> PanelTranscript:
             f"the two panels it names: {loaded.a_transcript} or {loaded.b_transcript}."
         )
     return loaded
+
+
+def panel_transcripts_in(folder: Path) -> list[tuple[PanelTranscript, Path]]:
+    """Every panel transcript in the folder, by file name. Other JSON (a manifest, comparisons,
+    stability reports) is passed over; a .json file that is not readable JSON is reported, not
+    passed over, so a damaged transcript never goes unseen."""
+    found = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
+            raise TranscriptError(f"{path} is not a readable JSON file ({str(error)[:300]}).") from None
+        if isinstance(data, dict) and data.get("kind") == "panel":
+            found.append((load_panel_transcript(path, "reading a folder of panels"), path))
+    return found
 
 
 def resolve_side(side: str, comparison_path: Path) -> Path:

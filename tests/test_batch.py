@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from panel import batch_display
 from panel.batch import BatchOptions, read_rows, run_batch
 from panel.cards import load_card
-from panel.cli import app
+from panel.cli import app, batch_display
 from panel.transcripts import load_transcript
 from tests.conftest import EXAMPLES, ROOT
 from tests.ollama_fake import free_port_url, start_fake_ollama, stop_fake_ollama

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from panel import run_panel
 from panel.cli import app
 from panel.config import Settings
-from panel.diff import diff_folders, diff_paths, diff_transcripts, should_fail, word_diff
+from panel.diff import diff_paths, diff_transcripts, should_fail, word_diff
+from panel.diff_folders import diff_folders
 from panel.errors import PanelError, TranscriptError
 from panel.runner import compare_tools
 from panel.transcripts import PanelTranscript, load_transcript
@@ -259,3 +260,12 @@ def test_word_diff():
         ("insert", "one, sadly"),
     ]
     assert word_diff("same words", "same   words") == [word_diff("same words", "same words")[0]]
+
+
+def test_a_damaged_json_file_in_a_folder_is_reported_not_passed_over(tmp_path: Path):
+    """diff reads a folder as stability does (one scanner): a damaged transcript is never unseen."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "pgvector-20261125.json").write_text('{"kind": "panel", ')
+    with pytest.raises(TranscriptError, match="pgvector-20261125.json is not a readable JSON file"):
+        diff_paths(tmp_path / "a", tmp_path / "b")

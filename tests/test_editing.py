@@ -464,3 +464,20 @@ def test_lock_without_an_editor_through_no_edit(ollama, settings, card_path, mon
     dx = next(r for r in load_transcript(path).reviews if r.persona == "dx")
     assert dx.locked and dx.written_by is None and dx.verdict.headline == "headline from DxVerdict"
     assert load_transcript(path).revisions[-1].by == "person:Bo"
+
+
+def test_a_rerun_that_meets_a_bug_keeps_the_earlier_verdict(ollama, settings, card_path, monkeypatch):
+    """A rerun goes through the graph's review node, whose guard turns any exception into a
+    failed sample on record."""
+    from panel import graph
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("unexpected bug")
+
+    path = first_panel(settings, card_path)
+    before = load_transcript(path)
+    monkeypatch.setattr(graph, "review_persona", broken)
+    rerun_persona(path, "dx", settings)
+    after = load_transcript(path)
+    assert after.reviews == before.reviews
+    assert after.revisions[-1].reviews[0].error == "RuntimeError: unexpected bug"

@@ -275,7 +275,7 @@ def test_item05_a_terminal_keeps_rich_styles_and_progress_but_not_injected_seque
     from rich.progress import Progress
     from rich.text import Text
 
-    from panel.terminal import TerminalConsole
+    from panel.cli.terminal import TerminalConsole
 
     screen = io.StringIO()
     console = TerminalConsole(file=screen, force_terminal=True, width=80)

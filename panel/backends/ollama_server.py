@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from panel.errors import BackendUnavailable, ModelNotFound, literal
+
 # Before this version, `think: false` with a `format` schema on a thinking model leaves the
 # output unconstrained; leaving `think` unset applies the schema after the thinking.
 THINK_FALSE_WITH_SCHEMA_SINCE = (0, 31, 2)
@@ -92,17 +94,18 @@ def plain_http_options(host: str) -> dict[str, Any]:
     return {} if host.startswith("https://") else {"verify": False}
 
 
-def unreachable_message(host: str, error: object) -> str:
-    return (
-        f"Cannot reach an Ollama server at {host} ({error}). Start one with `ollama serve` "
-        "(or the Ollama app), or point --host / OLLAMA_HOST at a running server."
+def unreachable(host: str, error: object) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"Cannot reach an Ollama server at {host} ({error}).",
+        hint="Start one with `ollama serve` (or the Ollama app), or point {host} / OLLAMA_HOST at a "
+        "running server.",
     )
 
 
-def not_pulled_message(model: str, host: str) -> str:
-    return (
-        f"The Ollama server at {host} does not have the model {model!r}. "
-        f"Run `ollama pull {model}` there, or choose another with --model or --persona-model."
+def not_pulled(model: str, host: str) -> ModelNotFound:
+    return ModelNotFound(
+        f"The Ollama server at {host} does not have the model {model!r}.",
+        hint=f"Run `ollama pull {literal(model)}` there, or choose another with {{model}} or {{persona_models}}.",
     )
 
 
@@ -113,9 +116,9 @@ def unavailable_message(model: str, host: str, server_message: str) -> str:
     )
 
 
-def redirect_message(host: str, status: int) -> str:
-    return (
+def redirected(host: str, status: int) -> BackendUnavailable:
+    return BackendUnavailable(
         f"The server at {host} redirects ({status}); the panel does not follow redirects, so that "
-        "an http:// address cannot lead to a connection without TLS checks. Point --host / "
-        "OLLAMA_HOST at the address it redirects to (https:// included)."
+        "an http:// address cannot lead to a connection without TLS checks.",
+        hint="Point {host} / OLLAMA_HOST at the address it redirects to (https:// included).",
     )

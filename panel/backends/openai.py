@@ -35,7 +35,7 @@ JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
 SENT_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "num_predict": "max_tokens"}
 SERVER_HINT = (
     "Start one (`vllm serve MODEL`, `llama-server -m FILE.gguf`, LM Studio's server, a LiteLLM "
-    "proxy) or point --host at its base URL, e.g. http://localhost:8000/v1."
+    "proxy) or point {host} at its base URL, e.g. http://localhost:8000/v1."
 )
 ERROR_TEXT_LIMIT = 300
 
@@ -94,7 +94,7 @@ class OpenAIBackend:
 
     def unreachable(self, error: object) -> BackendUnavailable:
         return BackendUnavailable(
-            f"Cannot reach an OpenAI-compatible server at {self.host} ({error}). {SERVER_HINT}"
+            f"Cannot reach an OpenAI-compatible server at {self.host} ({error}).", hint=SERVER_HINT
         )
 
     def refused_key(self, response: httpx.Response) -> BackendUnavailable:
@@ -108,8 +108,8 @@ class OpenAIBackend:
     def not_served(self, model: str) -> ModelNotFound:
         served = f"it serves {', '.join(self.served)}" if self.served else "it lists no models"
         return ModelNotFound(
-            f"The server at {self.host} does not serve the model {model!r} ({served}). "
-            "Choose one of those with --model or --persona-model."
+            f"The server at {self.host} does not serve the model {model!r} ({served}).",
+            hint="Choose one of those with {model} or {persona_models}.",
         )
 
     async def list_served(self) -> list[str] | None:
@@ -256,7 +256,9 @@ async def doctor(settings: Settings, models: dict[str, str]) -> Findings:
     try:
         backend.served = await backend.list_served()
     except BackendUnavailable as error:
-        server = Check(name="openai", status="missing", detail=str(error), fix=SERVER_HINT)
+        # `panel doctor`'s fixes are written for the command line, like its other checks.
+        fix = SERVER_HINT.format(host="--host")
+        server = Check(name="openai", status="missing", detail=error.message, fix=fix)
         return Findings(checks=[server], reachable=False, ready=False, summary=f"Not ready: {error}")
     finally:
         await backend.aclose()

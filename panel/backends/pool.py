@@ -26,6 +26,7 @@ from panel.errors import (
     ModelServerError,
     ModelUnavailable,
     TransientBackendError,
+    literal,
 )
 
 
@@ -123,8 +124,9 @@ class HostPool:
             hosts = ", ".join(host.url for host in self.hosts)
             pulls = "; ".join(f"`ollama pull {model}`" for model in missing)
             raise ModelNotFound(
-                f"No Ollama host ({hosts}) has the model {', '.join(repr(m) for m in missing)}. "
-                f"Run {pulls} on at least one of them, or choose another with --model or --persona-model."
+                f"No Ollama host ({hosts}) has the model {', '.join(repr(m) for m in missing)}.",
+                hint=f"Run {literal(pulls)} on at least one of them, or choose another with {{model}} or "
+                "{persona_models}.",
             )
         return {model: self.infos[model] for model in wanted}
 

@@ -10,8 +10,9 @@ loads llama.cpp. Adding a backend is one module plus one line in `REGISTRY`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -163,8 +164,29 @@ async def open_backend(
     except BackendUnavailable as error:
         raise BackendUnavailable(
             f"{tried} did not answer at {', '.join(hosts)}, and the {AUTO_FALLBACK} fallback "
-            f"cannot run. {error}"
+            f"cannot run. {error.message}",
+            hint=error.hint,
         ) from None
     fallback_notice = getattr(backend, "fallback_notice", None)
     notice(fallback_notice(", ".join(hosts)) if fallback_notice else f"Using {AUTO_FALLBACK}.")
     return backend
+
+
+@contextlib.asynccontextmanager
+async def opened_backend(
+    settings: Settings,
+    notice: Callable[[str], None] | None = None,
+    backend: Backend | None = None,
+    wrap: Callable[[Backend], Backend] | None = None,
+) -> AsyncIterator[Backend]:
+    """`backend` as it is when the caller gives one (its owner closes it), else the backend the
+    settings ask for, opened here (inside `wrap`, a response cache say) and closed on the way out."""
+    if backend is not None:
+        yield backend
+        return
+    opened = await open_backend(settings, notice or (lambda message: None))
+    try:
+        opened = wrap(opened) if wrap else opened
+        yield opened
+    finally:
+        await opened.aclose()

@@ -14,12 +14,12 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperCommand
 
-from panel import display
 from panel.backends.registry import backend_names
+from panel.cli import display
+from panel.cli.terminal import TerminalConsole
 from panel.config import Settings, resolve_settings
 from panel.errors import ConfigError, PanelError
 from panel.runner import panel_version
-from panel.terminal import TerminalConsole
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
 
@@ -84,10 +84,34 @@ app = PanelTyper(
     add_completion=False,
     rich_markup_mode=None,  # help text shows [env: ...] literally
 )
-# Every string a card or a model wrote passes through these two: see panel.terminal.
+# Every string a card or a model wrote passes through these two: see panel.cli.terminal.
 stdout = TerminalConsole(soft_wrap=False)
 stderr = TerminalConsole(stderr=True)
 state = {"debug": False}
+
+
+# The settings a library error's hint names, as the CLI's flags (see PanelError.hint).
+FLAG_NAMES = {
+    "out_dir": "--out",
+    "personas_dir": "--personas",
+    "persona_models": "--persona-model",
+    "model": "--model",
+    "host": "--host",
+    "gguf": "--gguf",
+    "cache": "--cache",
+    "no_cache": "--no-cache",
+    "force": "--force",
+    "lock": "--lock",
+    "unlock": "--unlock",
+    "unlock_edit": "`panel edit --unlock`",
+    "samples": "--samples",
+    "backend": "--backend",
+}
+
+
+def error_message(error: PanelError) -> str:
+    """A library error in the CLI's words: its hint names flags."""
+    return error.phrased(FLAG_NAMES)
 
 
 @contextmanager
@@ -98,7 +122,7 @@ def reporting_errors() -> Iterator[None]:
     except PanelError as error:
         if state["debug"]:
             raise
-        display.print_error(stderr, str(error))
+        display.print_error(stderr, error_message(error))
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         stderr.print("Interrupted; finished transcripts are kept.")
@@ -236,5 +260,5 @@ def main() -> None:
     except PanelError as error:  # raised from a callback before reporting_errors runs
         if state["debug"]:
             raise
-        display.print_error(stderr, str(error))
+        display.print_error(stderr, error_message(error))
         sys.exit(error.exit_code)

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from panel import display
+from panel.aggregate import percent_text
+from panel.cli import display
 from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -247,7 +248,7 @@ def stability(
 
             def progress(number: int, sample: PanelTranscript) -> None:
                 notice(
-                    f"Sample {number}/{samples} (seed {sample.seed}): ships {display.ship_pct_text(sample.aggregate.ship_pct)}"
+                    f"Sample {number}/{samples} (seed {sample.seed}): ships {percent_text(sample.aggregate.ship_pct)}"
                 )
 
             report, path = asyncio.run(

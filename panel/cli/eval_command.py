@@ -98,7 +98,7 @@ def eval_suite(
     --samples 2+) stability. Resumable and cached like `panel batch`. Exit 1 when a --fail-under
     or --fail-over threshold is missed.
     """
-    from panel.batch_display import BatchProgressView
+    from panel.cli.batch_display import BatchProgressView
     from panel.cli.eval_display import eval_markdown, print_eval
     from panel.eval_compare import compare_reports, failed_thresholds, load_report, parse_threshold
     from panel.evaluation import EvalOptions, run_eval_async

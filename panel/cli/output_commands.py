@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 
 import typer
 
-from panel import diff_display
+from panel.cli import diff_display
 from panel.cli.common import (
     EXIT_OK,
     app,
@@ -17,13 +17,13 @@ from panel.cli.common import (
     settings_from_flags,
     stdout,
 )
+from panel.cli.terminal import strip_control_sequences
 from panel.diff import FailOn, diff_paths, diff_to_json, should_fail
-from panel.errors import ConfigError, PanelError
+from panel.errors import ConfigError
 from panel.page_facts import IncompletePanel, check_complete
 from panel.render import load_for_render, load_votes, render_diff, render_page
-from panel.terminal import strip_control_sequences
 from panel.transcripts import (
-    write_atomic,
+    write_file,
 )
 
 # --- diff and render -------------------------------------------------------------------------
@@ -60,10 +60,7 @@ def emit(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(strip_control_sequences(text), nl=not text.endswith("\n"))
         return
-    try:
-        write_atomic(out, text)
-    except OSError as error:
-        raise PanelError(f"Cannot write {out}: {error}. Choose another -o path.") from None
+    write_file(out, text, f"Cannot write {out}", hint="Choose another -o path.")
     notice(f"Wrote {out}")
 
 

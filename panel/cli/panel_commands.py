@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from panel import display
 from panel.aggregate import compare_aggregates
+from panel.cli import display
 from panel.cli.common import (
     EXIT_BACKEND,
     EXIT_INCOMPLETE,

@@ -16,9 +16,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from panel.aggregate import percent_text
 from panel.config import Settings
 from panel.errors import ConfigError, PanelError
-from panel.render import percent_text
 from panel.review_desk import ReviewDesk
 from panel.web.jobs import JobBoard
 from panel.web.security import BodyTooLarge, CsrfRefused, Guard, StudioGuard, too_large

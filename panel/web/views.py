@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from panel.diff import diff_transcripts
-from panel.editing import persona_from_record, recorded_persona, rerun_persona_async
+from panel.editing import rerun_persona_async
 from panel.page_facts import IncompletePanel, check_complete, panel_size, verdict_sentence
+from panel.personas import persona_from_record, recorded_persona
 from panel.render import render_diff, render_page
 from panel.revisions import (
     InvalidVerdict,

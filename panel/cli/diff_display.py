@@ -8,8 +8,9 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from panel.aggregate import percent_text
+from panel.cli.display import DECISION_STYLE
 from panel.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff, varies_per_tool
-from panel.display import DECISION_STYLE, ship_pct_text
 
 CHANGED_STYLE = "yellow"
 
@@ -77,7 +78,7 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
     console.print(
         Text.assemble(
             ("Panel ships ", ""),
-            (f"{ship_pct_text(diff.ship_pct_before)} → {ship_pct_text(diff.ship_pct_after)}", "bold"),
+            (f"{percent_text(diff.ship_pct_before)} → {percent_text(diff.ship_pct_after)}", "bold"),
             ("   Flipped: ", ""),
             (flips, "bold red" if diff.flips else "green"),
         )
@@ -130,8 +131,8 @@ def print_folder_diff(console: Console, diff: FolderDiff) -> None:
         for tool in moved:
             table.add_row(
                 Text(tool.tool),
-                ship_pct_text(tool.ship_pct_before),
-                ship_pct_text(tool.ship_pct_after),
+                percent_text(tool.ship_pct_before),
+                percent_text(tool.ship_pct_after),
                 Text(", ".join(tool.flips) or "—", style="bold red" if tool.flips else ""),
             )
         console.print(table)

@@ -18,8 +18,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from panel.aggregate import percent_text
 from panel.batch import BatchSummary, ProgressEvent
-from panel.display import ship_pct_text
 
 # Seconds between two plain progress lines when the output is not a terminal.
 PLAIN_INTERVAL = 10.0
@@ -124,7 +124,7 @@ def print_batch_results(console: Console, summary: BatchSummary) -> None:
     for result in summary.results[:LISTED_RESULTS]:
         table.add_row(
             Text(result.tool),
-            ship_pct_text(result.ship_pct),
+            percent_text(result.ship_pct),
             Text("yes" if result.complete else "no", style="" if result.complete else "bold yellow"),
             Text(", ".join(result.failed) or "—"),
             Text(result.transcript, style="dim"),

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from panel.aggregate import percent_text
 from panel.page_facts import panel_size
 from panel.personas import LoadedPersona, Persona
 from panel.transcripts import ComparisonTranscript, PanelTranscript
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
     from panel.stability import StabilityReport
 
 DECISION_STYLE = {"ship": "bold green", "skip": "bold red"}
-
-
-def ship_pct_text(ship_pct: int | None) -> str:
-    return "—" if ship_pct is None else f"{ship_pct}%"
 
 
 def persona_label(review: PersonaReview) -> str:
@@ -38,7 +35,7 @@ def verdict_table(transcript: PanelTranscript) -> Table:
     counted, total = panel_size(transcript.aggregate)
     size = f" ({counted} of {total} reviewers)" if counted < total else ""  # never overstate the panel
     return reviews_table(
-        f"{escape(transcript.card.name)} — panel ships {ship_pct_text(transcript.aggregate.ship_pct)}{size}",
+        f"{escape(transcript.card.name)} — panel ships {percent_text(transcript.aggregate.ship_pct)}{size}",
         transcript.reviews,
     )
 
@@ -136,7 +133,7 @@ def print_comparison(console: Console, transcript: ComparisonTranscript, path: P
     ):
         table.add_row(
             Text(name),
-            ship_pct_text(aggregate.ship_pct),
+            percent_text(aggregate.ship_pct),
             f"{aggregate.ships} ship / {aggregate.skips} skip",
             ", ".join(aggregate.failed) or "—",
         )
@@ -216,7 +213,7 @@ def print_stability(
         )
     console.print(table)
     panel = report.panel
-    values = ", ".join(ship_pct_text(sample.ship_pct) for sample in report.samples)
+    values = ", ".join(percent_text(sample.ship_pct) for sample in report.samples)
     if panel.mean is None:
         console.print(Text(f"Panel ship %: no sample had a valid verdict ({values})."))
     elif panel.low is None:
