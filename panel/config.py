@@ -35,6 +35,7 @@ ENVIRONMENT = {
     "PANEL_PERSONAS": "personas_dir",
     "PANEL_OUT": "out_dir",
     "PANEL_GGUF": "gguf",
+    "PANEL_EMBEDDED_SLOTS": "embedded_slots",
     "PANEL_CACHE": "cache",
     "PANEL_MAX_QUOTE_CHARS": "max_quote_chars",
     "PANEL_MAX_CARD_BYTES": "max_card_bytes",
@@ -65,6 +66,9 @@ class Settings(BaseModel):
     personas_dir: Path | None = None
     out_dir: Path = Path("transcripts")
     gguf: Path | None = None
+    # Embedded calls decoded together. Batched decoding is not bitwise reproducible (the batch's
+    # make-up changes float rounding), so 1 is the setting for same seed, same panel.
+    embedded_slots: int = Field(default=4, ge=1, le=16)
     # Models whose pages carry the "draft — test model" mark, besides the bundled test model.
     draft_models: list[str] = Field(default_factory=list)
     cache: Path | None = Field(default=None, description="Response cache file; default: user_cache_dir().")

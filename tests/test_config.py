@@ -60,3 +60,13 @@ def test_panel_toml_accepts_the_flag_names(tmp_path: Path):
 def test_timeout_must_be_finite(tmp_path: Path):
     with pytest.raises(ConfigError, match="timeout"):
         resolve_settings({}, {"PANEL_TIMEOUT": "inf"}, tmp_path / "absent.toml")
+
+
+def test_embedded_slots_come_from_the_environment_or_panel_toml(tmp_path: Path):
+    assert resolve_settings({}, {}, tmp_path / "absent.toml").embedded_slots == 4
+    assert resolve_settings({}, {"PANEL_EMBEDDED_SLOTS": "1"}, tmp_path / "absent.toml").embedded_slots == 1
+    config = tmp_path / "panel.toml"
+    config.write_text("embedded_slots = 2\n")
+    assert resolve_settings({}, {}, config).embedded_slots == 2
+    with pytest.raises(ConfigError):
+        resolve_settings({}, {"PANEL_EMBEDDED_SLOTS": "0"}, tmp_path / "absent.toml")

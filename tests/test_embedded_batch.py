@@ -25,21 +25,26 @@ def gguf() -> Path:
     return path.resolve()
 
 
-def test_the_same_seed_gives_the_same_panel_decoded_together(
+def test_a_panel_decoded_together_is_valid_and_one_slot_gives_the_same_panel_per_seed(
     gguf: Path, card_path: Path, tmp_path: Path
 ) -> None:
-    backend = EmbeddedBackend(gguf, 8192, slots=4)
+    """Four sequences at once give four schema-valid verdicts. Batched decoding is not bitwise
+    reproducible (which requests share a decode, and a copied prompt prefix, change the float
+    rounding), so the same-seed promise is made, and checked, with one slot."""
     # The decoding, not the writing: the 135M model fails the quality gates on most replies.
     settings = Settings(
         backend="embedded", seed=11, num_predict=512, out_dir=tmp_path, quality=QualityGates(enabled=False)
     )
-    first = run_panel(card_path, settings, backend=backend).transcript
-    second = run_panel(card_path, settings, backend=backend).transcript
-    assert first.backend["parallel_slots"] == 4
+    together = run_panel(card_path, settings, backend=EmbeddedBackend(gguf, 8192, slots=4)).transcript
+    assert together.backend["parallel_slots"] == 4
     personas = {loaded.persona.id: loaded.persona for loaded in load_personas()}
-    for review in first.reviews:
+    for review in together.reviews:
         assert review.status == "ok"
         verdict_model(personas[review.persona]).model_validate_json(review.attempts[-1].raw)
+    one_slot = EmbeddedBackend(gguf, 8192, slots=1)
+    first = run_panel(card_path, settings, backend=one_slot).transcript
+    second = run_panel(card_path, settings, backend=one_slot).transcript
+    assert first.backend["parallel_slots"] == 1
     assert [[a.raw for a in r.attempts] for r in first.reviews] == [
         [a.raw for a in r.attempts] for r in second.reviews
     ]

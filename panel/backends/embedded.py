@@ -239,7 +239,7 @@ class EmbeddedBackend:
         """Check that llama-cpp-python and the GGUF are there; load nothing yet."""
         if not llama_cpp_installed():
             raise missing_llama_cpp()
-        return cls(resolve_gguf(settings.gguf), settings.num_ctx)
+        return cls(resolve_gguf(settings.gguf), settings.num_ctx, slots=settings.embedded_slots)
 
     @property
     def is_bundled(self) -> bool:
