@@ -43,7 +43,7 @@ from panel.backends.llama_requests import (  # re-exported: the embedded backend
     sampling_arguments,
     schema_grammar,
 )
-from panel.config import Settings
+from panel.config import Settings, user_cache_dir
 from panel.errors import BackendUnavailable
 
 __all__ = [
@@ -72,8 +72,7 @@ _digests_lock = threading.Lock()
 
 
 def digest_cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "reviewer-panel" / "gguf-sha256.json"
+    return user_cache_dir() / "gguf-sha256.json"
 
 
 def hash_file(path: Path) -> str:

@@ -93,25 +93,25 @@ def host_name(host: str) -> str:
     return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
 
 
-def cookie_token(scope: Scope) -> str:
+def cookie_value(scope: Scope, name: str) -> str:
+    """One cookie's value, or "" (absent, or a malformed cookie header)."""
     cookies = SimpleCookie()
     try:
         cookies.load(header(scope, b"cookie"))
-    except Exception:  # noqa: BLE001 - a malformed cookie header is no token
+    except Exception:  # noqa: BLE001 - a malformed cookie header holds nothing
         return ""
-    morsel = cookies.get(TOKEN_COOKIE)
+    morsel = cookies.get(name)
     return morsel.value if morsel else ""
+
+
+def cookie_token(scope: Scope) -> str:
+    return cookie_value(scope, TOKEN_COOKIE)
 
 
 def cookie_session(scope: Scope) -> str:
     """The session cookie's value when it has the shape this server gives out, else ""."""
-    cookies = SimpleCookie()
-    try:
-        cookies.load(header(scope, b"cookie"))
-    except Exception:  # noqa: BLE001 - a malformed cookie header is no session
-        return ""
-    morsel = cookies.get(SESSION_COOKIE)
-    return morsel.value if morsel and SESSION_SHAPE.fullmatch(morsel.value) else ""
+    value = cookie_value(scope, SESSION_COOKIE)
+    return value if SESSION_SHAPE.fullmatch(value) else ""
 
 
 class StudioGuard:
