@@ -89,6 +89,9 @@ def parse_card(data: Any, source: str) -> ToolCard:
     """Validate already-parsed card data; `source` names the file or row in the error."""
     if not isinstance(data, dict):
         raise CardError(f"{source}: a tool card must be a table of fields, got {type(data).__name__}.")
+    # A card from an eval suite carries its expected calls in `labels`; only `panel eval` reads
+    # them, so `run`, `batch` and the rest take such a card as it is, labels left out.
+    data = {key: value for key, value in data.items() if key != "labels"}
     try:
         return ToolCard.model_validate(data)
     except RecursionError:

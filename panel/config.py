@@ -57,7 +57,7 @@ class Settings(BaseModel):
     timeout: float = Field(default=180.0, gt=0, le=86_400, description="Seconds one model call may take.")
     num_ctx: int = Field(default=8192, ge=512)
     num_predict: int = Field(default=1024, ge=64)
-    attempts: int = Field(default=3, ge=1, le=10, description="Tries at a valid verdict per persona.")
+    attempts: int = Field(default=5, ge=1, le=10, description="Tries at a valid verdict per persona.")
     transport_retries: int = Field(default=3, ge=1, le=10)
     max_quote_chars: int = Field(
         default=DEFAULT_MAX_QUOTE_CHARS, ge=100, description="Longest quote accepted."

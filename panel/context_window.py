@@ -40,10 +40,11 @@ def context_needed(
     num_predict: int,
     attempts: int,
 ) -> int:
-    """Tokens the longest persona conversation may reach: its first prompt, every re-ask, and
-    room for the reply."""
+    """Tokens the longest persona conversation may reach: its first prompt, one re-ask (a
+    conversation never holds more than the last bad reply and its feedback), and room for the
+    reply."""
     first = max(estimate_tokens(render_messages(persona, card)) for persona in personas)
-    return first + (attempts - 1) * feedback_tokens() + num_predict
+    return first + (feedback_tokens() if attempts > 1 else 0) + num_predict
 
 
 def panel_num_ctx(needed: int, num_ctx: int, models: dict[str, ModelInfo], card: ToolCard) -> int:

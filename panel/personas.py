@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -25,6 +26,7 @@ from panel.errors import PersonaError
 if TYPE_CHECKING:
     from panel.transcripts import PanelTranscript, PersonaRecord
 
+LENS_WORD = re.compile(r"[a-z0-9]+")
 COMMON_VERDICT_FIELDS = ("quote", "headline", "decision", "confidence")
 # Options that change the llama runner make Ollama reload the model between personas; only
 # sampling options may differ per persona (DESIGN.md, known pitfalls).
@@ -71,11 +73,22 @@ class Persona(BaseModel):
     model: str = Field(min_length=1)
     options: dict[str, float | int] = Field(default_factory=dict)
     examples: list[PersonaExample] = Field(default_factory=list, max_length=5)
+    # Word beginnings that show a quote speaks from this lens ("pric" for price, pricing); the
+    # quality gate re-asks a quote that uses none of them. Empty: no such check.
+    lens_words: list[str] = Field(default_factory=list, max_length=40)
 
     @field_validator("voice", "lens", "ships_when", "skips_when")
     @classmethod
     def _one_line(cls, text: str) -> str:
         return " ".join(text.split())
+
+    @field_validator("lens_words")
+    @classmethod
+    def _word_beginnings(cls, lens_words: list[str]) -> list[str]:
+        for word in lens_words:
+            if not LENS_WORD.fullmatch(word):
+                raise ValueError(f"{word!r} is not one lowercase word (letters and digits only)")
+        return lens_words
 
     @field_validator("fields")
     @classmethod

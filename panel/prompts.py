@@ -17,7 +17,7 @@ import jinja2
 from panel.cards import ToolCard
 from panel.personas import Persona
 
-TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2", "examples.j2")
+TEMPLATE_NAMES = ("system.j2", "review.j2", "retry.j2", "redo.j2", "examples.j2")
 
 
 def default_prompts_dir() -> Path:
@@ -82,6 +82,12 @@ def render_retry(error: str, prompts_dir: Path | None = None) -> str:
     """The message that feeds a validation error back to the model."""
     environment = _environment(str(prompts_dir or default_prompts_dir()))
     return environment.get_template("retry.j2").render(error=error).strip()
+
+
+def render_redo(error: str, prompts_dir: Path | None = None) -> str:
+    """The note added to the brief when a verdict failed a quality gate and is asked afresh."""
+    environment = _environment(str(prompts_dir or default_prompts_dir()))
+    return environment.get_template("redo.j2").render(error=error).strip()
 
 
 def template_hashes(prompts_dir: Path | None = None) -> dict[str, str]:

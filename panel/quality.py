@@ -64,6 +64,20 @@ class QualityGates(BaseModel):
     )
     card_words: int = Field(default=12, ge=3, description="Consecutive words copied from the card.")
     min_quote_sentences: int = Field(default=2, ge=1, description="Fewest sentences in a quote.")
+    lens_words: bool = Field(
+        default=True, description="The quote must use one of its persona's lens_words (if it lists any)."
+    )
+
+
+# The advice the gates feed back to the model. It is in the prompt of a re-ask, so copying it
+# counts as echoing the instructions too.
+OWN_WORDS = "write what you think of this tool in your own words instead of repeating the brief"
+NOT_THE_CARD = "judge the tool in your own words instead of repeating its description"
+FILL_IT = "fill it with what you think of this tool"
+HEADLINE_ADVICE = "write your call on the tool in one line"
+QUOTE_ADVICE = "write one paragraph of three to six sentences that makes your moves"
+OWN_FIELD = "each field says something of its own"
+GATE_ADVICE = (OWN_WORDS, NOT_THE_CARD, FILL_IT, HEADLINE_ADVICE, QUOTE_ADVICE, OWN_FIELD)
 
 
 def words(text: str) -> list[str]:
@@ -117,6 +131,8 @@ class References:
     instructions: frozenset[tuple[str, ...]]
     card: frozenset[tuple[str, ...]]
     persona_name: str
+    lens_words: tuple[str, ...] = ()
+    lens: str = ""
 
 
 def build_references(
@@ -126,10 +142,18 @@ def build_references(
         *template_texts(str(prompts_dir or default_prompts_dir())),
         *persona_texts(persona),
         *COMMON_FIELD_DESCRIPTIONS,
+        *GATE_ADVICE,
+        lens_advice(persona.lens),
     )
     instructions = {run for text in instruction_pieces for run in shingles(text, gates.instruction_words)}
     copied = {run for text in card_texts(card) for run in shingles(text, gates.card_words)}
-    return References(frozenset(instructions), frozenset(copied), persona.name)
+    return References(
+        frozenset(instructions),
+        frozenset(copied),
+        persona.name,
+        tuple(word.lower() for word in persona.lens_words),
+        persona.lens,
+    )
 
 
 def text_fields(verdict: Verdict) -> dict[str, str]:
@@ -145,16 +169,10 @@ def echo_problem(verdict: Verdict, references: References, gates: QualityGates) 
     for name, text in text_fields(verdict).items():
         run = copied_run(text, references.instructions, gates.instruction_words)
         if run:
-            return (
-                f'"{name}" copies the instructions word for word ("{run}"); write what you think '
-                "of this tool in your own words instead of repeating the brief"
-            )
+            return f'"{name}" copies the instructions word for word ("{run}"); {OWN_WORDS}'
         run = copied_run(text, references.card, gates.card_words)
         if run:
-            return (
-                f'"{name}" copies the tool card word for word ("{run}"); judge the tool in your '
-                "own words instead of repeating its description"
-            )
+            return f'"{name}" copies the tool card word for word ("{run}"); {NOT_THE_CARD}'
     return None
 
 
@@ -164,27 +182,46 @@ def degenerate_problem(verdict: Verdict, persona_name: str, gates: QualityGates)
     fields = text_fields(verdict)
     for name, text in fields.items():
         if " ".join(words(text)) in PLACEHOLDERS:
-            return f'"{name}" is a placeholder ({text!r}); fill it with what you think of this tool'
+            return f'"{name}" is a placeholder ({text!r}); {FILL_IT}'
     if words(verdict.headline) == words(persona_name):
-        return '"headline" is your own name; write your call on the tool in one line'
+        return f'"headline" is your own name; {HEADLINE_ADVICE}'
     if len(sentences(verdict.quote)) < gates.min_quote_sentences:
-        return (
-            f'"quote" has fewer than {gates.min_quote_sentences} sentences; write one paragraph of '
-            "three to six sentences that makes your moves"
-        )
+        return f'"quote" has fewer than {gates.min_quote_sentences} sentences; {QUOTE_ADVICE}'
     seen: dict[str, str] = {}
     for name, text in fields.items():
         key = " ".join(words(text))
         if key in seen:
-            return f'"{name}" repeats "{seen[key]}" word for word; each field says something of its own'
+            return f'"{name}" repeats "{seen[key]}" word for word; {OWN_FIELD}'
         seen[key] = name
     return None
 
 
+def uses_lens_word(text: str, lens_words: Iterable[str]) -> bool:
+    """Whether a word of the text starts with one of the lens words ("pric" matches "pricing")."""
+    stems = tuple(lens_words)
+    return any(word.startswith(stems) for word in words(text))
+
+
+def lens_problem(verdict: Verdict, references: References, gates: QualityGates) -> str | None:
+    """Why the quote does not speak from its persona's lens, or None. Only for personas whose
+    file lists lens_words: a quote that could have come from any reviewer is not this one's."""
+    if not gates.lens_words or not references.lens_words:
+        return None
+    if uses_lens_word(verdict.quote, references.lens_words):
+        return None
+    return f'"quote" does not speak from your lens; {lens_advice(references.lens)}'
+
+
+def lens_advice(lens: str) -> str:
+    return f"say what this tool means for your lens: {lens}"
+
+
 def quality_problem(verdict: Verdict, references: References, gates: QualityGates) -> str | None:
     """The first gate the verdict fails, phrased as feedback for the model, or None."""
-    return echo_problem(verdict, references, gates) or degenerate_problem(
-        verdict, references.persona_name, gates
+    return (
+        echo_problem(verdict, references, gates)
+        or degenerate_problem(verdict, references.persona_name, gates)
+        or lens_problem(verdict, references, gates)
     )
 
 

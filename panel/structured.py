@@ -25,7 +25,7 @@ from panel.backends import Backend, ChatReply
 from panel.cards import describe_validation_error
 from panel.errors import PanelError, TransientBackendError, UnreadableReply
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
-from panel.prompts import render_retry
+from panel.prompts import render_redo, render_retry
 from panel.verdicts import Attempt, PersonaReview, Verdict
 
 # Replaced in tests so that backoff does not slow them down.
@@ -36,6 +36,42 @@ FEEDBACK_ECHO_LIMIT = 4000
 
 class InvalidOutput(Exception):
     """The model answered, but not with a usable verdict."""
+
+
+class FailedGate(InvalidOutput):
+    """The verdict parsed but failed a quality gate (panel.quality)."""
+
+
+# A re-ask samples with another seed, derived from the call's own, so that a model does not
+# write the same reply again and a seeded run stays reproducible. The step is a prime far from
+# the 1, 2, 3 steps between the samples of `panel stability`.
+RE_ASK_SEED_STEP = 7919
+
+
+def attempt_options(options: dict[str, Any], attempt_index: int) -> dict[str, Any]:
+    """The sampling options of attempt `attempt_index` (0 = the first ask)."""
+    seed = options.get("seed")
+    if attempt_index == 0 or seed is None:
+        return options
+    return {**options, "seed": (int(seed) + attempt_index * RE_ASK_SEED_STEP) % 2**31}
+
+
+def re_ask_conversation(
+    messages: list[dict[str, str]], reply: ChatReply, error: InvalidOutput
+) -> list[dict[str, str]]:
+    """The conversation for the next attempt: the first request and one step after it, so it
+    never grows past that however many attempts there are. A reply that did not parse goes back
+    to the model with the error, so it can mend it. A reply that failed a quality gate does not:
+    small models copy whatever reply they are shown, so they are asked afresh, with the problem
+    said in words at the end of the brief (the shared system message stays first, unchanged)."""
+    if isinstance(error, FailedGate):
+        *head, brief = messages
+        note = render_redo(str(error))
+        return [*head, {**brief, "content": brief["content"] + "\n\n" + note}]
+    return messages + [
+        {"role": "assistant", "content": reply.content[:FEEDBACK_ECHO_LIMIT] or "(empty reply)"},
+        {"role": "user", "content": render_retry(str(error))},
+    ]
 
 
 def parse_verdict(
@@ -214,11 +250,12 @@ async def review_persona(
     conversation = list(messages)
     attempts: list[Attempt] = []
     last_error = "no attempt was made"
-    for _ in range(max_attempts):
+    for attempt_index in range(max_attempts):
         started = time.perf_counter()
+        ask_options = attempt_options(options, attempt_index)
         try:
             reply, unreadable = await next_reply(
-                backend, model, conversation, schema, options, transport_retries, attempts
+                backend, model, conversation, schema, ask_options, transport_retries, attempts
             )
         except PanelError as error:
             return PersonaReview(
@@ -236,7 +273,7 @@ async def review_persona(
             verdict = parse_verdict(reply, shape, persona.id, max_quote_chars)
             problem = quality_gate(verdict) if quality_gate else None
             if problem:
-                raise InvalidOutput(f"quality gate: {problem}")
+                raise FailedGate(f"quality gate: {problem}")
         except InvalidOutput as error:
             last_error = str(error)
             attempts.append(
@@ -247,18 +284,17 @@ async def review_persona(
                     started,
                     outcome="invalid",
                     error=last_error,
+                    seed=ask_options.get("seed"),
                 )
             )
-            conversation = conversation + [
-                {
-                    "role": "assistant",
-                    "content": reply.content[:FEEDBACK_ECHO_LIMIT] or "(empty reply)",
-                },
-                {"role": "user", "content": render_retry(last_error)},
-            ]
+            conversation = re_ask_conversation(messages, reply, error)
             continue
-        attempts.append(attempt_record(len(attempts) + 1, conversation, reply, started, outcome="valid"))
-        remember_valid_reply(backend, model, conversation, schema, options, reply)
+        attempts.append(
+            attempt_record(
+                len(attempts) + 1, conversation, reply, started, outcome="valid", seed=ask_options.get("seed")
+            )
+        )
+        remember_valid_reply(backend, model, conversation, schema, ask_options, reply)
         return PersonaReview(persona=persona.id, model=model, status="ok", verdict=verdict, attempts=attempts)
     return PersonaReview(
         persona=persona.id,

@@ -44,6 +44,7 @@ class Attempt(BaseModel):
     host: str | None = None
     model_digest: str | None = None
     model: str | None = None  # the model id the server reported for this reply, if any
+    seed: int | None = None  # the seed this attempt sampled with (a re-ask uses another)
 
     @model_validator(mode="after")
     def _cut_a_huge_reply(self) -> Attempt:

@@ -288,7 +288,7 @@ def test_force_redoes_an_edited_complete_panel_and_keeps_the_old_file(ollama, se
 
 def test_retrying_an_incomplete_panel_keeps_its_failed_attempts(ollama, settings, tmp_path: Path):
     source = write_jsonl(tmp_path / "tools.jsonl", 1)
-    ollama.enqueue(*["garbage"] * 12)
+    ollama.enqueue(*["garbage"] * 20)  # every attempt of every persona
     assert batch(source, settings, concurrency=1).incomplete == 1
     assert batch(source, settings).complete == 1
     kept = list((settings.out_dir / "replaced").glob("*.json"))

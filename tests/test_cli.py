@@ -56,13 +56,24 @@ def test_run_table_then_show(ollama, tmp_path: Path):
 
 
 def test_incomplete_panel_exits_1(ollama, tmp_path: Path):
-    ollama.enqueue(*["not json"] * 12)
+    ollama.enqueue(*["not json"] * 20)  # every attempt of every persona
     result = invoke(
         "run", PGVECTOR, "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path), "--json"
     )
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     assert summary["incomplete"] is True and summary["failed"] and summary["ship_pct"] in (None, 100)
+
+
+def test_a_suite_card_runs_with_its_labels_left_out(ollama, tmp_path: Path):
+    suite_card = EXAMPLES.parent / "suites" / "postgresql.toml"
+    assert "[labels]" in suite_card.read_text()
+    result = invoke(
+        "run", str(suite_card), "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path), "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    transcript = load_transcript(Path(json.loads(result.stdout)["transcript"]))
+    assert transcript.card.name == "PostgreSQL" and "labels" not in transcript.card.model_dump()
 
 
 def test_bad_card_exits_2_with_a_clear_message(tmp_path: Path):

@@ -41,7 +41,11 @@ def seed_dependent(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, A
 
 def wording_only(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
     """Seed changes the words of the quote and nothing else."""
-    verdict["quote"] = f"Take {body['options']['seed']} of a steady verdict. Nothing else moves."
+    # words from every persona's lens_words, so that the quality gates publish it
+    verdict["quote"] = (
+        f"Take {body['options']['seed']}: the API, the price, the rivals and the years ahead hold. "
+        "Nothing else moves."
+    )
     return verdict
 
 

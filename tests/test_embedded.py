@@ -27,6 +27,7 @@ from panel.cli import app
 from panel.config import Settings
 from panel.errors import BackendUnavailable
 from panel.personas import load_personas, verdict_model, verdict_schema
+from panel.quality import sentences
 from panel.runner import run_panel
 from panel.transcripts import PanelTranscript, load_transcript
 from tests.ollama_fake import FakeOllama, free_port_url
@@ -218,6 +219,15 @@ def test_explicit_embedded_with_another_gguf_has_no_weak_model_warning(tmp_path:
 
 
 @pytest.mark.slow
+def test_grammar_asks_for_a_quote_of_two_to_six_sentences() -> None:
+    from llama_cpp import LlamaGrammar
+
+    grammar = schema_grammar(verdict_schema(load_personas()[0].persona))
+    quote_rules = [line for line in grammar.splitlines() if line.startswith("quote")]
+    assert quote_rules == list(embedded.QUOTE_RULES)
+    LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp accepts it
+
+
 def test_whole_panel_on_the_bundled_model(card_path: Path, tmp_path: Path) -> None:
     """`panel run` with nothing at the host: four verdicts that validate, and a full transcript."""
     # The wiring, not the writing: the 135M model fails the quality gates on most replies (see
@@ -242,6 +252,7 @@ def test_whole_panel_on_the_bundled_model(card_path: Path, tmp_path: Path) -> No
         shape = verdict_model(personas[review.persona])
         shape.model_validate_json(review.attempts[-1].raw)  # the raw reply itself validates
         assert set(review.verdict.fields) == set(personas[review.persona].fields)
+        assert len(sentences(review.verdict.quote)) >= 2  # the grammar's quote rule
         for attempt in review.attempts:
             assert attempt.prompt_tokens and attempt.completion_tokens
             assert attempt.durations_ms["eval"] > 0 and attempt.durations_ms["total"] > 0

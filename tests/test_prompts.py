@@ -40,5 +40,5 @@ def test_retry_message_carries_the_error():
 
 def test_template_hashes_cover_every_template():
     hashes = template_hashes()
-    assert set(hashes) == {"system.j2", "review.j2", "retry.j2", "examples.j2"}
+    assert set(hashes) == {"system.j2", "review.j2", "retry.j2", "redo.j2", "examples.j2"}
     assert all(len(value) == 64 for value in hashes.values())

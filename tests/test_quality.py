@@ -92,6 +92,45 @@ def test_degenerate_verdicts_fail(changes, problem):
     assert found is not None and problem in found
 
 
+def test_a_quote_off_the_persona_lens_is_refused_and_one_on_it_passes():
+    off_lens = verdict(quote="It is a fine piece of software. Many people like it a lot.")
+    problem = quality_problem(off_lens, REFS, GATES)
+    assert problem is not None and "does not speak from your lens" in problem
+    assert DX.lens in problem  # the feedback says which lens, in the persona's own words
+    # a word that starts with one of the persona's lens_words is enough ("install" -> "installs")
+    on_lens = verdict(quote="It installs with one pip command. Many people like it a lot.")
+    assert quality_problem(on_lens, REFS, GATES) is None
+
+
+def test_the_lens_gate_can_be_turned_off_and_needs_lens_words():
+    off_lens = verdict(quote="It is a fine piece of software. Many people like it a lot.")
+    no_lens_gate = QualityGates(lens_words=False)
+    assert quality_problem(off_lens, build_references(DX, CARD, no_lens_gate), no_lens_gate) is None
+    plain = DX.model_copy(update={"lens_words": []})
+    assert quality_problem(off_lens, build_references(plain, CARD, GATES), GATES) is None
+
+
+def test_each_bundled_persona_has_its_own_lens_words():
+    personas = [loaded.persona for loaded in load_personas()]
+    for persona in personas:
+        assert len(persona.lens_words) >= 20, persona.id
+        others = {word for other in personas if other is not persona for word in other.lens_words}
+        assert not set(persona.lens_words) & others, persona.id
+
+
+def test_lens_words_must_be_plain_lowercase_words():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not one lowercase word"):
+        DX.model_validate({**DX.model_dump(), "lens_words": ["Price"]})
+
+
+def test_copying_the_gate_feedback_counts_as_echo():
+    copied = verdict(quote="Write one paragraph of three to six sentences here. It installs fine.")
+    problem = quality_problem(copied, REFS, GATES)
+    assert problem is not None and "copies the instructions" in problem
+
+
 def test_thresholds_change_what_fails():
     lenient = QualityGates(instruction_words=12, min_quote_sentences=1)
     refs = build_references(DX, CARD, lenient)
@@ -130,19 +169,29 @@ def test_an_echoing_reply_is_re_asked_then_accepted(ollama, settings: Settings, 
     assert (
         "quality gate" in review.attempts[0].error and "copies the instructions" in review.attempts[0].error
     )
-    feedback = review.attempts[1].messages[-1]["content"]
-    assert "copies the instructions" in feedback
+    first, second = review.attempts
+    # asked afresh: the echo is not shown back (a small model copies what it is shown), the
+    # problem is said at the end of the brief, and the shared system message is unchanged
+    assert [m["role"] for m in second.messages] == ["system", "user"]
+    assert second.messages[0] == first.messages[0]
+    brief = second.messages[-1]["content"]
+    assert brief.startswith(first.messages[-1]["content"])
+    assert "could not be published" in brief and "copies the instructions" in brief
+    assert "Speak plainly, name real products" not in brief
+    # and sampled with another seed, derived from the panel's so that a rerun is reproducible
+    assert (first.seed, second.seed) == (settings.seed, settings.seed + 7919)
+    assert [call["options"]["seed"] for call in ollama.chats] == [first.seed, second.seed]
     assert review.verdict.quote.startswith("The quote from DxVerdict")
 
 
 def test_a_persona_that_only_echoes_ends_failed(ollama, settings: Settings, card_path, tmp_path):
     (tmp_path / "one").mkdir()
     (tmp_path / "one" / "dx.toml").write_text((EXAMPLES.parent.parent / "personas" / "dx.toml").read_text())
-    ollama.enqueue(echoing, echoing, echoing)
+    ollama.enqueue(*[echoing] * settings.attempts)
     result = run_panel(card_path, settings.model_copy(update={"personas_dir": tmp_path / "one"}))
     review = result.transcript.reviews[0]
     assert review.status == "failed" and review.verdict is None
-    assert len(review.attempts) == 3 and "copies the instructions" in review.error
+    assert len(review.attempts) == settings.attempts == 5 and "copies the instructions" in review.error
     assert result.transcript.aggregate.failed == ["dx"]
 
 

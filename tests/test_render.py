@@ -252,7 +252,8 @@ def test_render_defaults_and_comparison_transcripts(
 
 
 HOSTILE_NAME = "<script>alert(1)</script>"
-HOSTILE_QUOTE = "Plain words first. <img src=x onerror=alert(2)> **bold** [link](javascript:alert(3)) # not a heading | pipe"
+# Words from every persona's lens_words first, so that the quality gates publish it.
+HOSTILE_QUOTE = "Plain words on the API, the price, the rivals and the years ahead. <img src=x onerror=alert(2)> **bold** [link](javascript:alert(3)) # not a heading | pipe"
 
 
 def test_hostile_tool_name_is_inert(ollama: FakeOllama, settings: Settings, tmp_path: Path):

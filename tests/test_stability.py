@@ -52,7 +52,8 @@ def seed_dependent(body, verdict):
     if title == "DxVerdict":
         verdict["decision"] = "ship" if seed % 2 else "skip"
         words = [WORDS[(seed * 7 + i * seed) % len(WORDS)] for i in range(12)]
-        verdict["quote"] = " ".join(words[:6]) + ". " + " ".join(words[6:]) + "."
+        # "api": one of dx's lens_words, so the quality gates publish it
+        verdict["quote"] = "api " + " ".join(words[:6]) + ". " + " ".join(words[6:]) + "."
     if title == "BusinessVerdict":
         verdict["decision"] = "skip"
     return verdict
@@ -202,7 +203,8 @@ def test_too_few_samples_exit_2(ollama, tmp_path):
 
 def test_a_failed_sample_marks_the_report_incomplete(ollama, tmp_path):
     def futures_fails_on_seed_2(body, verdict):
-        if body["format"]["title"] == "FuturesVerdict" and body["options"]["seed"] == 2:
+        # sample 2 is seed 2; its re-asks sample with seeds 2 + 7919 k
+        if body["format"]["title"] == "FuturesVerdict" and body["options"]["seed"] % 7919 == 2:
             return {"thesis": "no other field"}
         return verdict
 

@@ -347,7 +347,7 @@ def test_a_failed_reviewer_shows_its_problem_and_folded_raw_outputs_live(page, s
     failed = page.locator(".box.failed[data-persona=business]")
     assert "failed: no valid verdict" in failed.locator(".state").inner_text()
     raw = failed.locator("details.raw")
-    assert raw.get_attribute("open") is None and "Raw outputs (3 attempts)" in raw.inner_text()
+    assert raw.get_attribute("open") is None and "Raw outputs (5 attempts)" in raw.inner_text()
     raw.locator("summary").click()
     assert HOSTILE in raw.locator("pre").first.inner_text()
     assert page.locator("#boxes script, #boxes img").count() == 0

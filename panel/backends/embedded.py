@@ -34,6 +34,7 @@ from panel.backends.embedded_files import (
 from panel.backends.llama_requests import (  # re-exported: the embedded backend's public helpers
     BOUNDED_NUMBER_STEPS,
     OLLAMA_SAMPLING_DEFAULTS,
+    QUOTE_RULES,
     STRICT_CHAR_RULE,
     STRING_CAP,
     STRING_CAPS,
@@ -50,6 +51,7 @@ __all__ = [
     "BOUNDED_NUMBER_STEPS",
     "OLLAMA_SAMPLING_DEFAULTS",
     "STRICT_CHAR_RULE",
+    "QUOTE_RULES",
     "EmbeddedBackend",
     "bundled_gguf",
     "complete",

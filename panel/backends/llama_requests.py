@@ -30,6 +30,14 @@ BOUNDED_NUMBER_STEPS = 20
 STRING_CAP = 500
 STRING_CAPS = {"quote": 1000, "headline": 160}
 STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+# The quote as two to six sentences, as the brief asks: a small model otherwise stops after one
+# and the quality gate re-asks it. A stop followed by a non-space ("Node.js", "3.5") stays inside
+# a sentence; each sentence is capped, so the whole quote stays under about 1,300 characters.
+QUOTE_RULES = (
+    'quote ::= "\\"" quote-sentence (" " quote-sentence){1,5} "\\"" space',
+    r"quote-sentence ::= quote-char{12,200} [.!?]",
+    r'quote-char ::= [^"\\\x7F\x00-\x1F.!?] | [.!?] [^ "\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+)
 
 
 def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +77,15 @@ def schema_grammar(schema: dict[str, Any]) -> str:
     from llama_cpp import llama_grammar
 
     gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(decoding_schema(schema)))
-    return "\n".join(STRICT_CHAR_RULE if line.startswith("char ::=") else line for line in gbnf.splitlines())
+    lines = []
+    for line in gbnf.splitlines():
+        if line.startswith("char ::="):
+            line = STRICT_CHAR_RULE
+        elif line.startswith("quote ::="):
+            lines.extend(QUOTE_RULES[1:])
+            line = QUOTE_RULES[0]
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def grammar_for(model: LoadedModel, schema: dict[str, Any]) -> Any:
