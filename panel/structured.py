@@ -1,8 +1,9 @@
 """Ask for a verdict, validate it, feed the error back, retry; record every attempt.
 
 Transport errors (connection, 5xx, timeout) are retried by tenacity with exponential backoff
-and jitter. Invalid output (not JSON, wrong shape, empty, cut off) is re-asked with the error
-in the conversation. This is the only retry layer: the graph adds none.
+and jitter. Invalid output (not JSON, wrong shape, empty, cut off) is re-asked with the reply
+and the error in the conversation; a verdict that fails a quality gate is asked afresh, with the
+problem noted and another seed. This is the only retry layer: the graph adds none.
 """
 
 from __future__ import annotations

@@ -179,8 +179,8 @@ def test_auto_picks_embedded_when_nothing_listens() -> None:
     assert backend.gguf == bundled_gguf().resolve()
     assert notices == [
         f"Ollama did not answer at {host}; using the embedded model SmolLM2-135M-Instruct.Q4_1.gguf. "
-        "A 135M model writes weak reviews, and the quality gates refuse most of them (expect an "
-        "incomplete panel); start Ollama (`ollama serve`, `ollama pull llama3.1:8b`) for real ones."
+        "A 135M model writes weak reviews, and the quality gates refuse many of them (a panel "
+        "often comes back incomplete); start Ollama (`ollama serve`, `ollama pull llama3.1:8b`) for real ones."
     ]
 
 

@@ -87,6 +87,19 @@ def test_invalid_json_is_re_asked_with_the_error(ollama, settings, card_path, on
     assert "not valid JSON" in second[-1]["content"] and second[-1]["role"] == "user"
 
 
+def test_a_re_ask_shows_only_the_last_bad_reply(ollama, settings, card_path, one_persona):
+    ollama.enqueue("first bad reply", "second bad reply")
+    result = run_panel(card_path, settings.model_copy(update={"personas_dir": one_persona}))
+    review = result.transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["invalid", "invalid", "valid"]
+    first, _, third = (chat["messages"] for chat in ollama.chats)
+    # the first request, then the last bad reply and its error: the conversation does not grow
+    # with the number of attempts, so num_ctx need not either
+    assert third[:2] == first and len(third) == 4
+    assert third[2] == {"role": "assistant", "content": "second bad reply"}
+    assert "first bad reply" not in json.dumps(third)
+
+
 @pytest.mark.parametrize(
     "bad_reply",
     [

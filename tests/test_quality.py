@@ -195,6 +195,26 @@ def test_a_persona_that_only_echoes_ends_failed(ollama, settings: Settings, card
     assert result.transcript.aggregate.failed == ["dx"]
 
 
+def test_an_off_lens_quote_is_re_asked_and_the_feedback_names_the_lens(
+    ollama, settings: Settings, card_path, tmp_path
+):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "dx.toml").write_text((EXAMPLES.parent.parent / "personas" / "dx.toml").read_text())
+
+    def off_lens(body, verdict):
+        if body["options"]["seed"] == settings.seed:  # the first ask only
+            verdict["quote"] = "It is a fine piece of software. Many people like it a lot."
+        return verdict
+
+    ollama.verdict_hook = off_lens
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": tmp_path / "one"})
+    ).transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert "does not speak from your lens" in review.attempts[0].error
+    assert DX.lens in review.attempts[1].messages[-1]["content"]
+
+
 def test_gates_off_accepts_the_echo(ollama, settings: Settings, card_path, tmp_path):
     (tmp_path / "one").mkdir()
     (tmp_path / "one" / "dx.toml").write_text((EXAMPLES.parent.parent / "personas" / "dx.toml").read_text())

@@ -251,8 +251,8 @@ class EmbeddedBackend:
         if not self.is_bundled:
             return ""
         return (
-            " A 135M model writes weak reviews, and the quality gates refuse most of them (expect an"
-            f" incomplete panel); {START_OLLAMA} for real ones."
+            " A 135M model writes weak reviews, and the quality gates refuse many of them (a panel"
+            f" often comes back incomplete); {START_OLLAMA} for real ones."
         )
 
     def fallback_notice(self, host: str) -> str:
