@@ -1,8 +1,9 @@
-"""Quality gates: a verdict that echoes the instructions, copies the card, or is filler.
+"""Quality gates: a verdict that echoes the instructions, copies the card, is filler, or has a
+quote off its persona's lens.
 
-Pure text checks on one verdict, used twice: in the verdict loop (structured.py re-asks a reply
-that fails a gate, with the problem fed back like a schema error) and by `panel eval`, which
-counts how often verdicts fail them. The thresholds live here, in `QualityGates`, and can be
+Pure text checks on one verdict, used twice: in the verdict loop (structured.py asks again,
+afresh, with the problem noted) and by `panel eval`, which counts how often verdicts echo or are
+filler. The thresholds live here, in `QualityGates`, and can be
 changed under `[quality]` in panel.toml.
 """
 
