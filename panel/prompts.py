@@ -78,16 +78,18 @@ def as_json(data: dict) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def render_retry(error: str, prompts_dir: Path | None = None) -> str:
+def render_retry(error: str) -> str:
     """The message that feeds a validation error back to the model."""
-    environment = _environment(str(prompts_dir or default_prompts_dir()))
-    return environment.get_template("retry.j2").render(error=error).strip()
+    return render_error_note("retry.j2", error)
 
 
-def render_redo(error: str, prompts_dir: Path | None = None) -> str:
+def render_redo(error: str) -> str:
     """The note added to the brief when a verdict failed a quality gate and is asked afresh."""
-    environment = _environment(str(prompts_dir or default_prompts_dir()))
-    return environment.get_template("redo.j2").render(error=error).strip()
+    return render_error_note("redo.j2", error)
+
+
+def render_error_note(template: str, error: str) -> str:
+    return _environment(str(default_prompts_dir())).get_template(template).render(error=error).strip()
 
 
 def template_hashes(prompts_dir: Path | None = None) -> dict[str, str]:

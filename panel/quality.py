@@ -152,7 +152,7 @@ def build_references(
         frozenset(instructions),
         frozenset(copied),
         persona.name,
-        tuple(word.lower() for word in persona.lens_words),
+        tuple(persona.lens_words),
         persona.lens,
     )
 

@@ -222,9 +222,7 @@ def test_grammar_asks_for_a_quote_of_two_to_six_sentences() -> None:
     from llama_cpp import LlamaGrammar
 
     grammar = schema_grammar(verdict_schema(load_personas()[0].persona))
-    quote_rules = [
-        line for line in grammar.splitlines() if line.startswith(("quote ", "quote-sentence ", "quote-char "))
-    ]
+    quote_rules = [line for line in grammar.splitlines() if line.startswith(("quote ", "panel-quote-"))]
     assert sorted(quote_rules) == sorted(embedded.QUOTE_RULES)
     LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp accepts it
 
