@@ -43,6 +43,20 @@ class FailedGate(InvalidOutput):
     """The verdict parsed but failed a quality gate (panel.quality)."""
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice: which value the model meant is not known."""
+
+
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object hook: the plain decoder keeps the last of two equal keys silently."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKey(key)
+        data[key] = value
+    return data
+
+
 # A re-ask samples with another seed, derived from the call's own, so that a model does not
 # write the same reply again and a seeded run stays reproducible. The step is a prime far from
 # the 1, 2, 3 steps between the samples of `panel stability`.
@@ -90,10 +104,14 @@ def parse_verdict(
     if not content:
         raise InvalidOutput("the reply was empty")
     try:
-        data = json.loads(content)
+        data = json.loads(content, object_pairs_hook=refuse_duplicate_keys)
     except json.JSONDecodeError as error:
         raise InvalidOutput(
             f"the reply is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        ) from None
+    except DuplicateKey as error:
+        raise InvalidOutput(
+            f"the reply names the key {str(error)[:100]!r} twice; write each key once"
         ) from None
     except ValueError:  # an integer past Python's digit limit
         raise InvalidOutput(

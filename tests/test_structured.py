@@ -51,3 +51,12 @@ def test_boolean_confidence_is_not_a_number():
     with pytest.raises(InvalidOutput, match="confidence"):
         parse_verdict(ChatReply(content=good(confidence=True)), SHAPE, "dx")
     assert parse_verdict(ChatReply(content=good(confidence=1)), SHAPE, "dx").confidence == 1.0
+
+
+def test_duplicate_json_keys_are_invalid_output():
+    reply = good(decision="skip")[:-1] + ', "decision": "ship"}'
+    with pytest.raises(InvalidOutput, match="'decision' twice"):
+        parse_verdict(ChatReply(content=reply), SHAPE, "dx")
+    nested = '{"a": {"b": 1, "b": 2}}'
+    with pytest.raises(InvalidOutput, match="'b' twice"):
+        parse_verdict(ChatReply(content=nested), SHAPE, "dx")
