@@ -4,6 +4,7 @@ stream in bounded memory; a bad row carries its error instead of a card."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,13 +13,16 @@ from typing import Any, Literal, TextIO
 
 from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, parse_card, read_card_data
 from panel.errors import CardError
-from panel.transcripts import is_special_file
+from panel.regular_files import FileKind, open_regular_file
 
 # CSV cells that hold lists: items separated by " | "; a link is "label=url" (or a bare url).
 LIST_SEPARATOR = " | "
 # JSONL lines are read in pieces of at most this many characters past the card limit.
 LINE_CHUNK = 64 * 1024
 LINE_ENDS = ("\n", "\r")
+BATCH_INPUT = FileKind(
+    noun="file or folder", expected="a .jsonl or .csv file, or a folder of cards", error=CardError
+)
 
 
 def json_problem(error: json.JSONDecodeError) -> str:
@@ -38,13 +42,9 @@ class InputRow:
 def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
     if path.is_dir():
         return "folder"
-    if is_special_file(path):
-        raise CardError(
-            f"{path} is not a regular file (a device, a FIFO or a socket); give a .jsonl or .csv "
-            "file, or a folder of cards."
-        )
-    if not path.is_file():
+    if not path.exists():
         raise CardError(f"{path}: no such file or folder. Give a .jsonl or .csv file, or a folder of cards.")
+    open_regular_file(path, BATCH_INPUT).close()  # a FIFO or a device is refused before its suffix
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
@@ -53,6 +53,15 @@ def input_kind(path: Path) -> Literal["folder", "jsonl", "csv"]:
     raise CardError(
         f"{path}: a batch reads a .jsonl file (one card per line), a .csv file (one card per "
         "row) or a folder of card files; this is none of those."
+    )
+
+
+def open_input_text(path: Path) -> TextIO:
+    """A JSONL or CSV input as text, once it has been shown to be a regular file (a FIFO or a
+    device is refused). utf-8-sig: a byte order mark (Excel writes one) is not part of the first
+    column's name."""
+    return io.TextIOWrapper(
+        open_regular_file(path, BATCH_INPUT), encoding="utf-8-sig", errors="replace", newline=""
     )
 
 
@@ -69,7 +78,7 @@ def count_rows(path: Path) -> int:
     kind = input_kind(path)
     if kind == "folder":
         return sum(1 for _ in card_files(path))
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as stream:
+    with open_input_text(path) as stream:
         if kind == "jsonl":
             return sum(1 for _, line, _ in bounded_lines(stream, LINE_CHUNK) if line is None or line.strip())
         return max(0, sum(1 for _ in csv_rows(csv.reader(stream))) - 1)
@@ -172,8 +181,7 @@ def read_rows(path: Path, max_card_bytes: int = MAX_CARD_BYTES) -> Iterator[Inpu
             except CardError as error:
                 yield InputRow(source=str(file), error=str(error))
         return
-    # utf-8-sig: a byte order mark (Excel writes one) is not part of the first column's name.
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as stream:
+    with open_input_text(path) as stream:
         if kind == "jsonl":
             for number, line, length in bounded_lines(stream, max_card_bytes):
                 if line is not None and not line.strip():

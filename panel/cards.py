@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel.errors import CardError
+from panel.regular_files import FileKind, read_regular_text
 
 CARD_SUFFIXES = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
 # A real card is a few kilobytes; anything far larger is a scraping accident or an attack.
@@ -103,42 +102,21 @@ def parse_card(data: Any, source: str) -> ToolCard:
         ) from None
 
 
+CARD_FILE = FileKind(
+    noun="file",
+    expected="one tool card file (.toml, .yaml or .json)",
+    error=CardError,
+    too_large_advice=(
+        "A tool card is a few kilobytes: trim the description and facts to what a reviewer "
+        "needs, or raise the limit with PANEL_MAX_CARD_BYTES."
+    ),
+)
+
+
 def read_card_text(path: Path, max_bytes: int = MAX_CARD_BYTES) -> str:
     """The text of a regular file of at most `max_bytes`, read with the cap (a device or a FIFO
     would read forever), a UTF-8 byte order mark dropped; CardError otherwise."""
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise CardError(f"{path}: no such file.") from None
-    except IsADirectoryError:
-        raise CardError(f"{path} is a directory; give one tool card file.") from None
-    except OSError as error:
-        raise CardError(f"{path}: cannot open it ({error.strerror or error}).") from None
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(descriptor)
-        if stat.S_ISDIR(mode):
-            raise CardError(f"{path} is a directory; give one tool card file.")
-        raise CardError(
-            f"{path} is not a regular file (a device, a FIFO or a socket); a tool card is a "
-            ".toml, .yaml or .json file."
-        )
-    with os.fdopen(descriptor, "rb") as stream:
-        try:
-            data = stream.read(max_bytes + 1)
-        except OSError as error:
-            raise CardError(f"{path}: cannot read it ({error.strerror or error}).") from None
-    if len(data) > max_bytes:
-        raise CardError(
-            f"{path} is too large: a tool card may be at most {max_bytes:,} bytes. "
-            "Trim the description and facts to what a reviewer needs, or raise the limit "
-            "with PANEL_MAX_CARD_BYTES."
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise CardError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
+    return read_regular_text(path, CARD_FILE, max_bytes)
 
 
 def read_card_data(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:

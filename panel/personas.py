@@ -22,6 +22,7 @@ from pydantic import (
 
 from panel.cards import describe_validation_error
 from panel.errors import PersonaError
+from panel.regular_files import MAX_SETTINGS_FILE_BYTES, FileKind, read_regular_text
 
 if TYPE_CHECKING:
     from panel.transcripts import PanelTranscript, PersonaRecord
@@ -139,11 +140,14 @@ def default_personas_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "personas"
 
 
+PERSONA_FILE = FileKind(noun="persona file", expected="a persona file (.toml)", error=PersonaError)
+
+
 def load_persona_file(path: Path) -> LoadedPersona:
+    text = read_regular_text(path, PERSONA_FILE, MAX_SETTINGS_FILE_BYTES)
     try:
-        text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
-    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or TOML, huge ints
+    except (ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or TOML, huge ints
         raise PersonaError(f"{path}: cannot read this persona file ({str(error)[:300]}).") from None
     try:
         persona = Persona.model_validate(data)

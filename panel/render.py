@@ -26,9 +26,9 @@ from panel.diff import Diff, diff_to_json
 from panel.errors import PanelError, PersonaError, TranscriptError
 from panel.page_facts import EditNote, draft_models_used, edit_notes, panel_size, verdict_sentence
 from panel.personas import persona_from_record
+from panel.regular_files import FileKind, read_regular_text
 from panel.transcripts import (
     PanelTranscript,
-    is_special_file,
     load_transcript,
     resolve_side,
     safe_slug,
@@ -109,16 +109,9 @@ def parse_votes(text: str, source: str) -> dict[str, Vote]:
 
 def load_votes(path: str | Path) -> dict[str, Vote]:
     path = Path(path)
-    if is_special_file(path):
-        raise VotesError(f"{path} is not a regular file (a device, a FIFO or a socket).")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise VotesError(f"{path}: no such votes file.") from None
-    except IsADirectoryError:
-        raise VotesError(f"{path} is a directory; give a votes file (.csv or .json).") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise VotesError(f"{path}: cannot read it as UTF-8 text ({error}).") from None
+    text = read_regular_text(
+        path, FileKind(noun="votes file", expected="a votes file (.csv or .json)", error=VotesError)
+    )
     return parse_votes(text, str(path))
 
 

@@ -20,6 +20,7 @@ from panel.aggregate import Aggregate, Comparison
 from panel.backends import ModelInfo
 from panel.cards import ToolCard, describe_validation_error
 from panel.errors import TranscriptError
+from panel.regular_files import FileKind, read_regular_text
 from panel.verdicts import PersonaReview, Verdict
 
 SCHEMA_VERSION = 1
@@ -204,15 +205,12 @@ def save_transcript(transcript: Transcript, out_dir: Path, slug: str) -> Path:
     return path
 
 
-def is_special_file(path: Path) -> bool:
-    """A path that exists but is neither a file nor a folder: reading a device or a FIFO
-    would never end."""
-    return path.exists() and not path.is_file() and not path.is_dir()
-
-
 def load_panel_transcript(path: str | Path, command: str) -> PanelTranscript:
     """A panel transcript, or a TranscriptError naming the command that needs one."""
-    loaded = load_transcript(path)
+    return panel_only(load_transcript(path), path, command)
+
+
+def panel_only(loaded: Transcript, path: str | Path, command: str) -> PanelTranscript:
     if not isinstance(loaded, PanelTranscript):
         raise TranscriptError(
             f"{path} is a comparison transcript; {command} works on panel transcripts. Use one of "
@@ -227,12 +225,11 @@ def panel_transcripts_in(folder: Path) -> list[tuple[PanelTranscript, Path]]:
     passed over, so a damaged transcript never goes unseen."""
     found = []
     for path in sorted(Path(folder).glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
-            raise TranscriptError(f"{path} is not a readable JSON file ({str(error)[:300]}).") from None
+        data = read_transcript_data(path, "JSON file")
         if isinstance(data, dict) and data.get("kind") == "panel":
-            found.append((load_panel_transcript(path, "reading a folder of panels"), path))
+            found.append(
+                (panel_only(transcript_from_data(data, path), path, "reading a folder of panels"), path)
+            )
     return found
 
 
@@ -245,23 +242,28 @@ def resolve_side(side: str, comparison_path: Path) -> Path:
     return Path(comparison_path).parent / path.name
 
 
+TRANSCRIPT_FILE = FileKind(noun="transcript", expected="a transcript file (.json)", error=TranscriptError)
+
+
+def read_transcript_data(path: Path, what: str = "transcript JSON file") -> Any:
+    """The JSON in a transcript file (a regular file, read with the cap)."""
+    text = read_regular_text(path, TRANSCRIPT_FILE)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise TranscriptError(f"{path} is not a transcript: its JSON is nested too deeply.") from None
+    except ValueError as error:  # bad JSON, or an integer past Python's digit limit
+        detail = " ".join(str(error).split())[:300]
+        raise TranscriptError(f"{path} is not a readable {what} ({detail}).") from None
+
+
 def load_transcript(path: str | Path) -> Transcript:
     """Read a panel or comparison transcript, checking its schema version."""
     path = Path(path)
-    if is_special_file(path):
-        raise TranscriptError(f"{path} is not a regular file (a device, a FIFO or a socket).")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise TranscriptError(f"{path}: no such transcript.") from None
-    except IsADirectoryError:
-        raise TranscriptError(f"{path} is a directory; give a transcript file (.json).") from None
-    except RecursionError:
-        raise TranscriptError(f"{path} is not a transcript: its JSON is nested too deeply.") from None
-    except (OSError, ValueError) as error:
-        # ValueError: bad UTF-8, bad JSON, or an integer past Python's digit limit.
-        detail = " ".join(str(error).split())[:300]
-        raise TranscriptError(f"{path} is not a readable transcript JSON file ({detail}).") from None
+    return transcript_from_data(read_transcript_data(path), path)
+
+
+def transcript_from_data(data: Any, path: Path) -> Transcript:
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
         raise TranscriptError(

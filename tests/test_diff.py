@@ -273,3 +273,25 @@ def test_a_damaged_json_file_in_a_folder_is_reported_not_passed_over(tmp_path: P
     (tmp_path / "a" / "pgvector-20261125.json").write_text('{"kind": "panel", ')
     with pytest.raises(TranscriptError, match="pgvector-20261125.json is not a readable JSON file"):
         diff_paths(tmp_path / "a", tmp_path / "b")
+
+
+@pytest.mark.timeout(20)
+def test_fifo_named_json_does_not_hang_diff(tmp_path: Path):
+    """The folder scan reads through the one guarded reader: a FIFO is refused, not waited on."""
+    import os
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    os.mkfifo(tmp_path / "a" / "pgvector.json")
+    result = invoke("diff", tmp_path / "a", tmp_path / "b")
+    assert result.exit_code == 2, result.output
+    assert "pgvector.json is not a regular file" in " ".join(result.stderr.split())
+
+
+@pytest.mark.timeout(20)
+def test_a_link_to_dev_zero_named_json_is_refused_by_diff(tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "zero.json").symlink_to("/dev/zero")
+    with pytest.raises(TranscriptError, match="zero.json is not a regular file"):
+        diff_paths(tmp_path / "a", tmp_path / "b")

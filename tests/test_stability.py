@@ -260,3 +260,15 @@ def test_stability_on_the_embedded_model(card_path, tmp_path):
     assert report.model_calls and report.cache_hits == 0
     again, _ = asyncio.run(sample_stability_async(card_path, settings, 3, cache_path=tmp_path / "c.sqlite"))
     assert again.model_calls == 0 and again.panel == report.panel
+
+
+@pytest.mark.timeout(20)
+def test_fifo_named_json_does_not_hang_stability(tmp_path):
+    import os
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    os.mkfifo(folder / "pgvector.json")
+    result = runner.invoke(app, ["stability", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert "pgvector.json is not a regular file" in " ".join(result.stderr.split())
