@@ -108,3 +108,14 @@ class BackendRequestError(PanelError):
     """The backend refused the request itself (a 4xx other than 404); retrying will not help."""
 
     exit_code = 3
+
+
+class EngineCrashed(PanelError):
+    """The embedded llama.cpp engine died during a call: that call fails (not retried), and the
+    engine restarts for the next ones. `raw` keeps the engine's last log lines."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw

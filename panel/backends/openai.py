@@ -1,12 +1,17 @@
 """Any OpenAI-compatible server (vLLM, SGLang, llama.cpp's llama-server, LM Studio, a LiteLLM
-proxy, llama-cpp-python's server) through its chat completions endpoint.
+proxy) through its chat completions endpoint. The embedded backend is this one, pointed at the
+llama.cpp server it starts.
 
 Plain httpx rather than the `openai` package: httpx is already here (the Ollama client stands on
 it), the SDK's own retry layer would stack on top of structured.py's, and this backend needs to
 see the raw status and body of a refused `response_format` to fall back from it.
 
+Hardened like the Ollama path: each call has a deadline as a whole (httpx's timeouts are per
+read, so a server dripping a byte at a time would never trip them), a reply is read up to a cap
+and no further, and the API key is redacted from everything a server echoes back.
+
 Structured output: a strict `json_schema` response format first; a server that refuses it
-(llama-cpp-python's server answers 500, others 400) gets JSON mode with the schema attached
+(some answer 500, others 400) gets JSON mode with the schema attached
 (`{"type": "json_object", "schema": ...}`, which llama.cpp servers enforce and the others may
 ignore), and structured.py validates every reply either way. Which one a server got is in the
 transcript's backend record.
@@ -14,25 +19,32 @@ transcript's backend record.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from panel.backends import ChatReply, ModelInfo
-from panel.backends.llama_requests import decoding_schema
-from panel.backends.registry import BackendSpec, Capabilities, Check, Findings
-from panel.errors import BackendRequestError, BackendUnavailable, ModelNotFound, TransientBackendError
-
-if TYPE_CHECKING:
-    from panel.config import Settings
+from panel.backends.decoding import decoding_schema, sampling_parameters
+from panel.errors import (
+    BackendRequestError,
+    BackendUnavailable,
+    ModelNotFound,
+    ModelServerError,
+    TransientBackendError,
+    UnreadableReply,
+)
 
 JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
-# Ollama-style option -> chat completions parameter. Only parameters of OpenAI's own API are
-# sent: strict servers refuse the rest (top_k, min_p, repeat_penalty stay in the transcript only).
-SENT_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "num_predict": "max_tokens"}
+# A verdict is a few kilobytes; a server sending more than this for one reply is stopped.
+MAX_REPLY_BYTES = 1_000_000
+# Shapes of secrets a server may echo back besides the key itself.
+SECRET_SHAPES = re.compile(r"(?i)\b(bearer\s+)[^\s\"',}]+|\bsk-[A-Za-z0-9_\-]{6,}")
+REDACTED = "[redacted]"
 SERVER_HINT = (
     "Start one (`vllm serve MODEL`, `llama-server -m FILE.gguf`, LM Studio's server, a LiteLLM "
     "proxy) or point {host} at its base URL, e.g. http://localhost:8000/v1."
@@ -45,29 +57,33 @@ def base_url(host: str) -> str:
     return host if urlsplit(host).path.strip("/") else f"{host.rstrip('/')}/v1"
 
 
-def error_text(response: httpx.Response) -> str:
-    """The server's own message: OpenAI's {"error": {"message"}}, FastAPI's {"detail"}, or text."""
+def redact(text: str, key: str | None) -> str:
+    """`text` with the API key, and anything shaped like a bearer token or an `sk-` key, replaced."""
+    if key:
+        text = text.replace(key, REDACTED)
+    return SECRET_SHAPES.sub(lambda found: (found.group(1) or "") + REDACTED, text)
+
+
+def error_text(response: httpx.Response, key: str | None = None) -> str:
+    """The server's own message (OpenAI's {"error": {"message"}}, FastAPI's {"detail"}, or text),
+    short and with any secret it echoes redacted."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text[:ERROR_TEXT_LIMIT]
+    except (ValueError, RecursionError):
+        return redact(response.text[: ERROR_TEXT_LIMIT * 4], key)[:ERROR_TEXT_LIMIT]
     error = body.get("error", body.get("detail", body)) if isinstance(body, dict) else body
     message = error.get("message", error) if isinstance(error, dict) else error
-    return str(message)[:ERROR_TEXT_LIMIT]
+    return redact(str(message)[: ERROR_TEXT_LIMIT * 4], key)[:ERROR_TEXT_LIMIT]
 
 
-def response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any]:
+def response_format(mode: str, schema: dict[str, Any], quote_pattern: bool = False) -> dict[str, Any]:
     """Grammar-based servers (llama.cpp's) ignore minimum and maximum, so bounded numbers go as
-    a choice of values and strings get a length cap, as for the embedded backend; replies are
-    still validated against the real schema."""
-    schema = decoding_schema(schema)
+    a choice of values and strings get a length cap (panel.backends.decoding); replies are still
+    validated against the real schema."""
+    schema = decoding_schema(schema, quote_pattern)
     if mode == JSON_SCHEMA:
         return {"type": JSON_SCHEMA, "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
     return {"type": JSON_OBJECT, "schema": schema}
-
-
-def sent_parameters(options: dict[str, Any]) -> dict[str, Any]:
-    return {name: options[option] for option, name in SENT_OPTIONS.items() if options.get(option) is not None}
 
 
 class OpenAIBackend:
@@ -75,13 +91,19 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, host: str, timeout: float, api_key_env: str = "OPENAI_API_KEY") -> None:
+    def __init__(
+        self, host: str, timeout: float, api_key_env: str = "OPENAI_API_KEY", *, llama_cpp: bool = False
+    ) -> None:
         self.host = base_url(host)
         self.timeout = timeout
         self.api_key_env = api_key_env
+        # llama.cpp's server (the embedded engine) takes top_k, min_p and repeat_penalty, and
+        # enforces a `pattern`, so it gets those; other servers get OpenAI's parameters only.
+        self.llama_cpp = llama_cpp
         key = os.environ.get(api_key_env)
-        # The key lives only in the client's headers: describe() and every message name the
-        # variable, never its value.
+        # The key lives only in the client's headers (and in `redact`): describe() and every
+        # message name the variable, never its value.
+        self._key = key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.AsyncClient(
             base_url=self.host, timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)), headers=headers
@@ -91,17 +113,19 @@ class OpenAIBackend:
         self.mode = JSON_SCHEMA
         self.served: list[str] | None = None  # ids from GET /models; None when it has no listing
         self.aliases: dict[str, str] = {}  # requested name -> the id the server serves it as
+        self.model_meta: dict[str, dict[str, Any]] = {}  # served id -> what /models says of it
 
     def unreachable(self, error: object) -> BackendUnavailable:
         return BackendUnavailable(
-            f"Cannot reach an OpenAI-compatible server at {self.host} ({error}).", hint=SERVER_HINT
+            f"Cannot reach an OpenAI-compatible server at {self.host} ({redact(str(error), self._key)}).",
+            hint=SERVER_HINT,
         )
 
     def refused_key(self, response: httpx.Response) -> BackendUnavailable:
         state = "is set" if self.has_key else "is not set"
         return BackendUnavailable(
             f"The server at {self.host} refused the request ({response.status_code}: "
-            f"{error_text(response)}). Put its API key in ${self.api_key_env} (which {state}), or "
+            f"{error_text(response, self._key)}). Put its API key in ${self.api_key_env} (which {state}), or "
             "name another variable with PANEL_API_KEY_ENV."
         )
 
@@ -123,14 +147,21 @@ class OpenAIBackend:
         if response.status_code == 404:
             return None
         if response.is_error:
-            raise self.unreachable(f"GET /models answered {response.status_code}: {error_text(response)}")
+            raise self.unreachable(
+                f"GET /models answered {response.status_code}: {error_text(response, self._key)}"
+            )
         try:
-            return [str(entry["id"]) for entry in response.json()["data"]]
-        except (ValueError, KeyError, TypeError):
+            entries = response.json()["data"]
+            served = [str(entry["id"]) for entry in entries]
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise self.unreachable("GET /models did not answer with a model list") from None
+        self.model_meta = {
+            str(entry["id"]): entry["meta"] for entry in entries if isinstance(entry.get("meta"), dict)
+        }
+        return served
 
     def served_as(self, model: str) -> str:
-        """The id to ask for. A server that serves one model (llama-server, llama-cpp-python's
+        """The id to ask for. A server that serves one model (llama-server, the embedded
         server, a single-model vLLM) serves it under its own id, whatever the persona asked."""
         if self.served is None or model in self.served:
             return model
@@ -145,18 +176,32 @@ class OpenAIBackend:
         for model in dict.fromkeys(models):
             served = self.aliases[model] = self.served_as(model)
             details = {"requested": model} if served != model else {}
-            infos[model] = ModelInfo(name=served, details={**details, "served_by": self.host})
+            meta = self.model_meta.get(served, {})
+            infos[model] = ModelInfo(name=served, details={**details, **meta, "served_by": self.host})
         return infos
 
-    async def post_chat(self, body: dict[str, Any]) -> httpx.Response:
+    async def post_chat(self, body: dict[str, Any]) -> tuple[int, bytes]:
+        """POST /chat/completions: the status and at most MAX_REPLY_BYTES of the body."""
         try:
-            return await self.client.post("/chat/completions", json=body)
+            async with self.client.stream("POST", "/chat/completions", json=body) as response:
+                received = bytearray()
+                async for chunk in response.aiter_bytes():
+                    received += chunk
+                    if len(received) > MAX_REPLY_BYTES:
+                        raise UnreadableReply(
+                            f"{self.host} sent more than {MAX_REPLY_BYTES:,} bytes for one reply; "
+                            "the panel stopped reading",
+                            received[:MAX_REPLY_BYTES].decode("utf-8", "replace"),
+                        )
+                return response.status_code, bytes(received)
         except httpx.ConnectError:
             raise TransientBackendError(f"cannot connect to the server at {self.host}") from None
         except httpx.TimeoutException:
             raise TransientBackendError(f"no reply from {self.host} within {self.timeout:g} s") from None
         except httpx.TransportError as error:
-            raise TransientBackendError(f"connection to {self.host} failed: {error!r}") from None
+            raise TransientBackendError(
+                f"connection to {self.host} failed: {redact(repr(error), self._key)}"
+            ) from None
 
     async def chat(
         self,
@@ -165,16 +210,33 @@ class OpenAIBackend:
         schema: dict[str, Any],
         options: dict[str, Any],
     ) -> ChatReply:
-        model = self.aliases.get(model, model)
-        body = {"model": model, "messages": messages, "stream": False, **sent_parameters(options)}
+        """One chat completion, bounded as a whole by `timeout` seconds."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.complete(self.aliases.get(model, model), messages, schema, options)
+        except TimeoutError:
+            raise ModelServerError(f"no complete reply from {self.host} within {self.timeout:g} s") from None
+
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
+    ) -> ChatReply:
+        body = {
+            "model": model,
+            "messages": messages,
+            "stream": False,
+            **sampling_parameters(options, extended=self.llama_cpp),
+        }
         started = time.perf_counter()
-        response = await self.post_chat({**body, "response_format": response_format(self.mode, schema)})
-        if self.mode == JSON_SCHEMA and response.status_code in (400, 422, 500, 501):
+        shaped = response_format(self.mode, schema, quote_pattern=self.llama_cpp)
+        status, raw = await self.post_chat({**body, "response_format": shaped})
+        if self.mode == JSON_SCHEMA and status in (400, 422, 500, 501):
             # Perhaps the server cannot do json_schema: ask once in JSON mode, and keep to it if
             # that works (a server that is really failing fails this way too).
-            fallback = await self.post_chat({**body, "response_format": response_format(JSON_OBJECT, schema)})
-            if not fallback.is_error:
-                self.mode, response = JSON_OBJECT, fallback
+            fallback = response_format(JSON_OBJECT, schema, quote_pattern=self.llama_cpp)
+            fallback_status, fallback_raw = await self.post_chat({**body, "response_format": fallback})
+            if fallback_status < 400:
+                self.mode, status, raw = JSON_OBJECT, fallback_status, fallback_raw
+        response = httpx.Response(status, content=raw)
         self.raise_for_status(response, model)
         return self.reply(response, (time.perf_counter() - started) * 1000)
 
@@ -186,29 +248,37 @@ class OpenAIBackend:
             raise self.not_served(model)
         if status in (401, 403):
             raise self.refused_key(response)
+        message = error_text(response, self._key)
         if status in (408, 429) or status >= 500:
-            raise TransientBackendError(
-                f"{self.host} is overloaded or failing ({status}): {error_text(response)}"
-            )
-        raise BackendRequestError(f"{self.host} refused the request ({status}): {error_text(response)}")
+            raise TransientBackendError(f"{self.host} is overloaded or failing ({status}): {message}")
+        raise BackendRequestError(f"{self.host} refused the request ({status}): {message}")
 
     def reply(self, response: httpx.Response, total_ms: float) -> ChatReply:
         try:
             data = response.json()
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise TransientBackendError(
-                f"{self.host} answered without a chat completion: {response.text[:ERROR_TEXT_LIMIT]}"
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
+            raise UnreadableReply(
+                f"{self.host} answered without a chat completion",
+                redact(response.text[:MAX_REPLY_BYTES], self._key),
             ) from None
-        usage = data.get("usage") or {}
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
+        durations = {"total": round(total_ms, 3)}
+        for name, key in (("prompt_eval", "prompt_ms"), ("eval", "predicted_ms")):
+            if isinstance(timings.get(key), int | float):
+                durations[name] = round(float(timings[key]), 3)
+        fingerprint = data.get("system_fingerprint")
         return ChatReply(
-            content=content,
+            content=content if isinstance(content, str) else str(content),
             done_reason=choice.get("finish_reason"),
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            durations_ms={"total": round(total_ms, 3)},
-            model=data.get("model"),
+            durations_ms=durations,
+            host=self.host,
+            model_digest=str(fingerprint) if fingerprint else None,
+            model=data.get("model") if isinstance(data.get("model"), str) else None,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -218,85 +288,9 @@ class OpenAIBackend:
             "version": self.version,
             "served_models": self.served,
             "structured_output": self.mode,
-            "sent_options": sorted(SENT_OPTIONS.values()),
+            "sent_options": sorted(sampling_parameters({"seed": 0, "num_predict": 1}, self.llama_cpp)),
             "api_key_env": self.api_key_env if self.has_key else None,
         }
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-# --- the registry entry ------------------------------------------------------------------
-
-
-def build(settings: Settings, host: str) -> OpenAIBackend:
-    return OpenAIBackend(host, settings.timeout, settings.api_key_env)
-
-
-async def answers(backend: OpenAIBackend) -> bool:
-    try:
-        await backend.list_served()
-    except BackendUnavailable:
-        return False
-    return True
-
-
-def model_check(backend: OpenAIBackend, persona: str, model: str) -> Check:
-    try:
-        served = backend.served_as(model)
-    except ModelNotFound as error:
-        return Check(name=f"model {persona}", status="missing", detail=str(error), fix="--model ID")
-    detail = model if served == model else f"{model}: served as {served}"
-    return Check(name=f"model {persona}", status="ok", detail=detail)
-
-
-async def doctor(settings: Settings, models: dict[str, str]) -> Findings:
-    """The server answers GET /models, the API key variable, then each persona's model."""
-    backend = build(settings, settings.host)
-    try:
-        backend.served = await backend.list_served()
-    except BackendUnavailable as error:
-        # `panel doctor`'s fixes are written for the command line, like its other checks.
-        fix = SERVER_HINT.format(host="--host")
-        server = Check(name="openai", status="missing", detail=error.message, fix=fix)
-        return Findings(checks=[server], reachable=False, ready=False, summary=f"Not ready: {error}")
-    finally:
-        await backend.aclose()
-    listing = ", ".join(backend.served) if backend.served else "no model list"
-    checks = [
-        Check(name="openai", status="ok", detail=f"OpenAI-compatible server at {backend.host} ({listing})"),
-        Check(
-            name="api key",
-            status="ok" if backend.has_key else "skipped",
-            detail=f"${settings.api_key_env} is {'set' if backend.has_key else 'not set (fine for a local server)'}",
-        ),
-        *(model_check(backend, persona, model) for persona, model in models.items()),
-    ]
-    ready = all(check.status != "missing" for check in checks)
-    summary = (
-        f"Ready: panels run on the OpenAI-compatible server at {backend.host}."
-        if ready
-        else "Not ready: " + next(check.detail for check in checks if check.status == "missing")
-    )
-    return Findings(checks=checks, reachable=True, ready=ready, summary=summary)
-
-
-SPEC = BackendSpec(
-    name="openai",
-    label="an OpenAI-compatible server",
-    summary="Any OpenAI-compatible server: vLLM, SGLang, llama-server, LM Studio, LiteLLM.",
-    settings=(
-        "host",
-        "timeout",
-        "api_key_env",
-        "model",
-        "persona_models",
-        "seed",
-        "temperature",
-        "num_predict",
-    ),
-    capabilities=Capabilities(structured_output="json_schema", seed=True, parallel_slots=None, http=True),
-    build=build,
-    doctor=doctor,
-    probe=answers,
-)

@@ -1,8 +1,8 @@
 """The one place that builds a backend, pools included.
 
 Each backend module ends with a `SPEC = BackendSpec(...)`: its name, the settings it reads, its
-capabilities, how to build it for one host, and its `panel doctor` checks. (Ollama and the
-embedded model keep theirs in companion `*_spec` modules, beside clients that predate this.) `REGISTRY` lists
+capabilities, how to build it for one host, and its `panel doctor` checks. (They live in
+companion `*_spec` modules beside each client, so that a client imports no registry.) `REGISTRY` lists
 those modules by backend name and imports one only when it is asked for, so an Ollama user never
 loads llama.cpp. Adding a backend is one module plus one line in `REGISTRY`.
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Backend name -> the module whose SPEC declares it. One line per backend.
 REGISTRY = {
     "ollama": "panel.backends.ollama_spec",
-    "openai": "panel.backends.openai",
+    "openai": "panel.backends.openai_spec",
     "embedded": "panel.backends.embedded_spec",
 }
 # `--backend auto` tries these in order and takes the first that answers...
