@@ -37,7 +37,7 @@ from panel.batch_manifest import (
     seed_for,
     transcript_path,
 )
-from panel.batch_results import BatchResult, result_of_finished_row, result_of_transcript
+from panel.batch_results import BatchResult, Outcome, result_of_transcript
 from panel.cache import CachedBackend, ResponseCache
 from panel.cards import ToolCard
 from panel.config import Settings, normalize_host, response_cache_path
@@ -81,6 +81,9 @@ class BatchSummary(BaseModel):
     complete: int = 0
     incomplete: int = 0
     already_done: int = 0
+    redone: int = Field(
+        default=0, description="Of panels_run: in the manifest, but the transcript was missing or damaged."
+    )
     recovered: int = 0
     duplicates: int = 0
     left_alone: int = Field(default=0, description="Panels an editor changed or locked; force redoes them.")
@@ -197,7 +200,9 @@ class BatchRun:
             self.summary.bad_rows.append(row.error or row.source)
         self.report("bad_row", row.error)
 
-    async def review_row(self, card: ToolCard, source: str, digest: str, path: Path, row: int) -> None:
+    async def review_row(
+        self, card: ToolCard, source: str, digest: str, path: Path, row: int, outcome: Outcome = "run"
+    ) -> None:
         """Run one panel, write its transcript, then its manifest line (if complete)."""
         try:
             result = await review_tool(
@@ -237,7 +242,9 @@ class BatchRun:
                 )
         else:
             self.summary.complete += 1
-        self.summary.results.append(result_of_transcript(row, source, transcript, path, "run"))
+        if outcome == "redone":
+            self.summary.redone += 1
+        self.summary.results.append(result_of_transcript(row, source, transcript, path, outcome))
         self.report("panel", f"{card.name}: {transcript.aggregate.ship_pct}%")
 
 
@@ -296,9 +303,11 @@ async def run_batch_async(
         run.report("start")
         seen: set[str] = set()
 
-        async def review_and_release(card: ToolCard, source: str, digest: str, path: Path, row: int) -> None:
+        async def review_and_release(
+            card: ToolCard, source: str, digest: str, path: Path, row: int, outcome: Outcome
+        ) -> None:
             try:
-                await run.review_row(card, source, digest, path, row)
+                await run.review_row(card, source, digest, path, row, outcome)
             finally:
                 slots.release()
 
@@ -313,20 +322,20 @@ async def run_batch_async(
                     path = transcript_path(out_dir, row.card, digest)
                     existing = existing_transcript(path) if options.force or digest not in manifest else None
                     forced_redo = options.force and edited_by_hand(existing)
+                    lost = False
                     if digest in manifest and not forced_redo:
-                        summary.already_done += 1
-                        summary.results.append(
-                            result_of_finished_row(
-                                summary.rows,
-                                row.source,
-                                safe_slug(row.card.name),
-                                manifest.entries[digest],
-                                existing or existing_transcript(path),
-                                path,
+                        finished = existing or existing_transcript(path)
+                        if finished is not None:
+                            summary.already_done += 1
+                            summary.results.append(
+                                result_of_transcript(summary.rows, row.source, finished, path, "already_done")
                             )
-                        )
-                        run.report("panel")
-                        continue
+                            run.report("panel")
+                            continue
+                        # Results come from the transcript: a manifest line whose transcript was
+                        # deleted or damaged is no finished panel, so it runs again.
+                        lost = True
+                        run.report("panel", f"{path.name} is missing or damaged; redoing its panel")
                     if digest in seen:
                         summary.duplicates += 1
                         run.report("panel", f"{row.source} repeats an earlier row")
@@ -351,7 +360,10 @@ async def run_batch_async(
                         run.report("panel")
                         continue
                     await slots.acquire()
-                    group.create_task(review_and_release(row.card, row.source, digest, path, summary.rows))
+                    outcome = "redone" if lost else "run"
+                    group.create_task(
+                        review_and_release(row.card, row.source, digest, path, summary.rows, outcome)
+                    )
         except BaseExceptionGroup as errors:
             raise first_error(errors) from None
         summary.results.sort(key=lambda result: result.row)

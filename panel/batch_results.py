@@ -6,13 +6,13 @@ The batch summary carries these so that nobody has to read manifest.jsonl to lea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from panel.transcripts import PanelTranscript
 
-Outcome = Literal["run", "already_done", "recovered", "left_alone"]
+Outcome = Literal["run", "already_done", "recovered", "left_alone", "redone"]
 
 
 class BatchResult(BaseModel):
@@ -27,8 +27,9 @@ class BatchResult(BaseModel):
     failed: list[str] = Field(default_factory=list, description="Personas with no valid verdict.")
     transcript: str
     outcome: Outcome = Field(
-        description="run: panel run now; already_done: in the manifest; recovered: adopted after a "
-        "crash; left_alone: changed by an editor, not redone."
+        description="run: panel run now; already_done: in the manifest, read from its transcript; "
+        "recovered: adopted after a crash; left_alone: changed by an editor, not redone; redone: in "
+        "the manifest, but its transcript was missing or damaged, so the panel ran again."
     )
 
 
@@ -45,23 +46,4 @@ def result_of_transcript(
         failed=list(transcript.aggregate.failed),
         transcript=str(path),
         outcome=outcome,
-    )
-
-
-def result_of_finished_row(
-    row: int, source: str, slug: str, entry: dict[str, Any], transcript: PanelTranscript | None, path: Path
-) -> BatchResult:
-    """A panel finished by an earlier run. Its transcript says what it is now (an editor may have
-    changed it since); when the file is gone, the manifest line says what it was."""
-    if transcript is not None:
-        return result_of_transcript(row, source, transcript, path, "already_done")
-    return BatchResult(
-        row=row,
-        source=source,
-        tool=str(entry.get("tool", slug)),
-        slug=slug,
-        ship_pct=entry.get("ship_pct"),
-        complete=True,
-        transcript=str(path),
-        outcome="already_done",
     )

@@ -327,3 +327,24 @@ def test_jsonl_broken_in_the_middle_skips_only_that_line(ollama, settings, tmp_p
     summary = batch(source, settings)
     assert summary.complete == 2 and summary.rows_skipped == 1
     assert f"{source} line 2 is not valid JSON" in summary.bad_rows[0]
+
+
+def test_a_deleted_or_truncated_batch_transcript_is_redone_not_reported_done(
+    ollama, settings, tmp_path: Path
+):
+    source = write_jsonl(tmp_path / "tools.jsonl", 3)
+    first = batch(source, settings)
+    assert first.complete == 3
+    out = settings.out_dir
+    deleted, truncated, kept = (Path(result.transcript) for result in first.results)
+    deleted.unlink()
+    truncated.write_text(truncated.read_text()[:200])
+
+    again = batch(source, settings, use_cache=False)
+    assert again.already_done == 1 and again.redone == 2 and again.complete == 2 and again.ok
+    outcomes = {Path(result.transcript).name: result.outcome for result in again.results}
+    assert outcomes == {deleted.name: "redone", truncated.name: "redone", kept.name: "already_done"}
+    for result in again.results:  # every result was read from a transcript that is there
+        assert load_transcript(result.transcript).card.name == result.tool
+    # The damaged file is kept, as for any redo.
+    assert len(list((out / "replaced").glob("*.json"))) == 1

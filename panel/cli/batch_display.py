@@ -143,6 +143,7 @@ def print_batch_summary(console: Console, summary: BatchSummary) -> None:
         ("panels run now", summary.panels_run),
         ("  complete", summary.complete),
         ("  incomplete", summary.incomplete),
+        ("  redone: its transcript was missing or damaged", summary.redone),
         ("already done (manifest)", summary.already_done),
         ("recovered after a crash", summary.recovered),
         ("duplicate rows", summary.duplicates),
