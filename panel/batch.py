@@ -148,7 +148,7 @@ async def open_batch_backend(settings: Settings, options: BatchOptions, notice: 
     """One HostPool over every --host; with `auto`, the embedded model when none answers."""
     from panel.backends.registry import PoolOptions, open_backend
 
-    hosts = [normalize_host(host) for host in options.hosts] or [settings.host]
+    hosts = [normalize_host(host, settings.backend) for host in options.hosts] or [settings.host]
     pool = PoolOptions(
         slots=options.slots, cooldown=options.cooldown, outage_patience=options.outage_patience
     )

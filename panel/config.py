@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel.cards import MAX_CARD_BYTES, describe_validation_error
-from panel.errors import ConfigError
+from panel.errors import ConfigError, literal
 from panel.quality import QualityGates
+from panel.regular_files import MAX_SETTINGS_FILE_BYTES, FileKind, read_regular_text
 
 DEFAULT_HOST = "http://localhost:11434"
 # A quote is one paragraph; a model that rambles past this is asked again to be brief.
@@ -101,8 +102,21 @@ def response_cache_path(settings: Settings) -> Path:
     return settings.cache or user_cache_dir() / CACHE_FILE
 
 
-def normalize_host(host: str) -> str:
-    """Accept what OLLAMA_HOST accepts ('localhost', ':11434', '0.0.0.0:8080') as a URL."""
+OLLAMA_PORT = 11434
+# The backends whose host is an Ollama server (auto probes Ollama there first).
+OLLAMA_BACKENDS = ("auto", "ollama")
+
+
+def normalize_host(host: str, backend: str = "ollama") -> str:
+    """Accept what OLLAMA_HOST accepts ('localhost', ':11434', '0.0.0.0:8080') as a URL. Only an
+    Ollama host without a port gets Ollama's 11434; any other server keeps its scheme's default
+    (http://vllm-box/v1 is port 80)."""
+    ollama = backend in OLLAMA_BACKENDS
+    label, example = (
+        ("The Ollama host", "http://localhost:11434")
+        if ollama
+        else ("The server URL", "http://localhost:8000/v1")
+    )
     original = host
     host = host.strip().rstrip("/")
     if "://" not in host:
@@ -112,30 +126,35 @@ def normalize_host(host: str) -> str:
         port = parts.port
     except ValueError as error:
         raise ConfigError(
-            f"The Ollama host {original!r} is not a valid URL ({error}).",
-            hint="Set {host} (or OLLAMA_HOST, or panel.toml) to a form like http://localhost:11434.",
+            f"{label} {original!r} is not a valid URL ({error}).",
+            hint=f"Set {{host}} (or OLLAMA_HOST, or panel.toml) to a form like {example}.",
         ) from None
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"The Ollama host {original!r} must be an http:// or https:// URL.")
+        raise ConfigError(f"{label} {original!r} must be an http:// or https:// URL.")
     hostname = parts.hostname or "localhost"
     if hostname == "0.0.0.0":
         hostname = "127.0.0.1"
     if ":" in hostname:
         hostname = f"[{hostname}]"
-    port = port or (443 if parts.scheme == "https" else 11434)
-    return f"{parts.scheme}://{hostname}:{port}{parts.path}"
+    if port is None and ollama:
+        port = 443 if parts.scheme == "https" else OLLAMA_PORT
+    return f"{parts.scheme}://{hostname}{f':{port}' if port else ''}{parts.path}"
 
 
 # panel.toml may use the CLI's names for these.
 FILE_ALIASES = {"out": "out_dir", "personas": "personas_dir"}
 
 
+SETTINGS_FILE = FileKind(noun="settings file", expected="a settings file (panel.toml)", error=ConfigError)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
+    text = read_regular_text(path, SETTINGS_FILE, MAX_SETTINGS_FILE_BYTES)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or TOML, huge ints
+        data = tomllib.loads(text)
+    except (ValueError, RecursionError) as error:  # ValueError: bad TOML, huge ints
         raise ConfigError(f"{path}: cannot read this settings file ({str(error)[:300]}).") from None
     return {FILE_ALIASES.get(key, key): value for key, value in data.items()}
 
@@ -169,8 +188,9 @@ def resolve_settings(
 ) -> Settings:
     """Merge panel.toml, the environment and the CLI flags into validated settings."""
     config_path = config_path or Path(CONFIG_FILE)
+    environ = os.environ if environ is None else environ
     file_layer = read_config_file(config_path)
-    env_layer = read_environment(os.environ if environ is None else environ)
+    env_layer = read_environment(environ)
     merged = merge_layers(file_layer, env_layer, flags or {})
     try:
         settings = Settings.model_validate(merged)
@@ -179,7 +199,38 @@ def resolve_settings(
             f"Bad setting: {describe_validation_error(error)}. Settings come from the command's "
             f"flags, then PANEL_* environment variables, then {config_path}."
         ) from None
-    return settings.model_copy(update={"host": normalize_host(settings.host)})
+    user_layers = (env_layer, flags or {})
+    refuse_key_routing_by_file(config_path, file_layer, user_layers, settings, environ)
+    return settings.model_copy(update={"host": normalize_host(settings.host, settings.backend)})
+
+
+def refuse_key_routing_by_file(
+    config_path: Path,
+    file_layer: Mapping[str, Any],
+    user_layers: tuple[Mapping[str, Any], ...],
+    settings: Settings,
+    environ: Mapping[str, str],
+) -> None:
+    """A panel.toml travels with a folder (a cloned repository, an unpacked archive), so it may
+    not decide which secret goes to which server: it cannot name the key's variable, and it
+    cannot send the user's key to a host only it names. The environment and the flags are the
+    user's own; they decide both."""
+    if "api_key_env" in file_layer:
+        raise ConfigError(
+            f"{config_path} sets api_key_env: a settings file in the working folder may not choose "
+            "which environment variable's secret is sent to a server (a cloned repository could "
+            "send your GITHUB_TOKEN to a host of its choosing). Remove that line and name the "
+            "variable yourself with PANEL_API_KEY_ENV."
+        )
+    host_from_file = "host" in file_layer and not any(layer.get("host") for layer in user_layers)
+    if settings.backend == "openai" and host_from_file and environ.get(settings.api_key_env):
+        raise ConfigError(
+            f"{config_path} points the openai backend at {file_layer['host']!r}, and "
+            f"${settings.api_key_env} holds an API key: a settings file in the working folder may "
+            "not send your key to a host that only it names.",
+            hint="Name that host yourself with {host} (or OLLAMA_HOST) to send the key there, or "
+            f"unset ${literal(settings.api_key_env)} for a server that needs no key.",
+        )
 
 
 def resolve_seed(*choices: int | None, default: int | None = None) -> int:

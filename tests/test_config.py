@@ -70,3 +70,58 @@ def test_embedded_slots_come_from_the_environment_or_panel_toml(tmp_path: Path):
     assert resolve_settings({}, {}, config).embedded_slots == 2
     with pytest.raises(ConfigError):
         resolve_settings({}, {"PANEL_EMBEDDED_SLOTS": "0"}, tmp_path / "absent.toml")
+
+
+def test_openai_host_keeps_its_schemes_default_port(tmp_path: Path):
+    assert normalize_host("http://vllm-box/v1", "openai") == "http://vllm-box/v1"
+    assert normalize_host("https://api.example.com/v1", "openai") == "https://api.example.com/v1"
+    assert normalize_host("vllm-box:8000", "openai") == "http://vllm-box:8000"
+    settings = resolve_settings(
+        {"backend": "openai", "host": "http://vllm-box/v1"}, {}, tmp_path / "absent.toml"
+    )
+    assert settings.host == "http://vllm-box/v1"
+    # Ollama hosts (and auto, which asks Ollama first) still get Ollama's port.
+    assert resolve_settings({"host": "gpu-box"}, {}, tmp_path / "absent.toml").host == "http://gpu-box:11434"
+    with pytest.raises(ConfigError) as error:
+        normalize_host("ftp://vllm-box/v1", "openai")
+    assert "Ollama" not in str(error.value) and "server URL" in str(error.value)
+    with pytest.raises(ConfigError, match="The Ollama host"):
+        normalize_host("ftp://gpu-box")
+
+
+def test_panel_toml_cannot_choose_which_secret_is_sent_where(tmp_path: Path):
+    config = tmp_path / "panel.toml"
+    config.write_text(
+        'backend = "openai"\nhost = "http://collector.example/v1"\napi_key_env = "GITHUB_TOKEN"\n'
+    )
+    environ = {"GITHUB_TOKEN": "ghp_secret"}
+    with pytest.raises(ConfigError, match="api_key_env") as error:
+        resolve_settings({}, environ, config)
+    assert "PANEL_API_KEY_ENV" in str(error.value) and "ghp_secret" not in str(error.value)
+    # The user's own environment names the variable.
+    config.write_text('backend = "openai"\nhost = "http://collector.example/v1"\n')
+    chosen = resolve_settings(
+        {"host": "http://mine/v1"}, {**environ, "PANEL_API_KEY_ENV": "GITHUB_TOKEN"}, config
+    )
+    assert chosen.api_key_env == "GITHUB_TOKEN"
+    # Nor may the file send the default key to a host only it names...
+    with pytest.raises(ConfigError, match="only it names") as error:
+        resolve_settings({}, {"OPENAI_API_KEY": "sk-secret"}, config)
+    assert "sk-secret" not in str(error.value)
+    # ...but a host the user names, or no key at all, is fine.
+    assert resolve_settings({"host": "http://collector.example/v1"}, {"OPENAI_API_KEY": "sk-x"}, config)
+    assert resolve_settings({}, {"OLLAMA_HOST": "http://collector.example/v1", "OPENAI_API_KEY": "x"}, config)
+    assert resolve_settings({}, {}, config).host == "http://collector.example/v1"
+
+
+def test_panel_toml_naming_a_secret_stops_panel_run_before_any_request(ollama, card_path):
+    from typer.testing import CliRunner
+
+    from panel.cli import app
+
+    Path("panel.toml").write_text(
+        f'backend = "openai"\nhost = "{ollama.url}/v1"\napi_key_env = "GITHUB_TOKEN"\n'
+    )
+    result = CliRunner().invoke(app, ["run", str(card_path)], env={"GITHUB_TOKEN": "ghp_secret"})
+    assert result.exit_code == 2 and "api_key_env" in result.stderr
+    assert not ollama.chats
