@@ -28,6 +28,7 @@ from panel.batch_manifest import (
     MANIFEST_NAME,
     Manifest,
     adopt_orphan,
+    build_identities,
     edited_by_hand,
     existing_transcript,
     input_hash,
@@ -295,7 +296,7 @@ async def run_batch_async(
         models = sorted(set(fingerprint["models"].values()))
         await backend.prepare(models)
         # A re-pulled model is another model: its panels are not the ones already done.
-        fingerprint["digests"] = {model: backend.digests_for(model) for model in models}
+        fingerprint["digests"] = {model: build_identities(backend.builds_for(model)) for model in models}
         run = BatchRun(backend, personas, settings, manifest, summary, progress)
         run.redo_incomplete = options.redo_incomplete
         hosts = len(options.hosts) or 1

@@ -42,6 +42,13 @@ def panel_fingerprint(personas: list[LoadedPersona], settings: Settings) -> dict
     }
 
 
+def build_identities(builds: list[tuple[str | None, str | None]]) -> list[str]:
+    """What the manifest knows of the builds that answer for a model: each host's digest (a
+    pool's hosts serving one build count once), or, where a server reports none, its host, so
+    that another server under the same model id is another panel."""
+    return sorted({digest if digest is not None else f"host {host}" for host, digest in builds})
+
+
 def input_hash(card: ToolCard, fingerprint: dict[str, Any]) -> str:
     payload = {"card": card.model_dump(mode="json"), **fingerprint}
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -1,10 +1,12 @@
 """The response cache: one SQLite file of model replies that validated, and call coalescing.
 
-A reply is stored under a key made of the backend, the model and the digest of the build that
-answered (hosts of a pool may serve different builds under one name), the full messages,
-the JSON schema and the options (seed included), and only once structured.py has found it valid
-(it calls `remember_valid`), so a bad reply is asked again next time. Identical calls in flight
-at once share one model call.
+A reply is stored under a key made of the backend, the model, the host that answered and what
+that host reports about the build (Ollama's digest; an OpenAI-compatible server's
+`system_fingerprint` or model metadata, when it sends any), the full messages, the JSON schema
+and the options (seed included), and only once structured.py has found it valid (it calls
+`remember_valid`), so a bad reply is asked again next time. The host is in the key because a
+digest is the server's claim: a hostile host claiming a genuine digest must not fill the cache
+for another host. Identical calls in flight at once share one model call.
 
 LangGraph's node cache (CachePolicy, langgraph.cache.*) does not fit: its key is the node's
 input, which does not hold the model digest carried by the runtime context, and it stores a
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from panel.backends import Backend, ChatReply, ModelInfo
-from panel.errors import ConfigError, TransientBackendError
+from panel.errors import ConfigError, PanelError, TransientBackendError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -37,18 +39,23 @@ CREATE TABLE IF NOT EXISTS replies (
 """
 
 
+Build = tuple[str | None, str | None]  # (host, digest): one server's build of a model
+
+
 def call_key(
     backend: str,
     model: str,
-    digest: str | None,
+    build: Build,
     messages: list[dict[str, str]],
     schema: dict[str, Any],
     options: dict[str, Any],
 ) -> str:
     """sha256 over everything that decides the reply; key order never matters."""
+    host, digest = build
     payload = {
         "backend": backend,
         "model": model,
+        "host": host,
         "digest": digest,
         "messages": messages,
         "schema": schema,
@@ -137,7 +144,8 @@ class CallCounts:
 class CachedBackend:
     """Wraps a Backend: answers from the cache, shares identical calls in flight, counts calls.
 
-    With `cache=None` it still coalesces and counts. `prepare` is asked once per set of models.
+    With `cache=None` it still coalesces and counts. A face's `notice` may carry
+    `setting_names` (see PanelError.phrased) so that the cache warning names its settings. `prepare` is asked once per set of models.
     The cache is an optimisation: its SQLite work runs in one worker thread, off the event loop,
     and its first failure (disk full, locked by another process) is a warning (`notice`, and
     `warnings`) after which the run goes on without it; it never fails a persona.
@@ -158,6 +166,9 @@ class CachedBackend:
         self.cache_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="panel-cache")
         self.pending_writes: set[asyncio.Future[None]] = set()
         self.digests: dict[str, str | None] = {}
+        # (host, model) -> the digest that host's latest reply reported (an OpenAI-compatible
+        # server's system_fingerprint is only known once it has answered).
+        self.reported: dict[tuple[str | None, str], str] = {}
         self.prepared: dict[tuple[str, ...], dict[str, ModelInfo]] = {}
         self.in_flight: dict[str, asyncio.Future[ChatReply]] = {}
 
@@ -170,10 +181,18 @@ class CachedBackend:
         infos = self.prepared[wanted]
         return {model: infos[model] for model in models}
 
-    def digests_for(self, model: str) -> list[str | None]:
-        """The builds that may answer for this model: one per distinct digest across hosts."""
-        per_host = getattr(self.inner, "digests_for", None)
-        return per_host(model) if per_host is not None else [self.digests.get(model)]
+    def builds_for(self, model: str) -> list[Build]:
+        """The (host, digest) builds that may answer for this model: one per host of a pool,
+        each with the digest its latest reply reported, else the one `prepare` saw."""
+        per_host = getattr(self.inner, "builds_for", None)
+        builds = per_host(model) if per_host is not None else [(self.host, self.digests.get(model))]
+        return [(host, self.reported.get((host, model), digest)) for host, digest in builds]
+
+    @property
+    def host(self) -> str | None:
+        """The single backend's server (None for the embedded model, whose GGUF digest is its
+        identity, and for a pool, whose replies name their host)."""
+        return getattr(self.inner, "host", None)
 
     def key(
         self,
@@ -181,21 +200,21 @@ class CachedBackend:
         messages: list[dict[str, str]],
         schema: dict[str, Any],
         options: dict[str, Any],
-        digest: str | None = None,
+        build: Build = (None, None),
     ) -> str:
-        return call_key(self.name, model, digest, messages, schema, options)
+        return call_key(self.name, model, build, messages, schema, options)
 
     async def cached(
         self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
     ) -> tuple[ChatReply | None, str]:
         """A stored reply from any build that may answer, and the key that shares calls in flight."""
-        digests = self.digests_for(model)
+        builds = self.builds_for(model)
         if self.cache is not None:
-            keys = [self.key(model, messages, schema, options, digest) for digest in digests]
+            keys = [self.key(model, messages, schema, options, build) for build in builds]
             reply = await asyncio.wrap_future(self.cache_worker.submit(self.read_first, keys))
             if reply is not None:
                 return reply, ""
-        shared = digests[0] if len(digests) == 1 else "|".join(map(str, digests))
+        shared = builds[0] if len(builds) == 1 else (None, "|".join(map(str, builds)))
         return None, self.key(model, messages, schema, options, shared)
 
     async def chat(
@@ -220,6 +239,8 @@ class CachedBackend:
         try:
             self.counts.model_calls += 1
             reply = await self.inner.chat(model, messages, schema, options)
+            if reply.model_digest is not None:
+                self.reported[(reply.host, model)] = reply.model_digest
         except asyncio.CancelledError:
             future.set_exception(TransientBackendError("the shared model call was cancelled"))
             raise
@@ -246,7 +267,8 @@ class CachedBackend:
         happens in the cache's worker thread; `aclose` waits for it."""
         if self.cache is not None:
             digest = reply.model_digest if reply.model_digest is not None else self.digests.get(model)
-            key = self.key(model, messages, schema, options, digest)
+            host = reply.host if reply.host is not None else self.host
+            key = self.key(model, messages, schema, options, (host, digest))
             write = asyncio.wrap_future(self.cache_worker.submit(self.write_cache, key, model, reply))
             self.pending_writes.add(write)
             write.add_done_callback(self.pending_writes.discard)
@@ -286,11 +308,15 @@ class CachedBackend:
             return
         with contextlib.suppress(*CACHE_FAILURES):
             cache.close()
-        detail = str(error).removesuffix(".")
-        message = (
+        # The error's own advice would name settings in the library's words; the warning's
+        # advice is phrased for the face whose notice shows it.
+        detail = (error.message if isinstance(error, PanelError) else str(error)).removesuffix(".")
+        warning = PanelError(
             f"Warning: the response cache {cache.path} failed ({detail}); going on without it. "
-            "Every answer is still kept in its transcript; only reruns will ask the model again."
+            "Every answer is still kept in its transcript; only reruns will ask the model again.",
+            hint="Choose another cache file with {cache}, or skip the cache with {no_cache}.",
         )
+        message = warning.phrased(getattr(self.notice, "setting_names", None))
         self.warnings.append(message)
         if self.notice is not None:
             self.notice(message)

@@ -348,3 +348,13 @@ def test_a_deleted_or_truncated_batch_transcript_is_redone_not_reported_done(
         assert load_transcript(result.transcript).card.name == result.tool
     # The damaged file is kept, as for any redo.
     assert len(list((out / "replaced").glob("*.json"))) == 1
+
+
+def test_batch_manifest_keys_include_the_host_where_the_server_reports_no_digest():
+    from panel.batch_manifest import build_identities
+
+    # A server that reports no digest is known by its host: another host is another panel.
+    assert build_identities([("http://a/v1", None)]) != build_identities([("http://b/v1", None)])
+    # A reported digest identifies the build, whichever host of a pool serves it.
+    assert build_identities([("http://a:11434", "sha256:x"), ("http://b:11434", "sha256:x")]) == ["sha256:x"]
+    assert build_identities([("http://a/v1", "fp_1")]) != build_identities([("http://a/v1", "fp_2")])

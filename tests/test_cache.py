@@ -97,11 +97,11 @@ def test_identical_concurrent_calls_coalesce_into_one_model_call(tmp_path: Path)
     assert replies[0] == replies[1] == replies[2] and different.content
 
 
-def test_the_key_covers_digest_messages_schema_and_options():
+def test_the_key_covers_host_digest_messages_schema_and_options():
     base = dict(
         backend="ollama",
         model=MODEL,
-        digest="sha256:aa",
+        build=("http://a:11434", "sha256:aa"),
         messages=[{"role": "user", "content": "hi"}],
         schema={"type": "object"},
         options={"seed": 1, "temperature": 0.5},
@@ -109,7 +109,8 @@ def test_the_key_covers_digest_messages_schema_and_options():
     key = call_key(**base)
     assert call_key(**{**base, "options": {"temperature": 0.5, "seed": 1}}) == key
     for change in (
-        {"digest": "sha256:bb"},
+        {"build": ("http://a:11434", "sha256:bb")},
+        {"build": ("http://b:11434", "sha256:aa")},
         {"model": "qwen3:8b"},
         {"messages": [{"role": "user", "content": "hi!"}]},
         {"schema": {"type": "object", "title": "X"}},
@@ -128,3 +129,116 @@ def test_the_cache_file_persists_and_is_shared(tmp_path: Path):
     second = ResponseCache(path)
     assert second.get("k") == ChatReply(content="{}", completion_tokens=3)
     assert second.get("missing") is None
+
+
+QUESTION = [{"role": "user", "content": "a verdict, please"}]
+
+
+async def ask_and_keep(backend: CachedBackend, options: dict | None = None):
+    """One call through the cache, stored as structured.py stores a valid reply."""
+    options = options or {"seed": 1}
+    reply = await backend.chat(MODEL, QUESTION, {"type": "object"}, options)
+    backend.remember_valid(MODEL, QUESTION, {"type": "object"}, options, reply)
+    return reply
+
+
+def test_cache_poisoning_a_hostile_host_claiming_a_genuine_digest_does_not_serve_another_host(tmp_path: Path):
+    from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
+
+    genuine, hostile = start_fake_ollama(), start_fake_ollama()
+    assert genuine.models == hostile.models  # the hostile host claims the genuine digest
+    hostile.enqueue("HOSTILE TEXT")
+    cache_file = tmp_path / "shared.sqlite"
+
+    async def one_call(url: str):
+        backend = cached_backend(url, cache_file)
+        try:
+            await backend.prepare([MODEL])
+            return await ask_and_keep(backend), backend.counts
+        finally:
+            await backend.aclose()
+
+    try:
+        poisoned, _ = asyncio.run(one_call(hostile.url))
+        assert poisoned.content == "HOSTILE TEXT"
+        reply, counts = asyncio.run(one_call(genuine.url))
+        assert counts.cache_hits == 0 and counts.model_calls == 1
+        assert reply.content != "HOSTILE TEXT" and reply.host == genuine.url
+        # Each host still finds its own replies.
+        again, counts = asyncio.run(one_call(genuine.url))
+        assert counts.cache_hits == 1 and again.content == reply.content
+    finally:
+        stop_fake_ollama(genuine)
+        stop_fake_ollama(hostile)
+
+
+class FingerprintServer:
+    """An OpenAI-compatible server as the cache sees it: no digest in its model list, a
+    system_fingerprint on every reply, and weights that can be swapped under one id."""
+
+    name = "openai"
+    host = "http://vllm-box/v1"
+
+    def __init__(self) -> None:
+        self.fingerprint = "fp_weights_one"
+        self.calls = 0
+
+    async def prepare(self, models):
+        from panel.backends import ModelInfo
+
+        return {model: ModelInfo(name=model) for model in models}
+
+    async def chat(self, model, messages, schema, options):
+        from panel.backends import ChatReply
+
+        self.calls += 1
+        return ChatReply(
+            content=f"answer of {self.fingerprint}", host=self.host, model_digest=self.fingerprint
+        )
+
+    def describe(self):
+        return {"name": self.name, "host": self.host}
+
+    async def aclose(self):
+        pass
+
+
+def test_a_model_swapped_under_one_id_is_not_served_from_the_cache(tmp_path: Path):
+    server = FingerprintServer()
+    cache_file = tmp_path / "shared.sqlite"
+
+    async def two_asks() -> list[str]:
+        backend = CachedBackend(server, ResponseCache(cache_file))
+        try:
+            await backend.prepare([MODEL])
+            return [(await ask_and_keep(backend)).content for _ in range(2)]
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(two_asks()) == ["answer of fp_weights_one"] * 2
+    assert server.calls == 1  # the second ask was served under the fingerprint the reply reported
+    server.fingerprint = "fp_weights_two"  # new weights, same model id
+    assert asyncio.run(two_asks()) == ["answer of fp_weights_two"] * 2
+    assert server.calls == 2
+
+
+def test_cache_warning_names_the_cli_flag_not_the_library_setting(ollama, tmp_path: Path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from panel.cli import app
+
+    source = tmp_path / "tools.jsonl"
+    source.write_text(json.dumps(load_card(EXAMPLES / "pgvector.toml").model_dump()) + "\n")
+    unusable = tmp_path / "a-folder"  # a folder cannot be the cache's SQLite file
+    unusable.mkdir()
+    flags = ["--backend", "ollama", "--host", ollama.url, "--cache", str(unusable), "--out", "out"]
+    result = CliRunner().invoke(app, ["batch", str(source), *flags])
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "response cache" in warning and "--no-cache" in warning and "--cache" in warning
+    assert "use_cache=False" not in result.output
+    quiet = CliRunner().invoke(app, ["batch", str(source), *flags, "--out", "out2", "--json", "--quiet"])
+    warnings = json.loads(quiet.stdout)["warnings"]
+    assert len(warnings) == 1 and "--no-cache" in warnings[0] and "use_cache=False" not in warnings[0]

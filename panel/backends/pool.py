@@ -253,10 +253,10 @@ class HostPool:
             "are kept: start the server again, then run the same command to finish the rest."
         )
 
-    def digests_for(self, model: str) -> list[str | None]:
-        """The model's digest on each host that serves it (hosts may differ)."""
-        found = [host.infos[model].digest for host in self.hosts if model in host.infos]
-        return sorted(set(found), key=str) or [self.infos[model].digest if model in self.infos else None]
+    def builds_for(self, model: str) -> list[tuple[str | None, str | None]]:
+        """(host, digest) of each host that serves the model (hosts may serve different builds)."""
+        found = [(host.url, host.infos[model].digest) for host in self.hosts if model in host.infos]
+        return found or [(None, self.infos[model].digest if model in self.infos else None)]
 
     async def chat(
         self,

@@ -25,6 +25,7 @@ from panel.cli.common import (
     app,
     notice,
     print_json,
+    quiet_notice,
     reporting_errors,
     settings_from_flags,
     stderr,
@@ -121,7 +122,11 @@ def batch(
         with BatchProgressView(stderr, quiet=quiet) as view:
             summary = asyncio.run(
                 run_batch_async(
-                    input_path, settings, options, progress=view.update, notice=None if quiet else notice
+                    input_path,
+                    settings,
+                    options,
+                    progress=view.update,
+                    notice=quiet_notice if quiet else notice,
                 )
             )
     if as_json:

@@ -133,6 +133,14 @@ def notice(message: str) -> None:
     stderr.print(message, style="dim", highlight=False, soft_wrap=True)  # one line, greppable
 
 
+def quiet_notice(message: str) -> None:
+    """--quiet: nothing on stderr; warnings still reach --json, in the CLI's words."""
+
+
+# A library warning sent to these notices names settings as the CLI does (panel/cache.py).
+notice.setting_names = quiet_notice.setting_names = FLAG_NAMES  # type: ignore[attr-defined]
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
