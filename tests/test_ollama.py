@@ -312,3 +312,25 @@ def test_timeout_is_kept_by_a_slow_drip(ollama, settings, card_path, one_persona
     assert [a.outcome for a in review.attempts] == ["transport_error", "valid"]
     assert review.attempts[0].seconds < 2.5 and "1.5 s" in review.attempts[0].error
     assert time.perf_counter() - started < 10
+
+
+def test_ollama_streaming_flood_is_capped_like_a_whole_reply(ollama):
+    import asyncio
+
+    from panel.backends.ollama import MAX_REPLY_CHARS, OllamaBackend
+    from panel.errors import UnreadableReply
+
+    ollama.enqueue("x" * (20 * MAX_REPLY_CHARS))  # an endless stream, as far as the panel is concerned
+
+    async def ask():
+        backend = OllamaBackend(ollama.url, timeout=60)
+        try:
+            await backend.chat("llama3.1:8b", [{"role": "user", "content": "hi"}], {}, {})
+        finally:
+            await backend.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(UnreadableReply, match="stopped reading") as error:
+        asyncio.run(ask())
+    assert len(error.value.raw) == MAX_REPLY_CHARS
+    assert time.monotonic() - started < 30  # stopped at the cap, not at the timeout

@@ -45,6 +45,9 @@ NANOSECONDS_PER_MS = 1_000_000
 STALL_SECONDS = 30.0
 # A prompt_eval_count this close to num_ctx means Ollama cut the prompt to fit.
 TRUNCATION_MARGIN = 16
+# What one streamed reply may hold (a verdict is a few kilobytes): a server streaming without end
+# is cut here, not when --timeout runs out with gigabytes read; the OpenAI path caps at the same.
+MAX_REPLY_CHARS = 1_000_000
 
 
 def full_model_name(name: str) -> str:
@@ -263,11 +266,22 @@ class OllamaBackend:
         """The chunks after the first, none more than `stall_seconds` after the one before."""
         last = None
         loop = asyncio.get_running_loop()
+        received = sum(map(len, parts))
         try:
             async with asyncio.timeout(self.stall_seconds) as stall:
                 async for chunk in chunks:
                     stall.reschedule(loop.time() + self.stall_seconds)
                     parts.append(chunk.message.content or "")
+                    received += len(parts[-1])
+                    if received > MAX_REPLY_CHARS:
+                        close = getattr(chunks, "aclose", None)
+                        if close is not None:  # ends the HTTP response: nothing more is read
+                            await close()
+                        raise UnreadableReply(
+                            f"Ollama at {self.host} sent more than {MAX_REPLY_CHARS:,} characters for "
+                            "one reply; the panel stopped reading",
+                            "".join(parts)[:MAX_REPLY_CHARS],
+                        )
                     last = chunk
         except TimeoutError:
             raise ModelServerError(
