@@ -183,8 +183,10 @@ def guarded_update(
     change: Callable[[PanelTranscript], PanelTranscript],
 ) -> PanelTranscript:
     """Apply `change` to the transcript as it is now on disk and save it, unless someone changed
-    this persona's review after revision `base`: then raise RevisionConflict, writing nothing."""
-    path = Path(path)
+    this persona's review after revision `base`: then raise RevisionConflict, writing nothing.
+    A symlink is followed first: the real file takes the lock and the new revision, and the link
+    stays a link (an atomic rewrite of the link's name would replace it with a copy)."""
+    path = Path(path).resolve()
     with transcript_lock(path):
         latest = load_panel_transcript(path, "rerun and edit")
         newer = newer_change(latest, persona_id, base)

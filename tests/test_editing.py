@@ -481,3 +481,28 @@ def test_a_rerun_that_meets_a_bug_keeps_the_earlier_verdict(ollama, settings, ca
     after = load_transcript(path)
     assert after.reviews == before.reviews
     assert after.revisions[-1].reviews[0].error == "RuntimeError: unexpected bug"
+
+
+def test_edit_through_a_symlinked_transcript_changes_the_real_file_and_keeps_the_link(
+    ollama, settings, card_path, tmp_path, monkeypatch
+):
+    real = first_panel(settings, card_path)
+    elsewhere = tmp_path / "links"
+    elsewhere.mkdir()
+    link = elsewhere / "pgvector.json"
+    link.symlink_to(real)
+    scripted_editor(
+        tmp_path,
+        monkeypatch,
+        "def edit(text):\n    return text.replace('decision = \"ship\"', 'decision = \"skip\"')\n",
+    )
+
+    result = runner.invoke(app, ["edit", str(link), "--persona", "dx", "--by", "Alice"])
+
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    dx = next(r for r in load_transcript(real).reviews if r.persona == "dx")
+    assert dx.verdict.decision == "skip"
+    # The real file took the lock; nothing was written beside the link.
+    assert (real.parent / f".{real.name}.lock").exists()
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["pgvector.json"]
