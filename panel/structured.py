@@ -202,6 +202,7 @@ async def chat_with_transport_retries(
                         started,
                         outcome="transport_error",
                         error=str(error),
+                        raw=getattr(error, "raw", None),  # an engine crash keeps its last log lines
                     )
                 )
                 raise

@@ -108,14 +108,26 @@ def test_other_gguf_is_reported_without_the_weak_model_warning(tmp_path: Path) -
     assert "135M" not in report["summary"]
 
 
-def test_embedded_backend_without_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
+def test_embedded_backend_without_xllamacpp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # makes `import xllamacpp` fail
     result = runner.invoke(app, ["doctor", "--backend", "embedded", "--host", free_port_url()])
     assert result.exit_code == 3
     code, report = doctor("--backend", "embedded", "--host", free_port_url())
     assert check(report, "embedded")["status"] == "missing"
     assert 'pip install -e ".[embedded]"' in report["summary"]
     assert "Traceback" not in result.output
+
+
+def test_the_embedded_engine_reports_no_amx_kernel() -> None:
+    """llama.cpp's AMX kernels crash (llama.cpp #20824): the engine the panel runs has none, and
+    the doctor shows what it has, so a machine without AMX proves the point too."""
+    xllamacpp = pytest.importorskip("xllamacpp")
+    features = xllamacpp.get_system_info()
+    assert "AVX2 = 1" in features and "AMX" not in features
+    code, report = doctor("--backend", "embedded", "--host", free_port_url())
+    assert code == 0
+    assert "AVX2 = 1" in check(report, "embedded")["detail"]
+    assert "AMX" not in check(report, "embedded")["detail"]
 
 
 def test_environment_host_is_honoured(ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch) -> None:

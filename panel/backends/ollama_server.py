@@ -14,6 +14,9 @@ from panel.errors import BackendUnavailable, ModelNotFound, literal
 THINK_FALSE_WITH_SCHEMA_SINCE = (0, 31, 2)
 # Failures that the same request will meet again: retrying only wastes the wait.
 PERMANENT_FAILURES = ("requires more system memory", "model request too large")
+# What Ollama answers (a 500) when the llama.cpp runner under it dies: a crashed model on that
+# host, which the same request would crash again.
+RUNNER_CRASHED = "llama runner process has terminated"
 
 
 @dataclass
@@ -85,7 +88,7 @@ def think_warning(model: str, shown: ShownModel, version: str | None) -> str | N
 
 
 def is_permanent_failure(message: str) -> bool:
-    return any(marker in message.lower() for marker in PERMANENT_FAILURES)
+    return any(marker in message.lower() for marker in (*PERMANENT_FAILURES, RUNNER_CRASHED))
 
 
 def plain_http_options(host: str) -> dict[str, Any]:
@@ -110,6 +113,12 @@ def not_pulled(model: str, host: str) -> ModelNotFound:
 
 
 def unavailable_message(model: str, host: str, server_message: str) -> str:
+    if RUNNER_CRASHED in server_message.lower():
+        return (
+            f"The model {model!r} crashed on the Ollama server at {host} ({server_message}). "
+            "Retrying will not help: look at that server's log (`journalctl -u ollama`, or "
+            "~/.ollama/logs/server.log), update Ollama, or choose another model or host."
+        )
     return (
         f"The Ollama server at {host} cannot run {model!r}: {server_message}. Retrying will not "
         "help: free memory there, choose a smaller model, or lower PANEL_NUM_CTX."
