@@ -7,21 +7,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from panel.cards import describe_validation_error
 from panel.errors import ConfigError, TranscriptError
 from panel.eval_report import LOWER_IS_BETTER, PANEL_METRICS, PERSONA_METRICS, EvalReport
+from panel.suite import unreadable_json
+
+GIVE_A_REPORT = "Give the eval-report.json that an earlier eval wrote in its output folder."
 
 
 def load_report(path: str | Path) -> EvalReport:
+    """An earlier eval report; a TranscriptError naming the file when it cannot be one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise TranscriptError(
+            f"{path} is nested too deeply to be an eval report.", hint=GIVE_A_REPORT
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise TranscriptError(f"{path} is not a readable JSON file ({error}).") from None
+        raise TranscriptError(f"{path} is not a readable JSON file ({error}).", hint=GIVE_A_REPORT) from None
+    except ValueError as error:
+        raise TranscriptError(
+            f"{path} {unreadable_json(error)}: it is not an eval report.", hint=GIVE_A_REPORT
+        ) from None
     if not isinstance(data, dict) or data.get("kind") != "eval":
-        raise TranscriptError(f"{path} is not an eval report (the JSON `panel eval --json` prints).")
-    return EvalReport.model_validate(data)
+        raise TranscriptError(f"{path} is not an eval report.", hint=GIVE_A_REPORT)
+    try:
+        return EvalReport.model_validate(data)
+    except ValidationError as error:
+        raise TranscriptError(
+            f"{path} is not an eval report this version can compare with: {describe_validation_error(error)}.",
+            hint=GIVE_A_REPORT,
+        ) from None
 
 
 class Change(BaseModel):

@@ -22,7 +22,7 @@ from panel.errors import TranscriptError
 from panel.eval_report import EvalReport, score_suite
 from panel.personas import load_personas
 from panel.runner import Notice
-from panel.suite import Suite, cards_jsonl, load_suite
+from panel.suite import Suite, cards_jsonl, check_label_personas, load_suite
 from panel.transcripts import PanelTranscript, now_utc, safe_slug, write_file
 
 REPORT_NAME = "eval-report.json"
@@ -77,6 +77,7 @@ async def run_eval_async(
     options = options or EvalOptions()
     suite = load_suite(suite_path)
     personas = load_personas(settings.personas_dir)
+    check_label_personas(suite, [loaded.persona.id for loaded in personas])
     folder = eval_folder(settings, suite)
     cards_file = folder / "cards.jsonl"
     try:

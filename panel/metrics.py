@@ -199,41 +199,64 @@ def normalised(vector: dict[str, float]) -> dict[str, float]:
     return {term: value / norm for term, value in vector.items()} if norm else vector
 
 
-def centroid(vectors: Iterable[dict[str, float]]) -> dict[str, float]:
-    total: dict[str, float] = defaultdict(float)
-    for vector in vectors:
-        for term, value in vector.items():
-            total[term] += value
-    return normalised(dict(total))
+def add_into(total: dict[str, float], vector: dict[str, float]) -> None:
+    for term, value in vector.items():
+        total[term] = total.get(term, 0.0) + value
 
 
-def cosine(a: dict[str, float], b: dict[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(value * b.get(term, 0.0) for term, value in a.items())
+def held_out_score(
+    vector: dict[str, float], total: dict[str, float], own: dict[str, float], norm: float
+) -> float:
+    """Cosine of `vector` with the centroid of `total - own` (a persona's quotes without one
+    card's), `norm` being that difference's length; 0 for an empty centroid."""
+    if not norm:
+        return 0.0
+    return sum(value * (total.get(term, 0.0) - own.get(term, 0.0)) for term, value in vector.items()) / norm
+
+
+def held_out_norm(total: dict[str, float], squared_total: float, own: dict[str, float]) -> float:
+    """The length of `total - own`, computed over `own`'s terms only. Every value is positive and
+    every quote vector a unit (or empty), so a non-empty sum has length 1 or more: anything
+    far below is an empty centroid seen through rounding."""
+    squared = squared_total + sum(
+        (total[term] - value) ** 2 - total[term] ** 2 for term, value in own.items()
+    )
+    return math.sqrt(squared) if squared > 0.25 else 0.0
 
 
 def distinctness(quotes: Sequence[Quote]) -> tuple[float | None, dict[str, float | None]]:
     """Share of quotes told apart from the other personas' (see DISTINCTNESS_METHOD), overall
-    and per persona. None when fewer than two personas have quotes on two or more cards."""
+    and per persona. None when fewer than two personas have quotes on two or more cards.
+
+    Each persona's vectors are summed once; a card's held-out centroid is that sum less the
+    card's own quotes, so the cost grows with the number of quotes, not with cards x quotes."""
     personas = sorted({quote.persona for quote in quotes})
-    cards_of = {p: {quote.card for quote in quotes if quote.persona == p} for p in personas}
-    if len(personas) < 2 or any(len(cards) < 2 for cards in cards_of.values()):
+    cards_of: dict[str, set[Hashable]] = defaultdict(set)
+    for quote in quotes:
+        cards_of[quote.persona].add(quote.card)
+    if len(personas) < 2 or any(len(cards_of[persona]) < 2 for persona in personas):
         return None, {persona: None for persona in personas}
     vectors = tfidf_vectors(quotes)
+    totals: dict[str, dict[str, float]] = {persona: {} for persona in personas}
+    by_card: dict[Hashable, list[int]] = defaultdict(list)
+    for index, quote in enumerate(quotes):
+        add_into(totals[quote.persona], vectors[index])
+        by_card[quote.card].append(index)
+    squared = {persona: sum(value * value for value in totals[persona].values()) for persona in personas}
     hits: dict[str, list[bool]] = defaultdict(list)
-    for card in {quote.card for quote in quotes}:
-        centroids = {
-            persona: centroid(
-                vector
-                for quote, vector in zip(quotes, vectors, strict=True)
-                if quote.persona == persona and quote.card != card
-            )
-            for persona in personas
+    for members in by_card.values():
+        own: dict[str, dict[str, float]] = {persona: {} for persona in personas}
+        for index in members:
+            add_into(own[quotes[index].persona], vectors[index])
+        norms = {
+            persona: held_out_norm(totals[persona], squared[persona], own[persona]) for persona in personas
         }
-        for quote, vector in zip(quotes, vectors, strict=True):
-            if quote.card == card:
-                guess = max(personas, key=lambda persona: cosine(vector, centroids[persona]))
-                hits[quote.persona].append(guess == quote.persona)
+        for index in members:
+            vector, persona_of_quote = vectors[index], quotes[index].persona
+            guess = max(
+                personas,
+                key=lambda persona: held_out_score(vector, totals[persona], own[persona], norms[persona]),
+            )
+            hits[persona_of_quote].append(guess == persona_of_quote)
     overall = rate(hit for persona in personas for hit in hits[persona])
     return overall, {persona: rate(hits[persona]) for persona in personas}

@@ -58,18 +58,52 @@ def labelled_card(data: Any, source: str) -> LabelledCard:
     return LabelledCard(source=source, card=parse_card(data, source), labels=labels)
 
 
+def unreadable_json(error: ValueError) -> str:
+    """What json.loads refused, past its syntax errors: an integer over Python's digit limit."""
+    if "integer string conversion" in str(error):
+        return "holds an integer with thousands of digits, more than any field takes"
+    return f"is not readable JSON ({' '.join(str(error).split())[:200]})"
+
+
 def read_jsonl_entries(path: Path) -> list[LabelledCard]:
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as error:
+        raise CardError(f"{path}: cannot read the suite ({error.strerror or error}).") from None
+    for number, raw in enumerate(lines, 1):
+        source = f"{path} line {number}"
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise CardError(
+                f"{source} is not UTF-8 text ({error.reason} at byte {error.start}); save the suite "
+                "as UTF-8 and run the eval again."
+            ) from None
         if not line.strip():
             continue
-        source = f"{path} line {number}"
         try:
             data = json.loads(line)
         except json.JSONDecodeError as error:
             raise CardError(f"{source} is not valid JSON: {error.msg}.") from None
+        except RecursionError:
+            raise CardError(f"{source} is nested too deeply to be a labelled card.") from None
+        except ValueError as error:
+            raise CardError(f"{source} {unreadable_json(error)}.") from None
         entries.append(labelled_card(data, source))
     return entries
+
+
+def check_label_personas(suite: Suite, known: list[str]) -> None:
+    """A persona label must name a persona of the panel: a typo would be left out of agreement."""
+    for entry in suite.cards:
+        unknown = sorted(set(entry.labels.personas) - set(known))
+        if unknown:
+            raise CardError(
+                f"{entry.source}: the labels name {', '.join(map(repr, unknown))}, which is not a "
+                f"persona of this panel; its personas are {', '.join(known)}.",
+                hint="Fix the label, or point {personas_dir} at the folder that has that persona.",
+            )
 
 
 def load_suite(path: str | Path) -> Suite:

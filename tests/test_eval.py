@@ -219,3 +219,65 @@ def test_a_failed_persona_is_a_result_and_a_rerun_does_not_ask_again(
     again = json.loads(run_eval(ollama, suite, tmp_path / "out", "--json").stdout)
     assert again["model_calls"] == 0 and len(ollama.chats) == calls
     assert again["overall"]["validity"] == 15 / 16
+
+
+def labelled(name: str, **labels: Any) -> str:
+    return json.dumps({**CARD, "name": name, "labels": {"panel": "ship", **labels}})
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'{"name": "A", "stars": ' + b"9" * 5000 + b"}", "line 2 holds an integer with thousands of digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "line 2 is nested too deeply"),
+        (b'{"name": "\xff\xfe"}', "line 2 is not UTF-8 text"),
+    ],
+    ids=["5000-digit-integer", "deep-nesting", "non-utf8-bytes"],
+)
+def test_eval_suite_line_with_huge_int_deep_nesting_or_bad_bytes_is_a_clear_error(
+    tmp_path: Path, ollama: FakeOllama, line: bytes, expected: str
+):
+    suite = tmp_path / "suite.jsonl"
+    suite.write_bytes(labelled("Solid DB").encode() + b"\n" + line + b"\n")
+    result = run_eval(ollama, suite, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert f"{suite} {expected}" in result.stderr
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    assert ollama.chats == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"kind": "eval", "overall": [1]}', "is not an eval report this version can compare with"),
+        ('{"kind": "eval", "cards": ' + "7" * 5000 + "}", "holds an integer with thousands of digits"),
+        ('{"kind": "eval", "rows": ' + "[" * 100_000 + "]" * 100_000 + "}", "is nested too deeply"),
+        ("[1, 2]", "is not an eval report"),
+    ],
+    ids=["wrong-shape", "huge-int", "deep-nesting", "not-a-table"],
+)
+def test_eval_bad_baseline_file_is_a_clear_error(
+    suite: Path, tmp_path: Path, ollama: FakeOllama, text: str, expected: str
+):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(text)
+    result = run_eval(ollama, suite, tmp_path / "out", "--baseline", baseline)
+    assert result.exit_code == 2, result.output
+    assert f"{baseline} {expected}" in result.stderr and "eval-report.json" in result.stderr
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+
+
+def test_eval_label_naming_an_unknown_persona_is_an_error(tmp_path: Path, ollama: FakeOllama):
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text(
+        labelled("Solid DB", personas={"dx": "ship"})
+        + "\n"
+        + labelled("Pad API", personas={"dev_x": "skip"})
+        + "\n"
+    )
+    result = run_eval(ollama, suite, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert f"{suite} line 2: the labels name 'dev_x', which is not a persona" in message
+    assert "its personas are business, competition, dx, futures" in message
+    assert ollama.chats == []  # refused before any panel runs
