@@ -150,7 +150,8 @@ async def rerun_persona_async(
             updated = latest.model_copy(update={"revisions": [*updated.revisions[:-1], failed]})
         return updated
 
-    updated = guarded_update(path, persona_id, base, add_rerun)
+    # In a thread: waiting for another writer's lock must not stall the caller's event loop (the studio).
+    updated = await asyncio.to_thread(guarded_update, path, persona_id, base, add_rerun)
     return RevisionResult(transcript=updated, path=path, review=review)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,11 @@ try:  # POSIX; elsewhere the revision compare alone guards the save
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
+# A save reads, checks and writes under the lock in milliseconds: a lock held this long belongs
+# to a writer that is stuck (or stopped), and waiting longer would only hang the caller.
+LOCK_WAIT_SECONDS = 10.0
+LOCK_POLL_SECONDS = 0.05
+
 
 class RevisionConflict(TranscriptError):
     """Someone else saved a change to the same verdict after this change read the transcript."""
@@ -41,6 +47,12 @@ class RevisionConflict(TranscriptError):
         super().__init__(message)
         self.newer = newer
         self.transcript = transcript
+
+
+class TranscriptBusy(TranscriptError):
+    """Another writer held the transcript's lock for longer than a save waits."""
+
+    exit_code = 4
 
 
 class InvalidVerdict(PanelError):
@@ -158,10 +170,29 @@ def lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
+def wait_for_lock(handle: int, path: Path, wait: float) -> None:
+    """Take the exclusive lock, trying again until `wait` seconds have passed; TranscriptBusy then."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TranscriptBusy(
+                    f"The transcript {path} is being saved by another process, which has held its "
+                    f"lock ({lock_path(path).name}) for over {wait:g} seconds; nothing was saved. "
+                    "Try again in a moment; if it stays busy, look for a stuck process working "
+                    "on that panel."
+                ) from None
+            time.sleep(LOCK_POLL_SECONDS)
+
+
 @contextlib.contextmanager
-def transcript_lock(path: Path) -> Iterator[None]:
+def transcript_lock(path: Path, wait: float | None = None) -> Iterator[None]:
     """Hold an exclusive lock on the transcript (a sidecar lock file, so the atomic rename of
-    the transcript itself does not drop it) for one read-check-write."""
+    the transcript itself does not drop it) for one read-check-write; wait at most `wait`
+    seconds (LOCK_WAIT_SECONDS) for another writer to let go."""
     if fcntl is None:  # pragma: no cover
         yield
         return
@@ -170,7 +201,7 @@ def transcript_lock(path: Path) -> Iterator[None]:
     except OSError as error:
         raise TranscriptError(f"Cannot lock the transcript {path} for writing: {error}.") from None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        wait_for_lock(handle, path, LOCK_WAIT_SECONDS if wait is None else wait)
         yield
     finally:
         os.close(handle)

@@ -173,3 +173,27 @@ def test_verdict_values_are_checked_field_by_field(ollama, settings, card_path):
     with pytest.raises(InvalidVerdict) as caught:
         verdict_from_values(persona, values)
     assert set(caught.value.problems) == {"decision", "confidence"}
+
+
+def test_guarded_save_gives_up_on_a_lock_held_too_long_with_exit_4(ollama, settings, card_path, monkeypatch):
+    """Issue 19: a save waited forever for another process's lock (the studio froze whole)."""
+    import fcntl
+
+    from panel import revisions
+
+    monkeypatch.setattr(revisions, "LOCK_WAIT_SECONDS", 0.3)
+    path = panel_at(settings, card_path)
+    saved = path.read_bytes()
+    handle = os.open(revisions.lock_path(path), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # another open file: the save's own flock must wait
+        with pytest.raises(revisions.TranscriptBusy, match="being saved by another process") as busy:
+            change_verdict(path, "dx", base=1, locked=True, by="Ana")
+        assert busy.value.exit_code == 4 and path.read_bytes() == saved
+        result = runner.invoke(
+            app, ["edit", str(path), "--persona", "dx", "--lock", "--no-edit", "--by", "Ana"]
+        )
+        assert result.exit_code == 4 and "nothing was saved" in " ".join(result.stderr.split())
+    finally:
+        os.close(handle)
+    assert change_verdict(path, "dx", base=1, locked=True, by="Ana").review is not None

@@ -6,8 +6,10 @@ from __future__ import annotations
 import html
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from time import time as time_now
 
 import httpx
 import pytest
@@ -15,12 +17,14 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
+from panel.errors import ConfigError
 from panel.revisions import find_review
 from panel.transcripts import PanelTranscript, load_transcript
 from tests.conftest import EXAMPLES, import_or_skip
 
 for module in ("starlette", "uvicorn", "multipart"):
     import_or_skip(module, "the studio tests need the studio extra")
+from panel.web import create_app  # noqa: E402
 from tests.studio_server import RunningStudio, running_studio  # noqa: E402
 
 runner = CliRunner()
@@ -425,3 +429,166 @@ def test_publishing_where_nothing_can_be_written_says_so(studio, panel_name):
         refused = client.post("/publish", data={"csrf": csrf_of(client.get("/").text), "name": panel_name})
     assert refused.status_code == 500 and "Not published" in refused.text
     assert f"Cannot write {studio.publish_dir / 'site' / 'pgvector.html'}" in refused.text
+
+
+def test_studio_stays_responsive_while_another_process_holds_a_transcripts_lock(
+    studio, panel_name, monkeypatch
+):
+    import subprocess
+    import sys
+    import time
+
+    from panel import revisions
+
+    monkeypatch.setattr(revisions, "LOCK_WAIT_SECONDS", 2.0)
+    path = studio.folder / panel_name
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; handle = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(handle, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(revisions.lock_path(path)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        saved = path.read_bytes()
+        with httpx.Client(base_url=studio.url, timeout=20) as client:
+            csrf = csrf_of(client.get("/").text)
+            outcome: dict[str, httpx.Response] = {}
+            locking = threading.Thread(
+                target=lambda: outcome.setdefault(
+                    "lock",
+                    client.post(f"/panels/{panel_name}/verdicts/dx/lock", data={"base": "1", "csrf": csrf}),
+                )
+            )
+            locking.start()
+            time.sleep(0.3)  # the lock request is now waiting for the other process
+            with httpx.Client(base_url=studio.url, timeout=1.5) as other:
+                started = time.monotonic()
+                assert other.get("/").status_code == 200
+                assert time.monotonic() - started < 1.0
+            locking.join(timeout=15)
+        refused = outcome["lock"]
+        assert refused.status_code == 423, refused.text
+        assert "being saved by another process" in html.unescape(refused.text)
+        assert "nothing was saved" in refused.text and path.read_bytes() == saved
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_studio_seed_superscript_two_is_a_400(studio, panel_name, ollama):
+    path = studio.folder / panel_name
+    saved, calls = path.read_bytes(), len(ollama.chats)
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get(f"/panels/{panel_name}").text)
+        for seed in ("²", "9" * 5000, "٣", "2147483648", "-1"):
+            refused = client.post(
+                f"/panels/{panel_name}/verdicts/dx/rerun", data={"base": "1", "csrf": csrf, "seed": seed}
+            )
+            assert refused.status_code == 400, (seed[:20], refused.status_code)
+            assert "digits 0-9 only" in refused.text and "Traceback" not in refused.text
+    assert path.read_bytes() == saved and len(ollama.chats) == calls
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["aaaaaaaaaaaaaaaa", "abababababababab", "abcdefghabcdefgh", "abcdefghijklmnop", "passwd1234567890"],
+)
+def test_studio_weak_token_is_refused(settings, token):
+    # create_app is what `panel serve` calls before it binds (the CLI prints the message, exit 2).
+    with pytest.raises(ConfigError, match="easy to guess") as refused:
+        create_app(settings.out_dir, settings, token=token)
+    assert "leave --token out" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "token", ["Xy7#q9Lm2Vb8Rt4Kw", "Xy7&q9Lm2Vb8Rt4Kw", "Xy7+q9Lm2Vb8Rt4Kw", "Xy7%41Lm2Vb8Rt4Kw"]
+)
+def test_studio_token_that_the_printed_url_would_garble_is_refused(settings, token):
+    with pytest.raises(ConfigError, match="only letters, digits and - . _ ~"):
+        create_app(settings.out_dir, settings, token=token)
+    create_app(settings.out_dir, settings, token="Xy7-q9Lm2.Vb8_Rt4~Kw")  # what a URL carries as is
+
+
+def test_studio_wrong_tokens_are_rate_limited_per_client(settings, tmp_path):
+    token = "s3cret-token-for-tests"
+    with (
+        running_studio(settings.out_dir, settings, tmp_path / "pub", token=token) as studio,
+        httpx.Client(base_url=studio.url) as client,
+    ):
+        assert client.get("/").status_code == 401  # no token at all is not a guess
+        for number in range(10):
+            assert client.get(f"/?token=guess-{number:02d}-abcdefgh").status_code == 401
+        limited = client.get("/?token=one-guess-too-many")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        assert "Too many wrong access tokens" in limited.text
+        # Guessing must not pay: the right token waits out the window too.
+        assert client.get("/?token=" + token).status_code == 429
+
+
+def test_studio_aborted_upload_logs_one_line_not_a_traceback(studio):
+    import logging
+    import socket
+    import time
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "panel.studio", "")]
+    for logger in loggers:
+        logger.addHandler(keep)
+    try:
+        port = int(studio.url.rsplit(":", 1)[1])
+        body = b'--XX\r\nContent-Disposition: form-data; name="card_file"; filename="c.toml"\r\n\r\nname = "'
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.sendall(
+                b"POST /new HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                b"boundary=XX\r\nContent-Length: 200000\r\n\r\n" + body
+            )
+            time.sleep(0.3)
+        time.sleep(0.5)
+        with httpx.Client(base_url=studio.url) as client:
+            assert client.get("/").status_code == 200
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    assert not [record for record in records if record.exc_info], [r.getMessage() for r in records]
+    assert len({record.getMessage() for record in records}) <= 1
+
+
+def test_studio_publish_cleans_stale_temp_files_left_by_a_kill(studio, panel_name):
+    site = studio.publish_dir / "site"
+    site.mkdir(parents=True)
+    stale = [site / ".pgvector.md.k1ll3d_.tmp", site / ".pgvector.html.x9y8z7.tmp"]
+    fresh, other = site / ".other.md.inprogress.tmp", site / ".notes.txt.abc.tmp"
+    for leftover in (*stale, fresh, other):
+        leftover.write_text("half a page")
+    hour_ago = time_now() - 3700
+    for old in (*stale, other):
+        os.utime(old, (hour_ago, hour_ago))
+    with httpx.Client(base_url=studio.url) as client:
+        published = client.post("/publish", data={"csrf": csrf_of(client.get("/").text), "name": panel_name})
+    assert published.status_code == 200
+    assert not any(path.exists() for path in stale)
+    assert fresh.exists() and other.exists()  # a write in progress, and a file that is not a page
+    assert (site / "pgvector.md").exists()
+
+
+def test_studio_upload_error_names_the_uploaded_file_not_the_server_temp_path(studio):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        refused = client.post(
+            "/new", data={"csrf": csrf}, files={"card_file": ("my-tool.toml", b"name = [unclosed")}
+        )
+    text = html.unescape(refused.text)
+    assert refused.status_code == 400 and "my-tool.toml is not valid TOML" in text
+    assert "uploaded-card" not in text and "panel-card-" not in text

@@ -3,6 +3,7 @@ server-rendered Jinja2 pages, one small vendored script, and the guards of panel
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -20,10 +21,20 @@ from panel.aggregate import percent_text
 from panel.config import Settings
 from panel.errors import ConfigError, PanelError
 from panel.review_desk import ReviewDesk
+from panel.revisions import TranscriptBusy
 from panel.web.jobs import JobBoard
-from panel.web.security import BodyTooLarge, CsrfRefused, Guard, StudioGuard, too_large
+from panel.web.security import (
+    URL_SAFE_TOKEN,
+    BodyTooLarge,
+    CsrfRefused,
+    Guard,
+    StudioGuard,
+    token_weakness,
+    too_large,
+)
 
 HERE = Path(__file__).parent
+LOG = logging.getLogger("panel.studio")
 MAX_FORM_FIELDS = 200
 MIN_TOKEN_CHARS = 16
 
@@ -81,6 +92,45 @@ async def not_found(request: Request, error: Exception) -> Response:
     return PlainTextResponse("Not found.", 404)
 
 
+async def show_busy(request: Request, error: Exception) -> Response:
+    return studio_of(request).problem(str(error), 423, "Not saved")
+
+
+async def client_went_away(request: Request, error: Exception) -> Response:
+    """A browser that closed the connection mid-upload: one line in the log, no traceback (the
+    response is never read)."""
+    LOG.info(
+        "%s %s: the client closed the connection before its request body was in.",
+        request.method,
+        request.url.path,
+    )
+    return Response(status_code=400)
+
+
+def check_token(token: str) -> None:
+    """Refuse a token that would let anyone in, that can be guessed, or that the printed URL
+    (`?token=...`) would carry wrongly (`#`, `&`, `+` and the like mean something in a URL)."""
+    if len(token) < MIN_TOKEN_CHARS or not token.isprintable() or " " in token:
+        # An empty token would let every request in; a short one can be guessed.
+        raise ConfigError(
+            f"The studio's access token must be at least {MIN_TOKEN_CHARS} characters, with no "
+            "spaces; leave --token out to have one generated."
+        )
+    if not URL_SAFE_TOKEN.fullmatch(token):
+        odd = "".join(sorted(set(URL_SAFE_TOKEN.sub("", token))))
+        raise ConfigError(
+            f"The studio's access token may hold only letters, digits and - . _ ~ (it travels in "
+            f"the URL the studio prints, where {odd!r} would change its meaning and the URL would "
+            "be refused); leave --token out to have one generated."
+        )
+    weakness = token_weakness(token)
+    if weakness:
+        raise ConfigError(
+            f"The studio's access token is easy to guess ({weakness}); use {MIN_TOKEN_CHARS} or more "
+            "random characters, or leave --token out to have one generated."
+        )
+
+
 def create_app(
     folder: Path,
     settings: Settings,
@@ -91,12 +141,8 @@ def create_app(
     """The studio over `folder`. `token` None means loopback only (the Host must be loopback)."""
     from panel.web import reviews, runs, views
 
-    if token is not None and (len(token) < MIN_TOKEN_CHARS or not token.isprintable() or " " in token):
-        # An empty token would let every request in; a short one can be guessed.
-        raise ConfigError(
-            f"The studio's access token must be at least {MIN_TOKEN_CHARS} characters, with no "
-            "spaces; leave --token out to have one generated."
-        )
+    if token is not None:
+        check_token(token)
 
     guard = Guard(token=token)
     studio = Studio(
@@ -130,6 +176,8 @@ def create_app(
             CsrfRefused: refuse_csrf,
             BodyTooLarge: refuse_large,
             PanelError: show_panel_error,
+            TranscriptBusy: show_busy,
+            ClientDisconnect: client_went_away,
             404: not_found,
         },
     )

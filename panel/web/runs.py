@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from panel.aggregate import compare_aggregates
 from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, load_card
-from panel.errors import PanelError
+from panel.errors import CardError, PanelError
 from panel.personas import load_personas
 from panel.render import parse_votes
 from panel.runner import PanelResult, run_panel_async, save_comparison
@@ -97,7 +97,12 @@ async def read_upload(upload: UploadFile) -> ToolCard:
     with tempfile.TemporaryDirectory(prefix="panel-card-") as folder:
         path = Path(folder) / f"uploaded-card{suffix}"
         path.write_bytes(data)
-        return load_card(path)
+        try:
+            return load_card(path)
+        except CardError as error:
+            # Name the file the editor chose, not where the server kept it for reading.
+            shown = Path(upload.filename or "").name[:120] or f"the uploaded card{suffix}"
+            raise CardError(error.message.replace(str(path), shown), hint=error.hint) from None
 
 
 async def start_panel(request: Request) -> Response:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 import re
 import secrets
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -42,6 +44,64 @@ SESSION_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 # the form check of that request.
 CURRENT_SESSION: ContextVar[str] = ContextVar("panel_studio_session", default="")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Characters that stand for themselves in a URL's query (RFC 3986 "unreserved"): a token made
+# of them works in the URL `panel serve` prints, in the cookie and in a Bearer header alike.
+URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._~-]+")
+MIN_DISTINCT_TOKEN_CHARS = 6
+# Wrong tokens a client address may send per window before every request from it is refused
+# until the window has passed (the right token included: guessing must not pay).
+WRONG_TOKENS_ALLOWED = 10
+WRONG_TOKEN_WINDOW_SECONDS = 60.0
+MAX_TRACKED_CLIENTS = 10_000
+
+
+def token_weakness(token: str) -> str | None:
+    """Why a token is easy to guess (few distinct characters, a repeated block, a run such as
+    `abcdefgh` or `12345678` over half of it), or None."""
+    if len(set(token)) < MIN_DISTINCT_TOKEN_CHARS:
+        return f"fewer than {MIN_DISTINCT_TOKEN_CHARS} different characters"
+    for size in range(1, len(token) // 2 + 1):
+        if len(token) % size == 0 and token[:size] * (len(token) // size) == token:
+            return f"{token[:size]!r} repeated"
+    longest = run = 1
+    previous = 0
+    for before, after in zip(token, token[1:], strict=False):
+        step = ord(after) - ord(before)
+        run = run + 1 if step in (1, -1) and step == previous else 2 if step in (1, -1) else 1
+        longest, previous = max(longest, run), step
+    if longest * 2 >= len(token):
+        return "a run of consecutive characters"
+    return None
+
+
+@dataclass
+class WrongTokens:
+    """Wrong tokens seen per client address, to slow down guessing."""
+
+    seen: dict[str, list[float]] = field(default_factory=dict)
+
+    def recent(self, client: str, now: float) -> list[float]:
+        times = [moment for moment in self.seen.get(client, []) if now - moment < WRONG_TOKEN_WINDOW_SECONDS]
+        if times:
+            self.seen[client] = times
+        else:
+            self.seen.pop(client, None)
+        return times
+
+    def blocked_for(self, client: str, now: float) -> float:
+        """Seconds until this client may try again (0: it may)."""
+        times = self.recent(client, now)
+        if len(times) < WRONG_TOKENS_ALLOWED:
+            return 0.0
+        return WRONG_TOKEN_WINDOW_SECONDS - (now - times[-WRONG_TOKENS_ALLOWED])
+
+    def add(self, client: str, now: float) -> None:
+        if client not in self.seen and len(self.seen) >= MAX_TRACKED_CLIENTS:
+            for known in list(self.seen):
+                self.recent(known, now)
+            if len(self.seen) >= MAX_TRACKED_CLIENTS:
+                self.seen.pop(next(iter(self.seen)))
+        self.seen[client] = [*self.seen.get(client, []), now][-WRONG_TOKENS_ALLOWED:]
 
 
 class CsrfRefused(Exception):
@@ -56,6 +116,7 @@ class Guard:
     token: str | None
     port: int = 0
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    wrong_tokens: WrongTokens = field(default_factory=WrongTokens)
 
     def csrf_for(self, session: str) -> str:
         return hmac.new(self.secret, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
@@ -144,6 +205,15 @@ class StudioGuard:
         if self.guard.token is None and not is_loopback(host):
             return PlainTextResponse("This studio answers on 127.0.0.1 only (Host check).", 403)
         if self.guard.token is not None:
+            client, now = (scope.get("client") or ("unknown",))[0], time.monotonic()
+            wait = math.ceil(self.guard.wrong_tokens.blocked_for(client, now))
+            if wait > 0:
+                return PlainTextResponse(
+                    f"Too many wrong access tokens from {client}: this studio refuses it for "
+                    f"{wait} more seconds. Then open the URL that `panel serve` printed.",
+                    429,
+                    headers={"retry-after": str(wait)},
+                )
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             given = (
                 query.get("token")
@@ -151,6 +221,8 @@ class StudioGuard:
                 or header(scope, b"authorization").removeprefix("Bearer ")
             )
             if not hmac.compare_digest(given.encode(), self.guard.token.encode()):
+                if given:  # no token at all guesses nothing (a first visit, a bare URL)
+                    self.guard.wrong_tokens.add(client, now)
                 return PlainTextResponse(
                     "This studio needs its access token: open the URL that `panel serve` printed.", 401
                 )

@@ -3,7 +3,12 @@ verdict's rerun / lock / edit, a diff of two revisions, the preview, and publish
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
+import time
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -26,12 +31,21 @@ from panel.revisions import (
     revision_number,
     verdict_from_values,
 )
-from panel.transcripts import PanelTranscript, safe_slug, write_atomic
+from panel.transcripts import (
+    PARTIAL_SUFFIX,
+    STALE_PARTIAL_SECONDS,
+    PanelTranscript,
+    safe_slug,
+    write_atomic,
+)
 from panel.web.app import Studio, studio_of
 from panel.web.folder import at_revision, folder_votes, list_folder, load_panel, panels_for
 from panel.web.security import PAGE_CSP
 
 COMMON_FIELDS = ("decision", "confidence", "headline", "quote")
+PAGE_PARTIAL = re.compile(r"\..+\.(html|md)\.[A-Za-z0-9_]+" + re.escape(PARTIAL_SUFFIX))
+SEED_DIGITS = re.compile(r"[0-9]{1,10}")
+MAX_SEED = 2**31 - 1  # what every backend takes (the seeds a run draws are below it)
 EDITOR_COOKIE = "panel_studio_editor"
 DEFAULT_EDITOR = "studio editor"
 
@@ -114,9 +128,12 @@ async def rerun_from_form(
             "Not rerun",
         )
     seed_text, model = str(form.get("seed") or "").strip(), str(form.get("model") or "").strip()
-    if seed_text and not seed_text.isdigit():
+    # ASCII digits only: "²".isdigit() is true, and int() of 5,000 digits raises.
+    if seed_text and not (SEED_DIGITS.fullmatch(seed_text) and int(seed_text) <= MAX_SEED):
+        shown = seed_text if len(seed_text) <= 40 else seed_text[:40] + "…"
         return studio.problem(
-            f"The seed must be a whole number, or empty for a random one (got {seed_text!r})."
+            f"The seed must be a whole number from 0 to {MAX_SEED} (digits 0-9 only), or empty "
+            f"for a random one; got {shown!r}. Nothing was rerun."
         )
     await rerun_persona_async(
         path,
@@ -148,7 +165,10 @@ async def change(request: Request) -> Response:
             if refused is not None:
                 return refused
         elif action in ("lock", "unlock"):
-            change_verdict(path, persona_id, base=base, locked=action == "lock", by=by)
+            # In a thread: the guarded save may wait for another process's lock.
+            await asyncio.to_thread(
+                change_verdict, path, persona_id, base=base, locked=action == "lock", by=by
+            )
         elif action == "edit":
             persona = persona_from_record(recorded_persona(transcript, persona_id))
             names = [*COMMON_FIELDS, *persona.fields]
@@ -159,8 +179,14 @@ async def change(request: Request) -> Response:
                 return panel_view(
                     request, name, 422, errors=error.problems, editing=persona_id, submitted=submitted
                 )
-            change_verdict(
-                path, persona_id, base=base, verdict=verdict, by=by, note=str(form.get("note") or "") or None
+            await asyncio.to_thread(
+                change_verdict,
+                path,
+                persona_id,
+                base=base,
+                verdict=verdict,
+                by=by,
+                note=str(form.get("note") or "") or None,
             )
         else:
             return studio.problem(f"No such change: {action!r}.", 404)
@@ -217,6 +243,20 @@ async def preview(request: Request) -> Response:
     return HTMLResponse(html, headers={"content-security-policy": f"{PAGE_CSP}; frame-ancestors 'self'"})
 
 
+def remove_stale_pages(folder: Path) -> int:
+    """remove_stale_partials for a publish folder: write_atomic's leftovers of pages
+    (`.NAME.html.XXXX.tmp`, `.NAME.md.XXXX.tmp`), under the same rules (plain files, an hour old)."""
+    removed = 0
+    cutoff = time.time() - STALE_PARTIAL_SECONDS
+    for entry in folder.glob(".*" + PARTIAL_SUFFIX) if folder.is_dir() else []:
+        with contextlib.suppress(OSError):
+            stat = entry.lstat()
+            if PAGE_PARTIAL.fullmatch(entry.name) and S_ISREG(stat.st_mode) and stat.st_mtime < cutoff:
+                entry.unlink()
+                removed += 1
+    return removed
+
+
 async def publish(request: Request) -> Response:
     """Write the HTML and Markdown page to a folder under the publish folder."""
     studio = studio_of(request)
@@ -237,6 +277,7 @@ async def publish(request: Request) -> Response:
             )
     slug = "-vs-".join(safe_slug(panel.card.name) for panel in panels)
     target = studio.publish_dir / safe_slug(str(form.get("folder") or "site"))
+    remove_stale_pages(target)  # left by a publish killed mid-write
     options = {"draft_mark": form.get("no_draft_mark") != "on", "draft_models": studio.settings.draft_models}
     votes = folder_votes(studio.folder)
     written = []
