@@ -225,67 +225,6 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return results
 
 
-def embedded_decode_ratio(work: Path) -> dict[str, Any] | None:
-    """Decode speed inside a real embedded panel ÷ bare llama-cpp-python calls on the same
-    prompts (same messages, grammar and sampling, a Llama of the same settings, one call at a
-    time). Whole-call tokens/s on both sides; None when the embedded extra is missing."""
-    import importlib.util
-
-    if importlib.util.find_spec("llama_cpp") is None:
-        return None
-    from llama_cpp import Llama, LlamaGrammar
-
-    from panel.backends.embedded import bundled_gguf, sampling_arguments, schema_grammar, thread_counts
-    from panel.personas import load_personas, verdict_schema
-    from panel.runner import run_panel_async
-
-    gguf = bundled_gguf()
-    if gguf is None:
-        return None
-    settings = Settings(backend="embedded", seed=5, out_dir=work / "embedded")
-    result = asyncio.run(run_panel_async(ROOT / "examples" / "tools" / "pgvector.toml", settings, save=False))
-    schemas = {lp.persona.id: verdict_schema(lp.persona) for lp in load_personas()}
-    panel_tokens = panel_ms = 0.0
-    calls = []
-    for review in result.transcript.reviews:
-        for attempt in review.attempts:
-            if attempt.completion_tokens and attempt.durations_ms.get("total"):
-                panel_tokens += attempt.completion_tokens
-                panel_ms += attempt.durations_ms["total"]
-                calls.append(
-                    (attempt.messages, schemas[review.persona], result.transcript.options[review.persona])
-                )
-    threads, batch_threads = thread_counts()
-    llama = Llama(
-        model_path=str(gguf),
-        n_ctx=result.transcript.backend.get("n_ctx", 8192),
-        n_threads=threads,
-        n_threads_batch=batch_threads,
-        verbose=False,
-    )
-    bare_tokens = bare_ms = 0.0
-    try:
-        for messages, schema, options in calls:
-            grammar = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
-            started = time.perf_counter()
-            response = llama.create_chat_completion(
-                messages=messages, grammar=grammar, **sampling_arguments(options)
-            )
-            bare_ms += (time.perf_counter() - started) * 1000
-            bare_tokens += response["usage"]["completion_tokens"]
-    finally:
-        llama.close()
-    panel_rate, bare_rate = panel_tokens / panel_ms * 1000, bare_tokens / bare_ms * 1000
-    return {
-        "calls": len(calls),
-        "panel_tokens": int(panel_tokens),
-        "bare_tokens": int(bare_tokens),
-        "panel_tokens_per_s": round(panel_rate, 1),
-        "bare_tokens_per_s": round(bare_rate, 1),
-        "ratio": round(panel_rate / bare_rate, 3),
-    }
-
-
 def child_rss(rows: int, url: str, out: Path) -> None:
     """Run one batch in this fresh process and print its peak RSS."""
     source = write_rows(out.parent / f"rss-{rows}.jsonl", rows)
@@ -358,17 +297,6 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 *verdict(entry["peak_mb"], "< 300, flat", entry["peak_mb"] < 300),
             )
         )
-    embedded = results.get("embedded")
-    if embedded is None:
-        rows.append(("embedded decode tokens/s ÷ bare llama-cpp-python", "skipped", "≥ 0.95", ""))
-    else:
-        rows.append(
-            (
-                f"embedded decode tokens/s in a panel ÷ bare llama-cpp-python ({embedded['panel_tokens_per_s']:g} "
-                f"÷ {embedded['bare_tokens_per_s']:g} tokens/s, {embedded['calls']} calls)",
-                *verdict(embedded["ratio"], "≥ 0.95", embedded["ratio"] >= 0.95),
-            )
-        )
     return rows
 
 
@@ -397,7 +325,6 @@ def main() -> None:
     parser.add_argument("--cache-panels", type=int, default=16)
     parser.add_argument("--overhead-panels", type=int, default=300)
     parser.add_argument("--rss-rows", default="1000,10000", help="comma-separated row counts")
-    parser.add_argument("--no-embedded", action="store_true", help="skip the embedded model row (about 80 s)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--slots", type=int, default=4, help=argparse.SUPPRESS)
     parser.add_argument("--child-rss", type=int, help=argparse.SUPPRESS)
@@ -415,8 +342,6 @@ def main() -> None:
         args.rounds, args.overhead_panels, args.rss_rows, args.cache_panels = 4, 100, [200, 2000], 8
     with tempfile.TemporaryDirectory(prefix="panel-bench-") as folder:
         results = asyncio.run(measure(args, Path(folder)))
-        if not args.no_embedded:
-            results["embedded"] = embedded_decode_ratio(Path(folder))
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -71,6 +71,11 @@ class BackendUnavailable(PanelError):
     exit_code = 3
 
 
+class KeyRefused(BackendUnavailable):
+    """The server refused the API key (401/403): every call would be refused, so a run stops
+    rather than failing one reviewer after another."""
+
+
 class ModelUnavailable(BackendUnavailable):
     """The server answered, but cannot serve this model (not pulled, or too big to load)."""
 

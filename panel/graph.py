@@ -21,6 +21,7 @@ from langgraph.types import Command, Overwrite, Send, interrupt
 from panel.aggregate import Aggregate, tally_reviews
 from panel.backends import Backend
 from panel.cards import ToolCard
+from panel.errors import KeyRefused
 from panel.personas import Persona
 from panel.prompts import render_messages
 from panel.quality import QualityGates, verdict_gate
@@ -107,6 +108,8 @@ async def review_task(card: ToolCard, task: ReviewTask, context: PanelContext) -
             max_quote_chars=context.max_quote_chars,
             quality_gate=verdict_gate(persona, card, context.quality) if context.quality else None,
         )
+    except KeyRefused:
+        raise  # every call would be refused: the run stops (exit 3), not one reviewer
     except Exception as error:  # noqa: BLE001 - recorded in the transcript, never lost
         log.exception("persona %s failed unexpectedly", persona.id)
         review = PersonaReview(

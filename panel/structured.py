@@ -24,7 +24,7 @@ from tenacity import (
 
 from panel.backends import Backend, ChatReply
 from panel.cards import describe_validation_error
-from panel.errors import PanelError, TransientBackendError, UnreadableReply
+from panel.errors import KeyRefused, PanelError, TransientBackendError, UnreadableReply
 from panel.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
 from panel.prompts import render_redo, render_retry
 from panel.verdicts import Attempt, PersonaReview, Verdict
@@ -277,6 +277,8 @@ async def review_persona(
             reply, unreadable = await next_reply(
                 backend, model, conversation, schema, ask_options, transport_retries, attempts
             )
+        except KeyRefused:
+            raise  # every call would be refused: the run stops (exit 3) instead of failing each reviewer
         except PanelError as error:
             return PersonaReview(
                 persona=persona.id,

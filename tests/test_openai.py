@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner
 from werkzeug import Request, Response
 
-from panel.backends.openai import OpenAIBackend
+from panel.backends.openai import MAX_REPLY_BYTES, OpenAIBackend
 from panel.backends.pool import HostPool
 from panel.backends.registry import PoolOptions, backend_names, build_backend, get_spec
+from panel.cli import app
 from panel.config import Settings, resolve_settings
 from panel.errors import (
     BackendRequestError,
     BackendUnavailable,
     ConfigError,
     ModelNotFound,
+    ModelServerError,
+    PanelError,
     TransientBackendError,
+    UnreadableReply,
 )
+from tests.conftest import EXAMPLES
 from tests.ollama_fake import free_port_url
 
 SCHEMA = {
@@ -212,3 +219,97 @@ def test_the_registry_spreads_an_http_backend_over_several_hosts(
     assert isinstance(pool, HostPool) and pool.name == "openai"
     assert all(isinstance(host.backend, OpenAIBackend) for host in pool.hosts)
     assert len(fake.requests) > 0 and len(second.requests) > 0
+
+
+# --- issue 19: the OpenAI-compatible path as hard as Ollama's --------------------------------
+
+
+def test_openai_timeout_is_a_deadline_for_a_server_dripping_a_byte_at_a_time(fake: FakeOpenAI) -> None:
+    """Each read is quick, the whole reply never ends: --timeout bounds the call as a whole."""
+
+    def drip(body: dict[str, Any]) -> Response:
+        def one_byte_at_a_time():
+            for byte in json.dumps(completion(body["model"])).encode() * 1000:
+                time.sleep(0.05)
+                yield bytes([byte])
+
+        return Response(one_byte_at_a_time(), status=200, content_type="application/json")
+
+    fake.answer = drip
+    started = time.monotonic()
+    with pytest.raises(ModelServerError, match="no complete reply from .* within 1 s"):
+        talk(OpenAIBackend(fake.url, timeout=1), "qwen3:8b")
+    assert time.monotonic() - started < 5
+
+
+def test_openai_endless_reply_is_capped_and_reading_stops(fake: FakeOpenAI) -> None:
+    """A fast body that never ends: read up to the cap, kept raw, and the call is invalid output."""
+    sent: list[int] = []
+
+    def flood(body: dict[str, Any]) -> Response:
+        def forever():
+            while True:
+                sent.append(1)
+                yield b"x" * 65536
+
+        return Response(forever(), status=200, content_type="application/json")
+
+    fake.answer = flood
+    with pytest.raises(UnreadableReply, match="more than 1,000,000 bytes") as caught:
+        talk(OpenAIBackend(fake.url, timeout=30), "qwen3:8b")
+    assert len(caught.value.raw) == MAX_REPLY_BYTES
+    assert len(sent) < 320  # it stopped reading: the server got 20 MB out at most, not 2.4 GB
+
+
+@pytest.mark.parametrize("status", [400, 401, 500])
+def test_openai_key_echoed_by_the_server_is_redacted(fake: FakeOpenAI, monkeypatch, status: int) -> None:
+    secret = "sk-live-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+
+    def echo(body: dict[str, Any]) -> Response:
+        return reply(status, {"error": {"message": f"bad request, headers: Authorization: Bearer {secret}"}})
+
+    fake.answer = echo
+    with pytest.raises(PanelError) as caught:
+        talk(OpenAIBackend(fake.url, timeout=5), "qwen3:8b")
+    assert fake.headers[0]["Authorization"] == f"Bearer {secret}"  # it was sent...
+    assert secret not in str(caught.value) and "0123456789abcdef" not in str(caught.value)  # ...never shown
+    assert "Bearer [redacted]" in str(caught.value)
+
+
+def test_openai_key_echoed_is_not_in_the_terminal_or_the_transcript(
+    fake: FakeOpenAI, monkeypatch, tmp_path
+) -> None:
+    secret = "sk-live-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    fake.answer = lambda body: reply(400, {"error": {"message": f"rejected: {secret} and sk-other-999999"}})
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(EXAMPLES / "pgvector.toml"),
+            "--backend",
+            "openai",
+            "--host",
+            fake.url,
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1  # every reviewer failed; the panel is incomplete
+    written = "".join(path.read_text() for path in out.glob("*.json"))
+    assert "[redacted]" in written
+    for text in (result.output, written):
+        assert secret not in text and "sk-other-999999" not in text
+
+
+def test_openai_401_on_chat_after_models_succeeded_exits_3(fake: FakeOpenAI, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-expired-000000")
+    fake.answer = lambda body: reply(401, {"error": {"message": "invalid api key"}})
+    result = CliRunner().invoke(
+        app, ["run", str(EXAMPLES / "pgvector.toml"), "--backend", "openai", "--host", fake.url]
+    )
+    assert result.exit_code == 3
+    assert "$OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output
+    assert len(fake.requests) == 4  # one call per reviewer, none retried or re-asked

@@ -33,6 +33,7 @@ from panel.backends.decoding import decoding_schema, sampling_parameters
 from panel.errors import (
     BackendRequestError,
     BackendUnavailable,
+    KeyRefused,
     ModelNotFound,
     ModelServerError,
     TransientBackendError,
@@ -121,9 +122,9 @@ class OpenAIBackend:
             hint=SERVER_HINT,
         )
 
-    def refused_key(self, response: httpx.Response) -> BackendUnavailable:
+    def refused_key(self, response: httpx.Response) -> KeyRefused:
         state = "is set" if self.has_key else "is not set"
-        return BackendUnavailable(
+        return KeyRefused(
             f"The server at {self.host} refused the request ({response.status_code}: "
             f"{error_text(response, self._key)}). Put its API key in ${self.api_key_env} (which {state}), or "
             "name another variable with PANEL_API_KEY_ENV."
