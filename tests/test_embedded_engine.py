@@ -177,3 +177,49 @@ def test_kill_9_of_the_parent_leaves_no_orphan_and_no_port_bound(gguf: Path) -> 
     assert not is_running(started["pid"]), "the engine outlived its parent"
     with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
         probe.connect((host, int(port)))
+
+
+def test_the_studio_survives_an_engine_crash_and_says_so_on_the_runs_page(
+    gguf: Path, tmp_path: Path, fresh_engines: None
+) -> None:
+    for module in ("starlette", "uvicorn", "multipart"):
+        pytest.importorskip(module)
+    import httpx
+
+    from tests.studio_server import running_studio
+
+    personas = tmp_path / "personas"
+    personas.mkdir()
+    (personas / "dx.toml").write_text((ROOT / "personas" / "dx.toml").read_text())
+    settings = settings_for(tmp_path, personas_dir=personas)
+    backend = EmbeddedBackend.for_settings(settings)
+    from panel.cards import load_card
+    from panel.web.runs import card_values
+
+    card = card_values(load_card(EXAMPLES / "pgvector.toml"))
+
+    def run_one(client: httpx.Client) -> list[dict]:
+        form = client.get("/new").text
+        csrf = form.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        started = client.post("/new", data={**card, "csrf": csrf})
+        assert started.status_code == 303
+        with client.stream("GET", started.headers["location"] + "/events", timeout=600) as stream:
+            return [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+
+    with (
+        running_studio(tmp_path / "out", settings, tmp_path / "published") as studio,
+        httpx.Client(base_url=studio.url, timeout=30) as client,
+    ):
+        killer = threading.Thread(target=kill_when_busy, args=(backend.engine, signal.SIGSEGV))
+        killer.start()
+        events = run_one(client)
+        killer.join()
+        [review] = [event for event in events if event["type"] == "review"]
+        assert review["status"] == "failed"
+        assert "the embedded llama.cpp engine crashed (signal 11, SIGSEGV)" in review["error"]
+        [done] = [event for event in events if event["type"] == "done"]
+        assert client.get("/").status_code == 200  # the studio is still up
+        page = client.get(f"/panels/{done['transcript']}").text
+        assert "crashed (signal 11, SIGSEGV)" in page
+        again = run_one(client)  # and the next run gets a fresh engine
+    assert [event["status"] for event in again if event["type"] == "review"] == ["ok"]
