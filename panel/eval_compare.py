@@ -12,16 +12,18 @@ from pydantic import BaseModel, ValidationError
 from panel.cards import describe_validation_error
 from panel.errors import ConfigError, TranscriptError
 from panel.eval_report import LOWER_IS_BETTER, PANEL_METRICS, PERSONA_METRICS, EvalReport
+from panel.regular_files import FileKind, read_regular_text
 from panel.suite import unreadable_json
 
 GIVE_A_REPORT = "Give the eval-report.json that an earlier eval wrote in its output folder."
+REPORT_FILE = FileKind(noun="eval report", expected="an eval report (.json)", error=TranscriptError)
 
 
 def load_report(path: str | Path) -> EvalReport:
     """An earlier eval report; a TranscriptError naming the file when it cannot be one."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path, REPORT_FILE))
     except RecursionError:
         raise TranscriptError(
             f"{path} is nested too deeply to be an eval report.", hint=GIVE_A_REPORT

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from panel.batch_inputs import card_files
 from panel.cards import ToolCard, describe_validation_error, parse_card, read_card_data
 from panel.errors import CardError
+from panel.regular_files import FileKind, read_regular_file
 from panel.verdicts import Decision
 
 
@@ -58,6 +59,9 @@ def labelled_card(data: Any, source: str) -> LabelledCard:
     return LabelledCard(source=source, card=parse_card(data, source), labels=labels)
 
 
+SUITE_FILE = FileKind(noun="suite", expected="a suite (.jsonl, or a folder of cards)", error=CardError)
+
+
 def unreadable_json(error: ValueError) -> str:
     """What json.loads refused, past its syntax errors: an integer over Python's digit limit."""
     if "integer string conversion" in str(error):
@@ -67,10 +71,7 @@ def unreadable_json(error: ValueError) -> str:
 
 def read_jsonl_entries(path: Path) -> list[LabelledCard]:
     entries = []
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as error:
-        raise CardError(f"{path}: cannot read the suite ({error.strerror or error}).") from None
+    lines = read_regular_file(path, SUITE_FILE).splitlines()
     for number, raw in enumerate(lines, 1):
         source = f"{path} line {number}"
         try:

@@ -281,3 +281,21 @@ def test_eval_label_naming_an_unknown_persona_is_an_error(tmp_path: Path, ollama
     assert f"{suite} line 2: the labels name 'dev_x', which is not a persona" in message
     assert "its personas are business, competition, dx, futures" in message
     assert ollama.chats == []  # refused before any panel runs
+
+
+def test_eval_baseline_or_suite_that_is_a_fifo_does_not_hang(tmp_path: Path) -> None:
+    """The guarded reader for every file: a FIFO named like a report or a suite is refused."""
+    import os
+
+    from panel.errors import CardError, TranscriptError
+    from panel.eval_compare import load_report
+    from panel.suite import read_jsonl_entries
+
+    fifo = tmp_path / "eval-report.json"
+    os.mkfifo(fifo)
+    with pytest.raises(TranscriptError, match="not a regular file"):
+        load_report(fifo)
+    suite = tmp_path / "suite.jsonl"
+    os.mkfifo(suite)
+    with pytest.raises(CardError, match="not a regular file"):
+        read_jsonl_entries(suite)
