@@ -25,10 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from panel.backends import ChatReply, ModelInfo  # noqa: E402
-from panel.batch import BatchOptions, run_batch_async  # noqa: E402
-from panel.cards import load_card  # noqa: E402
-from panel.config import Settings  # noqa: E402
+from panel.backends import ModelInfo  # noqa: E402
+from panel.batch.run import BatchOptions, run_batch_async  # noqa: E402
+from panel.records.cards import load_card  # noqa: E402
+from panel.records.chat import ChatReply  # noqa: E402
+from panel.settings import Settings  # noqa: E402
 from tests.ollama_fake import (  # noqa: E402
     FakeOllama,
     chat_body,

@@ -19,9 +19,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from panel.config import Settings
-from panel.runner import run_panel
-from panel.transcripts import PanelTranscript
+from panel.engine.runner import run_panel
+from panel.records.transcript import PanelTranscript
+from panel.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "tools"
 

@@ -1,5 +1,5 @@
 """How `panel eval`'s distinctness scales with the size of the suite: the leave-one-card-out
-nearest-centroid measure (panel.metrics.distinctness) against the implementation it replaced,
+nearest-centroid measure (panel.measure.metrics.distinctness) against the implementation it replaced,
 which rebuilt every persona's centroid for every card (cards x quotes). Four personas, one
 quote each per card, quotes of about 60 words drawn from a persona's own words and shared
 ones. Prints one table (or JSON with --json); checks that both give the same result where the
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from panel.metrics import Quote, distinctness, normalised, rate, tfidf_vectors  # noqa: E402
+from panel.measure.metrics import Quote, distinctness, normalised, rate, tfidf_vectors  # noqa: E402
 
 PERSONAS = ("business", "competition", "dx", "futures")
 SHARED = [f"shared{number}" for number in range(400)]

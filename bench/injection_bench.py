@@ -19,10 +19,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from panel.cards import parse_card
-from panel.config import resolve_settings
-from panel.personas import load_personas
-from panel.runner import open_backend, review_tool
+from panel.engine.runner import open_backend, review_tool
+from panel.records.cards import parse_card
+from panel.records.personas import load_personas
+from panel.settings import resolve_settings
 
 CORPUS = Path(__file__).resolve().parent.parent / "examples" / "injection" / "injections.jsonl"
 

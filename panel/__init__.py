@@ -5,13 +5,19 @@ result = run_panel("examples/tools/pgvector.toml")
 print(result.transcript.aggregate.ship_pct, result.path)
 """
 
-from panel.aggregate import Aggregate, Comparison, compare_aggregates, tally_reviews
-from panel.batch import BatchOptions, BatchSummary, run_batch, run_batch_async
-from panel.cards import ToolCard, load_card
-from panel.config import Settings, resolve_settings
-from panel.diff import diff_paths, diff_transcripts
-from panel.doctor import diagnose
-from panel.editing import edit_verdict, is_locked, rerun_persona, rerun_persona_async
+from panel.backends.doctor import diagnose
+from panel.batch.run import BatchOptions, BatchSummary, run_batch, run_batch_async
+from panel.editor.changes import edit_verdict, is_locked, rerun_persona, rerun_persona_async
+from panel.editor.review_mode import review_panel_async
+from panel.engine.runner import (
+    ComparisonResult,
+    PanelResult,
+    compare_tools,
+    compare_tools_async,
+    run_panel,
+    run_panel_async,
+    save_comparison,
+)
 from panel.errors import (
     BackendUnavailable,
     CardError,
@@ -21,25 +27,20 @@ from panel.errors import (
     PersonaError,
     TranscriptError,
 )
-from panel.eval_report import EvalReport
-from panel.evaluation import EvalOptions, run_eval, run_eval_async
-from panel.personas import Persona, load_personas, verdict_schema
-from panel.quality import QualityGates
-from panel.render import load_for_render, render_page
-from panel.review import review_panel_async
-from panel.revisions import RevisionConflict, change_verdict, history, verdict_from_values
-from panel.runner import (
-    ComparisonResult,
-    PanelResult,
-    compare_tools,
-    compare_tools_async,
-    run_panel,
-    run_panel_async,
-    save_comparison,
-)
-from panel.stability import sample_stability_async, stability_of_folder
-from panel.transcripts import ComparisonTranscript, PanelTranscript, load_transcript
-from panel.verdicts import PersonaReview, Verdict
+from panel.measure.evaluation import EvalOptions, run_eval, run_eval_async
+from panel.measure.report import EvalReport
+from panel.measure.stability import sample_stability_async, stability_of_folder
+from panel.publish.diff import diff_transcripts
+from panel.publish.diff_folders import diff_paths
+from panel.publish.render import load_for_render, render_page
+from panel.records.aggregate import Aggregate, Comparison, compare_aggregates, tally_reviews
+from panel.records.cards import ToolCard, load_card
+from panel.records.personas import Persona, load_personas, verdict_schema
+from panel.records.transcript import ComparisonTranscript, PanelTranscript
+from panel.records.verdicts import PersonaReview, Verdict
+from panel.settings import QualityGates, Settings, resolve_settings
+from panel.store.revisions import RevisionConflict, change_verdict, history, verdict_from_values
+from panel.store.transcripts import load_transcript
 
 __all__ = [
     "RevisionConflict",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydantic import ValidationError
+
 
 class SettingNames(dict[str, str]):
     """How a face names the settings a hint refers to; a setting it does not rename keeps its
@@ -124,3 +126,27 @@ class EngineCrashed(PanelError):
     def __init__(self, message: str, raw: str = "") -> None:
         super().__init__(message)
         self.raw = raw
+
+
+# A row with thousands of unknown columns must still give a short message.
+LISTED_PROBLEMS = 5
+
+
+MAX_PLACE_CHARS = 80
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Render pydantic errors as 'field.path: what was wrong' lines (the first few of them)."""
+    lines = []
+    problems = error.errors()
+    for item in problems[:LISTED_PROBLEMS]:
+        place = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if len(place) > MAX_PLACE_CHARS:
+            place = place[:MAX_PLACE_CHARS] + "…"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        lines.append(f"{place}: {message}")
+    if len(problems) > LISTED_PROBLEMS:
+        lines.append(f"and {len(problems) - LISTED_PROBLEMS:,} more problems")
+    return "; ".join(lines)

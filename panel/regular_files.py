@@ -14,6 +14,8 @@ from panel.errors import PanelError
 
 # What a transcript, a votes file or a report may weigh; a real one is far smaller.
 MAX_DATA_FILE_BYTES = 64 * 1024 * 1024
+# A real card is a few kilobytes; anything far larger is a scraping accident or an attack.
+MAX_CARD_BYTES = 64 * 1024
 # What a settings or persona file may weigh.
 MAX_SETTINGS_FILE_BYTES = 1024 * 1024
 

@@ -9,8 +9,8 @@ from types import ModuleType
 import pytest
 from tenacity import wait_none
 
-from panel import structured
-from panel.config import Settings
+from panel.engine import verdict_loop as structured
+from panel.settings import Settings
 from tests.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from panel.config import Settings
+from panel.settings import Settings
 from panel.web import create_app
 
 

@@ -1,5 +1,5 @@
-from panel.aggregate import Aggregate, compare_aggregates, percent, tally_reviews
-from panel.verdicts import PersonaReview, Verdict
+from panel.records.aggregate import Aggregate, compare_aggregates, percent, tally_reviews
+from panel.records.verdicts import PersonaReview, Verdict
 
 
 def review(persona: str, decision: str | None, confidence: float = 0.8) -> PersonaReview:

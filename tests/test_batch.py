@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from panel.batch import BatchOptions, read_rows, run_batch
-from panel.cards import load_card
+from panel.batch.run import BatchOptions, read_rows, run_batch
 from panel.cli import app, batch_display
-from panel.transcripts import load_transcript
+from panel.records.cards import load_card
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES, ROOT
 from tests.ollama_fake import free_port_url, start_fake_ollama, stop_fake_ollama
 
@@ -200,8 +200,8 @@ def test_cli_bad_input_path_is_a_clear_error(tmp_path: Path):
 BATCH_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
-from panel.batch import BatchOptions, run_batch
-from panel.config import Settings
+from panel.batch.run import BatchOptions, run_batch
+from panel.settings import Settings
 settings = Settings(backend="ollama", host={url!r}, timeout=5, out_dir={out!r})
 run_batch({source!r}, settings, BatchOptions(hosts=[{url!r}], slots=4, concurrency=2))
 """
@@ -228,7 +228,7 @@ def test_kill_9_at_any_moment_then_rerun_gives_every_panel_once(tmp_path: Path, 
         time.sleep(kill_after)
         child.send_signal(signal.SIGKILL)
         assert child.wait() == -signal.SIGKILL, "the batch ended before it could be killed"
-        from panel.config import Settings
+        from panel.settings import Settings
 
         settings = Settings(backend="ollama", host=fake.url, timeout=5, out_dir=out)
         summary = run_batch(source, settings, BatchOptions(hosts=[fake.url]))
@@ -351,7 +351,7 @@ def test_a_deleted_or_truncated_batch_transcript_is_redone_not_reported_done(
 
 
 def test_batch_manifest_keys_include_the_host_where_the_server_reports_no_digest():
-    from panel.batch_manifest import build_identities
+    from panel.batch.manifest import build_identities
 
     # A server that reports no digest is known by its host: another host is another panel.
     assert build_identities([("http://a/v1", None)]) != build_identities([("http://b/v1", None)])

@@ -2,12 +2,12 @@ import asyncio
 from pathlib import Path
 
 from panel.backends.ollama import OllamaBackend
-from panel.cache import CachedBackend, ResponseCache, call_key
-from panel.cards import load_card
-from panel.personas import load_personas
-from panel.prompts import render_messages
-from panel.runner import review_tool
-from panel.structured import review_persona
+from panel.backends.response_cache import CachedBackend, ResponseCache, call_key
+from panel.engine.prompts import render_messages
+from panel.engine.runner import review_tool
+from panel.engine.verdict_loop import review_persona
+from panel.records.cards import load_card
+from panel.records.personas import load_personas
 from tests.conftest import EXAMPLES
 
 MODEL = "llama3.1:8b"
@@ -120,7 +120,7 @@ def test_the_key_covers_host_digest_messages_schema_and_options():
 
 
 def test_the_cache_file_persists_and_is_shared(tmp_path: Path):
-    from panel.backends import ChatReply
+    from panel.records.chat import ChatReply
 
     path = tmp_path / "nested" / "cache.sqlite"
     first = ResponseCache(path)
@@ -184,12 +184,12 @@ class FingerprintServer:
         self.calls = 0
 
     async def prepare(self, models):
-        from panel.backends import ModelInfo
+        from panel.records.chat import ModelInfo
 
         return {model: ModelInfo(name=model) for model in models}
 
     async def chat(self, model, messages, schema, options):
-        from panel.backends import ChatReply
+        from panel.records.chat import ChatReply
 
         self.calls += 1
         return ChatReply(

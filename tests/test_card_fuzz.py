@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from panel.cards import ToolCard, load_card
 from panel.cli import app
 from panel.errors import CardError
+from panel.records.cards import ToolCard, load_card
 from tests.test_cards import GOOD
 
 FIELDS = list(GOOD)

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from panel.cards import load_card, parse_card
 from panel.errors import CardError
+from panel.records.cards import load_card, parse_card
 from tests.conftest import EXAMPLES
 
 GOOD = {

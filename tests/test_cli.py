@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from panel.aggregate import tally_reviews
 from panel.cli import app
-from panel.transcripts import load_transcript
+from panel.records.aggregate import tally_reviews
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import free_port_url
 

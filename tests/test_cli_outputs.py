@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from panel.aggregate import Aggregate, compare_aggregates
-from panel.cards import load_card
 from panel.cli import app
-from panel.transcripts import load_transcript
+from panel.records.aggregate import Aggregate, compare_aggregates
+from panel.records.cards import load_card
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
 

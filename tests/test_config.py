@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from panel.config import normalize_host, resolve_settings
 from panel.errors import ConfigError
+from panel.settings import normalize_host, resolve_settings
 
 
 def test_flag_beats_environment_beats_file(tmp_path: Path):

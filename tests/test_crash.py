@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from panel.batch import BatchOptions, run_batch
-from panel.config import Settings
-from panel.transcripts import load_transcript
+from panel.batch.run import BatchOptions, run_batch
+from panel.settings import Settings
+from panel.store.transcripts import load_transcript
 from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
 from tests.test_batch import BATCH_CHILD, ROOT, manifest_hashes, transcripts, write_jsonl
 

@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.config import Settings
-from panel.diff import diff_paths, diff_transcripts, should_fail, word_diff
-from panel.diff_folders import diff_folders
+from panel.engine.runner import compare_tools
 from panel.errors import PanelError, TranscriptError
-from panel.runner import compare_tools
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.publish.diff import diff_transcripts, should_fail, word_diff
+from panel.publish.diff_folders import diff_folders, diff_paths
+from panel.records.transcript import PanelTranscript
+from panel.settings import Settings
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import FakeOllama
 

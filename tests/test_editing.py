@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.editing import (
+from panel.editor.changes import (
     InvalidEdit,
     LockedReview,
     edit_verdict,
@@ -21,9 +21,10 @@ from panel.editing import (
     rerun_persona,
     verdict_document,
 )
-from panel.personas import load_personas
-from panel.review import ReviewSession, review_panel_async
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.editor.review_mode import ReviewSession, review_panel_async
+from panel.records.personas import load_personas
+from panel.records.transcript import PanelTranscript
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -269,7 +270,7 @@ def test_lock_is_respected_by_rerun_unless_forced(ollama, settings, card_path, t
 
 def test_verdict_document_round_trips_awkward_text():
     persona = next(lp.persona for lp in load_personas() if lp.persona.id == "dx")
-    from panel.verdicts import PersonaReview, Verdict
+    from panel.records.verdicts import PersonaReview, Verdict
 
     awkward = 'He said """no""" \\ then\ttabbed\r\nand a bell \x07 and ünïcode'
     verdict = Verdict(
@@ -292,7 +293,7 @@ def test_verdict_document_round_trips_awkward_text():
 
 def test_failed_review_gets_an_empty_form_that_must_be_filled():
     persona = next(lp.persona for lp in load_personas() if lp.persona.id == "dx")
-    from panel.verdicts import PersonaReview
+    from panel.records.verdicts import PersonaReview
 
     review = PersonaReview(persona="dx", model="m", status="failed", error="no valid verdict")
     document = verdict_document(persona, review, "pgvector")
@@ -304,7 +305,7 @@ def test_failed_review_gets_an_empty_form_that_must_be_filled():
 def test_person_name_prefers_by_then_git_then_the_os_user(monkeypatch):
     import subprocess
 
-    from panel import editing
+    from panel.editor import changes as editing
 
     assert person_name("  Alice ") == "Alice"
     monkeypatch.setattr(
@@ -405,7 +406,7 @@ def test_review_that_runs_out_of_answers_saves_nothing(ollama, tmp_path):
 def test_review_session_asks_only_about_open_personas():
     import asyncio
 
-    from panel.verdicts import PersonaReview
+    from panel.records.verdicts import PersonaReview
 
     asked: list[list[str]] = []
     session = ReviewSession(
@@ -469,7 +470,7 @@ def test_lock_without_an_editor_through_no_edit(ollama, settings, card_path, mon
 def test_a_rerun_that_meets_a_bug_keeps_the_earlier_verdict(ollama, settings, card_path, monkeypatch):
     """A rerun goes through the graph's review node, whose guard turns any exception into a
     failed sample on record."""
-    from panel import graph
+    from panel.engine import graph
 
     async def broken(*args, **kwargs):
         raise RuntimeError("unexpected bug")

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from panel import file_digest
 from panel.backends import decoding
 from panel.backends.decoding import QUOTE_PATTERN, decoding_schema, sampling_parameters
 from panel.backends.embedded import EmbeddedBackend
@@ -23,13 +22,15 @@ from panel.backends.embedded_files import bundled_gguf
 from panel.backends.ollama import OllamaBackend
 from panel.backends.registry import open_backend
 from panel.cli import app
-from panel.config import Settings
+from panel.engine.quality import sentences
+from panel.engine.runner import run_panel
 from panel.errors import BackendUnavailable
-from panel.file_digest import file_sha256
-from panel.personas import load_personas, verdict_model, verdict_schema
-from panel.quality import sentences
-from panel.runner import run_panel
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.records.personas import load_personas, verdict_model, verdict_schema
+from panel.records.transcript import PanelTranscript
+from panel.settings import Settings
+from panel.store import file_digest
+from panel.store.file_digest import file_sha256
+from panel.store.transcripts import load_transcript
 from tests.ollama_fake import FakeOllama, free_port_url
 
 runner = CliRunner()

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from panel.backends.embedded import EmbeddedBackend, bundled_gguf
-from panel.config import Settings
-from panel.personas import load_personas, verdict_model
-from panel.quality import QualityGates
-from panel.runner import run_panel
+from panel.engine.runner import run_panel
+from panel.records.personas import load_personas, verdict_model
+from panel.settings import QualityGates, Settings
 
 pytestmark = pytest.mark.slow
 

@@ -19,12 +19,11 @@ import pytest
 from panel.backends import embedded
 from panel.backends.embedded import EmbeddedBackend, EngineConfig, LlamaEngine
 from panel.backends.embedded_files import bundled_gguf
-from panel.batch import BatchOptions, run_batch
-from panel.config import Settings
+from panel.batch.run import BatchOptions, run_batch
+from panel.engine.runner import run_panel
 from panel.errors import BackendUnavailable
-from panel.quality import QualityGates
-from panel.runner import run_panel
-from panel.transcripts import load_transcript
+from panel.settings import QualityGates, Settings
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.slow
@@ -153,7 +152,7 @@ PARENT = """
 import asyncio, json, sys
 sys.path.insert(0, {root!r})
 from panel.backends.embedded import EmbeddedBackend
-from panel.config import Settings
+from panel.settings import Settings
 backend = EmbeddedBackend.for_settings(Settings(backend="embedded", embedded_slots=1))
 asyncio.run(backend.prepare(["any"]))
 print(json.dumps({{"pid": backend.engine.process.pid, "url": backend.engine.url}}), flush=True)
@@ -193,7 +192,7 @@ def test_the_studio_survives_an_engine_crash_and_says_so_on_the_runs_page(
     (personas / "dx.toml").write_text((ROOT / "personas" / "dx.toml").read_text())
     settings = settings_for(tmp_path, personas_dir=personas)
     backend = EmbeddedBackend.for_settings(settings)
-    from panel.cards import load_card
+    from panel.records.cards import load_card
     from panel.web.runs import card_values
 
     card = card_values(load_card(EXAMPLES / "pgvector.toml"))

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from panel.cli import app
 from panel.errors import PersonaError
-from panel.personas import load_personas
+from panel.records.personas import load_personas
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()

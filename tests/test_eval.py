@@ -7,9 +7,9 @@ from typer.testing import CliRunner
 
 from panel.cli import app
 from panel.errors import CardError, ConfigError
-from panel.eval_compare import compare_reports, failed_thresholds, parse_threshold
-from panel.eval_report import EvalReport
-from panel.suite import load_suite
+from panel.measure.baseline import compare_reports, failed_thresholds, parse_threshold
+from panel.measure.report import EvalReport
+from panel.measure.suite import load_suite
 from tests.conftest import ROOT
 from tests.ollama_fake import FakeOllama
 
@@ -288,8 +288,8 @@ def test_eval_baseline_or_suite_that_is_a_fifo_does_not_hang(tmp_path: Path) -> 
     import os
 
     from panel.errors import CardError, TranscriptError
-    from panel.eval_compare import load_report
-    from panel.suite import read_jsonl_entries
+    from panel.measure.baseline import load_report
+    from panel.measure.suite import read_jsonl_entries
 
     fifo = tmp_path / "eval-report.json"
     os.mkfifo(fifo)

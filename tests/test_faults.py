@@ -9,8 +9,8 @@ from pathlib import Path
 from werkzeug import Response
 
 from panel.backends.pool import HostPool
-from panel.batch import BatchOptions, run_batch
-from panel.transcripts import load_transcript
+from panel.batch.run import BatchOptions, run_batch
+from panel.store.transcripts import load_transcript
 from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
 from tests.test_batch import cli, manifest_hashes, transcripts, write_jsonl
 

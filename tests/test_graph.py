@@ -1,7 +1,7 @@
 import time
 
 from panel import run_panel
-from panel.config import Settings
+from panel.settings import Settings
 from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
 
 
@@ -20,7 +20,7 @@ def test_personas_run_in_parallel(card_path, tmp_path):
 
 
 def test_one_persona_crashing_does_not_cancel_the_others(ollama, settings, card_path, monkeypatch):
-    from panel import graph
+    from panel.engine import graph
 
     real = graph.review_persona
 

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from panel.cards import load_card
+from panel.engine.prompts import render_messages
 from panel.errors import PersonaError
-from panel.personas import load_persona_file, load_personas
-from panel.prompts import render_messages
+from panel.records.cards import load_card
+from panel.records.personas import load_persona_file, load_personas
 from tests.conftest import EXAMPLES, ROOT
 
 EXAMPLE = """

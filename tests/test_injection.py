@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from panel.cards import parse_card
-from panel.personas import load_personas
-from panel.prompts import render_messages
+from panel.engine.prompts import render_messages
+from panel.records.cards import parse_card
+from panel.records.personas import load_personas
 
 INJECTIONS = [
     json.loads(line)

@@ -4,9 +4,17 @@ import time
 
 import pytest
 
-from panel.cards import load_card
-from panel.metrics import Quote, card_terms, cohen_kappa, discrimination, distinctness, is_grounded, rate
-from panel.verdicts import Verdict
+from panel.measure.metrics import (
+    Quote,
+    card_terms,
+    cohen_kappa,
+    discrimination,
+    distinctness,
+    is_grounded,
+    rate,
+)
+from panel.records.cards import load_card
+from panel.records.verdicts import Verdict
 from tests.conftest import EXAMPLES
 
 PGVECTOR = load_card(EXAMPLES / "pgvector.toml")
@@ -88,7 +96,7 @@ def test_distinctness_needs_two_personas_on_two_cards():
 def held_out_reference(quotes: list[Quote]) -> dict[str, float | None]:
     """Distinctness as DISTINCTNESS_METHOD says it, computed the slow way: every persona's
     centroid rebuilt for every left-out card."""
-    from panel.metrics import tfidf_vectors
+    from panel.measure.metrics import tfidf_vectors
 
     vectors = tfidf_vectors(quotes)
     personas = sorted({quote.persona for quote in quotes})

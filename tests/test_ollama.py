@@ -9,10 +9,10 @@ import pytest
 from werkzeug import Response
 
 from panel import run_panel
-from panel.config import Settings
 from panel.errors import BackendUnavailable, ModelNotFound
-from panel.personas import default_personas_dir, load_personas, verdict_schema
-from panel.transcripts import load_transcript
+from panel.records.personas import default_personas_dir, load_personas, verdict_schema
+from panel.settings import Settings
+from panel.store.transcripts import load_transcript
 from tests.ollama_fake import (
     Drip,
     Hang,

@@ -13,12 +13,12 @@ import pytest
 from werkzeug import Response
 
 from panel import run_panel
+from panel.backends.doctor import diagnose
 from panel.backends.ollama import OllamaBackend
-from panel.cards import ToolCard, load_card
-from panel.config import Settings
-from panel.doctor import diagnose
 from panel.errors import BackendUnavailable, CardError, ModelServerError, ModelUnavailable
-from panel.personas import default_personas_dir
+from panel.records.cards import ToolCard, load_card
+from panel.records.personas import default_personas_dir
+from panel.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import MEMORY_ERROR, Hang, start_fake_ollama, stop_fake_ollama
 

@@ -17,7 +17,6 @@ from panel.backends.openai import MAX_REPLY_BYTES, OpenAIBackend
 from panel.backends.pool import HostPool
 from panel.backends.registry import PoolOptions, backend_names, build_backend, get_spec
 from panel.cli import app
-from panel.config import Settings, resolve_settings
 from panel.errors import (
     BackendRequestError,
     BackendUnavailable,
@@ -28,6 +27,7 @@ from panel.errors import (
     TransientBackendError,
     UnreadableReply,
 )
+from panel.settings import Settings, resolve_settings
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import free_port_url
 

@@ -8,11 +8,12 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.editing import persona_from_record, recorded_persona
-from panel.page_facts import verdict_sentence
-from panel.render import render_page
-from panel.revisions import change_verdict, find_review, revision_number, verdict_from_values
-from panel.transcripts import PanelTranscript, load_transcript, save_transcript
+from panel.editor.changes import persona_from_record, recorded_persona
+from panel.publish.page_facts import verdict_sentence
+from panel.publish.render import render_page
+from panel.records.transcript import PanelTranscript
+from panel.store.revisions import change_verdict, find_review, revision_number, verdict_from_values
+from panel.store.transcripts import load_transcript, save_transcript
 from tests.conftest import EXAMPLES
 from tests.test_render import chromium, parse_html
 

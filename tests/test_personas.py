@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from panel.errors import PersonaError
-from panel.personas import default_personas_dir, load_personas, verdict_model, verdict_schema
+from panel.records.personas import default_personas_dir, load_personas, verdict_model, verdict_schema
 
 FIFTH = """
 id = "security"

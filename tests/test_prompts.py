@@ -1,6 +1,6 @@
-from panel.cards import load_card, parse_card
-from panel.personas import load_personas
-from panel.prompts import card_as_data, render_messages, render_retry, template_hashes
+from panel.engine.prompts import card_as_data, render_messages, render_retry, template_hashes
+from panel.records.cards import load_card, parse_card
+from panel.records.personas import load_personas
 from tests.conftest import EXAMPLES
 from tests.test_cards import GOOD
 

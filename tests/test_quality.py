@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from panel.cards import load_card
-from panel.config import Settings
-from panel.personas import load_personas
-from panel.quality import QualityGates, build_references, degenerate_problem, echo_problem, quality_problem
-from panel.runner import run_panel
-from panel.verdicts import Verdict
+from panel.engine.quality import build_references, degenerate_problem, echo_problem, quality_problem
+from panel.engine.runner import run_panel
+from panel.records.cards import load_card
+from panel.records.personas import load_personas
+from panel.records.verdicts import Verdict
+from panel.settings import QualityGates, Settings
 from tests.conftest import EXAMPLES
 
 DX = next(lp.persona for lp in load_personas() if lp.persona.id == "dx")
@@ -140,7 +140,7 @@ def test_thresholds_change_what_fails():
 
 
 def test_gates_come_from_panel_toml(tmp_path):
-    from panel.config import resolve_settings
+    from panel.settings import resolve_settings
 
     (tmp_path / "panel.toml").write_text("[quality]\ncard_words = 20\nenabled = false\n")
     settings = resolve_settings({}, {}, tmp_path / "panel.toml")
@@ -227,7 +227,7 @@ def test_gates_off_accepts_the_echo(ollama, settings: Settings, card_path, tmp_p
 
 
 def test_panel_rerun_goes_through_the_gates_too(ollama, settings: Settings, card_path):
-    from panel.editing import rerun_persona
+    from panel.editor.changes import rerun_persona
 
     path = run_panel(card_path, settings).path
     ollama.enqueue(echoing)

@@ -18,11 +18,11 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from panel import run_panel
-from panel.cards import Link, ToolCard, load_card
 from panel.cli import app
-from panel.config import Settings
-from panel.render import VotesError, load_for_render, parse_votes, render_page, vote_for
-from panel.runner import compare_tools
+from panel.engine.runner import compare_tools
+from panel.publish.render import VotesError, load_for_render, parse_votes, render_page, vote_for
+from panel.records.cards import Link, ToolCard, load_card
+from panel.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.ollama_fake import FakeOllama
 

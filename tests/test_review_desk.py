@@ -2,10 +2,11 @@
 
 import pytest
 
-from panel.cards import load_card
-from panel.review_desk import ReviewDesk, UnknownReview
-from panel.revisions import InvalidVerdict, find_review
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.editor.review_desk import ReviewDesk, UnknownReview
+from panel.records.cards import load_card
+from panel.records.transcript import PanelTranscript
+from panel.store.revisions import InvalidVerdict, find_review
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 
 

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.editing import edit_verdict, persona_from_record, recorded_persona, rerun_persona
-from panel.revisions import (
+from panel.editor.changes import edit_verdict, persona_from_record, recorded_persona, rerun_persona
+from panel.records.transcript import PanelTranscript
+from panel.store.revisions import (
     InvalidVerdict,
     RevisionConflict,
     change_verdict,
@@ -21,7 +22,7 @@ from panel.revisions import (
     revision_number,
     verdict_from_values,
 )
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.store.transcripts import load_transcript
 
 runner = CliRunner()
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -179,7 +180,7 @@ def test_guarded_save_gives_up_on_a_lock_held_too_long_with_exit_4(ollama, setti
     """Issue 19: a save waited forever for another process's lock (the studio froze whole)."""
     import fcntl
 
-    from panel import revisions
+    from panel.store import revisions
 
     monkeypatch.setattr(revisions, "LOCK_WAIT_SECONDS", 0.3)
     path = panel_at(settings, card_path)

@@ -10,10 +10,7 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.config import Settings
-from panel.personas import load_personas
-from panel.quality import QualityGates
-from panel.stability import (
+from panel.measure.stability import (
     StabilityError,
     assess_stability,
     flip_rate,
@@ -22,7 +19,9 @@ from panel.stability import (
     ship_interval,
     t_quantile,
 )
-from panel.transcripts import load_transcript
+from panel.records.personas import load_personas
+from panel.settings import QualityGates, Settings
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -170,7 +169,7 @@ def test_stability_of_a_folder_of_transcripts(ollama, tmp_path):
 
 
 def test_stability_reads_the_first_revision_not_hand_edits(ollama, settings):
-    from panel.editing import with_revision
+    from panel.editor.changes import with_revision
 
     transcripts = [run_panel(PGVECTOR, settings).transcript for _ in range(2)]
     dx = transcripts[1].reviews[2]

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from panel.backends import ChatReply
-from panel.personas import load_personas, verdict_model
-from panel.structured import InvalidOutput, parse_verdict
+from panel.engine.verdict_loop import InvalidOutput, parse_verdict
+from panel.records.chat import ChatReply
+from panel.records.personas import load_personas, verdict_model
 
 DX = next(lp.persona for lp in load_personas() if lp.persona.id == "dx")
 SHAPE = verdict_model(DX)

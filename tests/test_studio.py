@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from panel import run_panel
 from panel.cli import app
 from panel.errors import ConfigError
-from panel.revisions import find_review
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.records.transcript import PanelTranscript
+from panel.store.revisions import find_review
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES, import_or_skip
 
 for module in ("starlette", "uvicorn", "multipart"):
@@ -259,7 +260,7 @@ def test_each_browser_session_has_its_own_csrf_token(studio, panel_name):
 
 
 def test_saving_a_comparison_writes_the_transcript_panel_compare_writes(studio, panel_name, settings):
-    from panel.transcripts import ComparisonTranscript
+    from panel.records.transcript import ComparisonTranscript
 
     copilot = run_panel(EXAMPLES / "github-copilot.toml", settings).path
     assert copilot is not None
@@ -438,7 +439,7 @@ def test_studio_stays_responsive_while_another_process_holds_a_transcripts_lock(
     import sys
     import time
 
-    from panel import revisions
+    from panel.store import revisions
 
     monkeypatch.setattr(revisions, "LOCK_WAIT_SECONDS", 2.0)
     path = studio.folder / panel_name

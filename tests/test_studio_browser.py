@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.revisions import find_review, history
-from panel.transcripts import PanelTranscript, load_transcript
+from panel.records.transcript import PanelTranscript
+from panel.store.revisions import find_review, history
+from panel.store.transcripts import load_transcript
 from tests.conftest import EXAMPLES, import_or_skip
 
 sync_api = import_or_skip("playwright.sync_api", "the browser tests need playwright (the dev extra)")

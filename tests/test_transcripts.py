@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from panel.errors import TranscriptError
-from panel.transcripts import load_transcript, safe_slug, write_atomic
+from panel.store.transcripts import load_transcript, safe_slug, write_atomic
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """What a grammar-constrained server is sent for a verdict: the schema reshaped so the grammar can
 enforce it, and Ollama-style options as chat-completion sampling parameters.
 
-Replies are always validated against the real schema (panel.structured); this module only shapes
+Replies are always validated against the real schema (panel.engine.verdict_loop); this module only shapes
 what the decoder is held to.
 """
 

@@ -29,12 +29,12 @@ from typing import Any
 
 import httpx
 
-from panel.backends import ChatReply, ModelInfo
 from panel.backends.embedded_files import START_OLLAMA, bundled_gguf, missing_engine, resolve_gguf
 from panel.backends.openai import OpenAIBackend
-from panel.config import Settings
 from panel.errors import BackendUnavailable, EngineCrashed, PanelError, UnreadableReply
-from panel.file_digest import file_sha256
+from panel.records.chat import ChatReply, ModelInfo
+from panel.settings import Settings
+from panel.store.file_digest import file_sha256
 
 MAX_THREADS = 8
 START_SECONDS = 120.0  # loading a multi-GB GGUF from a cold disk takes a while

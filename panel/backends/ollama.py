@@ -19,7 +19,6 @@ import httpx
 import ollama
 from pydantic import ValidationError
 
-from panel.backends import ChatReply, ModelInfo
 from panel.backends.ollama_server import (
     ShownModel,
     is_permanent_failure,
@@ -39,6 +38,7 @@ from panel.errors import (
     TransientBackendError,
     UnreadableReply,
 )
+from panel.records.chat import ChatReply, ModelInfo
 
 NANOSECONDS_PER_MS = 1_000_000
 # No chunk for this long once the reply has started means the server stalled.

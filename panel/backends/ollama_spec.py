@@ -10,7 +10,7 @@ from panel.backends.registry import AUTO_PROBE_SECONDS, BackendSpec, Capabilitie
 from panel.errors import BackendUnavailable, ModelNotFound
 
 if TYPE_CHECKING:
-    from panel.config import Settings
+    from panel.settings import Settings
 
 
 def build(settings: Settings, host: str) -> OllamaBackend:

@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from panel.backends import ChatReply, ModelInfo
 from panel.backends.decoding import decoding_schema, sampling_parameters
 from panel.errors import (
     BackendRequestError,
@@ -39,6 +38,7 @@ from panel.errors import (
     TransientBackendError,
     UnreadableReply,
 )
+from panel.records.chat import ChatReply, ModelInfo
 
 JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
 # A verdict is a few kilobytes; a server sending more than this for one reply is stopped.

@@ -9,7 +9,7 @@ from panel.backends.registry import BackendSpec, Capabilities, Check, Findings
 from panel.errors import BackendUnavailable, ModelNotFound
 
 if TYPE_CHECKING:
-    from panel.config import Settings
+    from panel.settings import Settings
 
 
 def build(settings: Settings, host: str) -> OpenAIBackend:

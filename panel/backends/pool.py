@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from panel.backends import ChatReply, ModelInfo
 from panel.backends.ollama import OllamaBackend
 from panel.errors import (
     BackendOutage,
@@ -28,6 +27,7 @@ from panel.errors import (
     TransientBackendError,
     literal,
 )
+from panel.records.chat import ChatReply, ModelInfo
 
 
 @dataclass

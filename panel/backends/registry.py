@@ -20,16 +20,11 @@ from pydantic import BaseModel
 
 from panel.backends import Backend
 from panel.errors import BackendUnavailable, ConfigError
+from panel.settings import REGISTRY, backend_names
 
 if TYPE_CHECKING:
-    from panel.config import Settings
+    from panel.settings import Settings
 
-# Backend name -> the module whose SPEC declares it. One line per backend.
-REGISTRY = {
-    "ollama": "panel.backends.ollama_spec",
-    "openai": "panel.backends.openai_spec",
-    "embedded": "panel.backends.embedded_spec",
-}
 # `--backend auto` tries these in order and takes the first that answers...
 AUTO_CANDIDATES = ("ollama",)
 # ...and falls back to this one, which needs no server.
@@ -80,11 +75,6 @@ class BackendSpec:
     build: Callable[[Settings, str], Backend]  # settings and one host URL -> an unopened backend
     doctor: Callable[[Settings, dict[str, str]], Awaitable[Findings]]  # persona id -> model
     probe: Callable[[Any], Awaitable[bool]] | None = None  # does this built backend answer?
-
-
-def backend_names() -> list[str]:
-    """Every name `--backend` accepts."""
-    return ["auto", *REGISTRY]
 
 
 def get_spec(name: str) -> BackendSpec:

@@ -95,7 +95,7 @@ def batch(
 
     Exit 0 when every valid row has a complete panel; 1 when a row was skipped or a panel is incomplete.
     """
-    from panel.batch import BatchOptions, run_batch_async
+    from panel.batch.run import BatchOptions, run_batch_async
     from panel.cli.batch_display import BatchProgressView, print_batch_summary
 
     with reporting_errors():

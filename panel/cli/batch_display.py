@@ -18,8 +18,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from panel.aggregate import percent_text
-from panel.batch import BatchSummary, ProgressEvent
+from panel.batch.run import BatchSummary, ProgressEvent
+from panel.records.aggregate import percent_text
 
 # Seconds between two plain progress lines when the output is not a terminal.
 PLAIN_INTERVAL = 10.0

@@ -17,9 +17,9 @@ from typer.core import TyperCommand
 from panel.backends.registry import backend_names
 from panel.cli import display
 from panel.cli.terminal import TerminalConsole
-from panel.config import Settings, resolve_settings
+from panel.engine.runner import panel_version
 from panel.errors import ConfigError, PanelError
-from panel.runner import panel_version
+from panel.settings import Settings, resolve_settings
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
 

@@ -8,9 +8,9 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from panel.aggregate import percent_text
 from panel.cli.display import DECISION_STYLE
-from panel.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff, varies_per_tool
+from panel.publish.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff, varies_per_tool
+from panel.records.aggregate import percent_text
 
 CHANGED_STYLE = "yellow"
 

@@ -11,14 +11,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from panel.aggregate import percent_text
-from panel.page_facts import panel_size
-from panel.personas import LoadedPersona, Persona
-from panel.transcripts import ComparisonTranscript, PanelTranscript
-from panel.verdicts import PersonaReview
+from panel.publish.page_facts import panel_size
+from panel.records.aggregate import percent_text
+from panel.records.personas import LoadedPersona, Persona
+from panel.records.transcript import ComparisonTranscript, PanelTranscript
+from panel.records.verdicts import PersonaReview
 
 if TYPE_CHECKING:
-    from panel.stability import StabilityReport
+    from panel.measure.stability import StabilityReport
 
 DECISION_STYLE = {"ship": "bold green", "skip": "bold red"}
 

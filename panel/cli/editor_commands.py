@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from panel.aggregate import percent_text
 from panel.cli import display
 from panel.cli.common import (
     EXIT_INCOMPLETE,
@@ -36,23 +35,16 @@ from panel.cli.common import (
     stderr,
     stdout,
 )
-from panel.config import Settings, response_cache_path
-from panel.editing import (
-    Choice,
-    RevisionResult,
-    edit_verdict,
-    history,
-    rerun_persona_async,
-)
+from panel.editor.changes import Choice, RevisionResult, edit_verdict, history, rerun_persona_async
+from panel.editor.review_mode import review_panel_async
+from panel.engine.runner import PanelResult
 from panel.errors import PanelError
-from panel.review import review_panel_async
-from panel.runner import PanelResult
-from panel.stability import sample_stability_async, stability_of_folder
-from panel.transcripts import (
-    PanelTranscript,
-    summarize_panel,
-)
-from panel.verdicts import PersonaReview
+from panel.measure.stability import sample_stability_async, stability_of_folder
+from panel.records.aggregate import percent_text
+from panel.records.transcript import PanelTranscript
+from panel.records.verdicts import PersonaReview
+from panel.settings import Settings, response_cache_path
+from panel.store.transcripts import summarize_panel
 
 # --- editor workflow: rerun, edit, review, stability -----------------------------------------
 

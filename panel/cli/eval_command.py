@@ -100,8 +100,8 @@ def eval_suite(
     """
     from panel.cli.batch_display import BatchProgressView
     from panel.cli.eval_display import eval_markdown, print_eval
-    from panel.eval_compare import compare_reports, failed_thresholds, load_report, parse_threshold
-    from panel.evaluation import EvalOptions, run_eval_async
+    from panel.measure.baseline import compare_reports, failed_thresholds, load_report, parse_threshold
+    from panel.measure.evaluation import EvalOptions, run_eval_async
 
     with reporting_errors():
         settings = settings_from_flags(

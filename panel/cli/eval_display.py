@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from panel.eval_compare import Change
-from panel.eval_report import PANEL_METRICS, PERSONA_METRICS, EvalReport
+from panel.measure.baseline import Change
+from panel.measure.report import PANEL_METRICS, PERSONA_METRICS, EvalReport
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Shown first, in this order; the reply_* rates and first-try validity follow.

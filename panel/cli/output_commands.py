@@ -9,22 +9,14 @@ from typing import Annotated, Literal, get_args
 import typer
 
 from panel.cli import diff_display
-from panel.cli.common import (
-    EXIT_OK,
-    app,
-    notice,
-    reporting_errors,
-    settings_from_flags,
-    stdout,
-)
+from panel.cli.common import EXIT_OK, app, notice, reporting_errors, settings_from_flags, stdout
 from panel.cli.terminal import strip_control_sequences
-from panel.diff import FailOn, diff_paths, diff_to_json, should_fail
 from panel.errors import ConfigError
-from panel.page_facts import IncompletePanel, check_complete
-from panel.render import load_for_render, load_votes, render_diff, render_page
-from panel.transcripts import (
-    write_file,
-)
+from panel.publish.diff import FailOn, diff_to_json, should_fail
+from panel.publish.diff_folders import diff_paths
+from panel.publish.page_facts import IncompletePanel, check_complete
+from panel.publish.render import load_for_render, load_votes, render_diff, render_page
+from panel.store.transcripts import write_file
 
 # --- diff and render -------------------------------------------------------------------------
 

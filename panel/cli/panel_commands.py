@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from panel.aggregate import compare_aggregates
 from panel.cli import display
 from panel.cli.common import (
     EXIT_BACKEND,
@@ -35,17 +34,12 @@ from panel.cli.common import (
     stderr,
     stdout,
 )
+from panel.engine.runner import compare_tools_async, run_panel_async
 from panel.errors import PanelError
-from panel.personas import LoadedPersona, load_personas
-from panel.runner import compare_tools_async, run_panel_async
-from panel.transcripts import (
-    ComparisonTranscript,
-    PanelTranscript,
-    load_transcript,
-    resolve_side,
-    summarize_comparison,
-    summarize_panel,
-)
+from panel.records.aggregate import compare_aggregates
+from panel.records.personas import LoadedPersona, load_personas
+from panel.records.transcript import ComparisonTranscript, PanelTranscript
+from panel.store.transcripts import load_transcript, resolve_side, summarize_comparison, summarize_panel
 
 
 @app.command()
@@ -260,7 +254,7 @@ def doctor(
     from rich.markup import escape
     from rich.table import Table
 
-    from panel.doctor import diagnose
+    from panel.backends.doctor import diagnose
 
     with reporting_errors():
         settings = settings_from_flags(

@@ -4,25 +4,18 @@ server-rendered Jinja2 pages, one small vendored script, and the guards of panel
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from panel.aggregate import percent_text
-from panel.config import Settings
 from panel.errors import ConfigError, PanelError
-from panel.review_desk import ReviewDesk
-from panel.revisions import TranscriptBusy
-from panel.web.jobs import JobBoard
+from panel.settings import Settings
+from panel.store.revisions import TranscriptBusy
 from panel.web.security import (
     URL_SAFE_TOKEN,
     BodyTooLarge,
@@ -32,48 +25,11 @@ from panel.web.security import (
     token_weakness,
     too_large,
 )
+from panel.web.studio import Studio, studio_of
 
 HERE = Path(__file__).parent
 LOG = logging.getLogger("panel.studio")
-MAX_FORM_FIELDS = 200
 MIN_TOKEN_CHARS = 16
-
-
-@dataclass
-class Studio:
-    """What every route needs: the folder, the settings for runs, where pages are published."""
-
-    folder: Path
-    settings: Settings
-    publish_dir: Path
-    guard: Guard
-    jobs: JobBoard = field(default_factory=JobBoard)
-    desk: ReviewDesk = field(default_factory=ReviewDesk)
-    templates: Environment = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.templates = Environment(
-            loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined
-        )
-        self.templates.filters["pct"] = percent_text
-        self.templates.trim_blocks = self.templates.lstrip_blocks = True
-
-    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        page = self.templates.get_template(template).render(csrf=self.guard.csrf_token, **context)
-        return HTMLResponse(page, status_code=status)
-
-    def problem(self, message: str, status: int = 400, title: str = "That did not work") -> HTMLResponse:
-        return self.page("message.html.j2", status=status, title=title, message=message)
-
-    async def form(self, request: Request) -> FormData:
-        """The request's form, after the CSRF check; uploads are capped by the body limit."""
-        form = await request.form(max_files=2, max_fields=MAX_FORM_FIELDS)
-        self.guard.check_form(form, request)
-        return form
-
-
-def studio_of(request: Request) -> Studio:
-    return request.app.state.studio
 
 
 async def refuse_csrf(request: Request, error: Exception) -> Response:

@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 from panel.errors import PanelError, TranscriptError
-from panel.page_facts import panel_size
-from panel.render import Vote, load_votes
-from panel.revisions import history
-from panel.transcripts import ComparisonTranscript, PanelTranscript, Transcript, load_transcript
+from panel.publish.page_facts import panel_size
+from panel.publish.render import Vote, load_votes
+from panel.records.transcript import ComparisonTranscript, PanelTranscript, Transcript
+from panel.store.revisions import history
+from panel.store.transcripts import load_transcript
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json")
 VOTES_FILES = ("votes.csv", "votes.json")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from panel.errors import PanelError
-from panel.verdicts import PersonaReview
+from panel.records.verdicts import PersonaReview
 
 OnReview = Callable[[PersonaReview], None]
 

@@ -7,9 +7,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from panel.editing import Choice
-from panel.revisions import InvalidVerdict
-from panel.web.app import studio_of
+from panel.editor.changes import Choice
+from panel.store.revisions import InvalidVerdict
+from panel.web.studio import studio_of
 
 CHOICES: tuple[Choice, ...] = ("accept", "lock", "rerun", "edit")
 COMMON_FIELDS = ("decision", "confidence", "headline", "quote")

@@ -14,16 +14,17 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from panel.aggregate import compare_aggregates
-from panel.cards import CARD_SUFFIXES, MAX_CARD_BYTES, ToolCard, load_card
+from panel.engine.runner import PanelResult, run_panel_async, save_comparison
 from panel.errors import CardError, PanelError
-from panel.personas import load_personas
-from panel.render import parse_votes
-from panel.runner import PanelResult, run_panel_async, save_comparison
-from panel.transcripts import write_atomic
-from panel.web.app import Studio, studio_of
+from panel.publish.render import parse_votes
+from panel.records.aggregate import compare_aggregates
+from panel.records.cards import CARD_SUFFIXES, ToolCard, load_card
+from panel.records.personas import load_personas
+from panel.regular_files import MAX_CARD_BYTES
+from panel.store.transcripts import write_atomic
 from panel.web.folder import VOTES_FILES, list_folder, load_panel, panel_files_for, panels_for
 from panel.web.jobs import Job, sse
+from panel.web.studio import Studio, studio_of
 from panel.web.views import editor_of
 
 CARD_FIELDS = ("name", "tagline", "category", "description", "maker", "license", "pricing")

@@ -16,12 +16,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from panel.diff import diff_transcripts
-from panel.editing import rerun_persona_async
-from panel.page_facts import IncompletePanel, check_complete, panel_size, verdict_sentence
-from panel.personas import persona_from_record, recorded_persona
-from panel.render import render_diff, render_page
-from panel.revisions import (
+from panel.editor.changes import rerun_persona_async
+from panel.publish.diff import diff_transcripts
+from panel.publish.page_facts import IncompletePanel, check_complete, panel_size, verdict_sentence
+from panel.publish.render import render_diff, render_page
+from panel.records.personas import persona_from_record, recorded_persona
+from panel.records.transcript import PARTIAL_SUFFIX, STALE_PARTIAL_SECONDS, PanelTranscript
+from panel.store.revisions import (
     InvalidVerdict,
     RevisionConflict,
     change_verdict,
@@ -31,16 +32,10 @@ from panel.revisions import (
     revision_number,
     verdict_from_values,
 )
-from panel.transcripts import (
-    PARTIAL_SUFFIX,
-    STALE_PARTIAL_SECONDS,
-    PanelTranscript,
-    safe_slug,
-    write_atomic,
-)
-from panel.web.app import Studio, studio_of
+from panel.store.transcripts import safe_slug, write_atomic
 from panel.web.folder import at_revision, folder_votes, list_folder, load_panel, panels_for
 from panel.web.security import PAGE_CSP
+from panel.web.studio import Studio, studio_of
 
 COMMON_FIELDS = ("decision", "confidence", "headline", "quote")
 PAGE_PARTIAL = re.compile(r"\..+\.(html|md)\.[A-Za-z0-9_]+" + re.escape(PARTIAL_SUFFIX))

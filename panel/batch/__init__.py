@@ -1,0 +1,1 @@
+"""Many panels from one input file: rows, the manifest, results, resumable runs."""

@@ -1,0 +1,1 @@
+"""Changing a saved panel: rerun, edit, lock one verdict, and review mode before the tally."""

@@ -1,0 +1,219 @@
+"""Quality gates: a verdict that echoes the instructions, copies the card, is filler, or has a
+quote off its persona's lens.
+
+Pure text checks on one verdict, used twice: in the verdict loop (structured.py asks again,
+afresh, with the problem noted) and by `panel eval`, which counts how often verdicts echo or are
+filler. The thresholds live here, in `QualityGates`, and can be
+changed under `[quality]` in panel.toml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from panel.engine.prompts import TEMPLATE_NAMES, default_prompts_dir
+from panel.records.cards import ToolCard
+from panel.records.personas import Persona
+from panel.records.verdicts import Verdict
+from panel.settings import QualityGates
+
+WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+JINJA_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+# Values that say nothing: what small models put in a field they cannot fill.
+PLACEHOLDERS = {
+    "",
+    "n a",
+    "na",
+    "none",
+    "null",
+    "tbd",
+    "todo",
+    "string",
+    "text",
+    "value",
+    "unknown",
+    "placeholder",
+    "lorem ipsum",
+    "yes",
+    "no",
+    "ship",
+    "skip",
+}
+# The schema's own descriptions of the common fields, which a model may copy back.
+COMMON_FIELD_DESCRIPTIONS = (
+    "One paragraph in your own voice that makes your moves.",
+    "Your call in one line.",
+    "How sure you are, from 0 to 1.",
+)
+
+
+# The advice the gates feed back to the model. It is in the prompt of a re-ask, so copying it
+# counts as echoing the instructions too.
+OWN_WORDS = "write what you think of this tool in your own words instead of repeating the brief"
+NOT_THE_CARD = "judge the tool in your own words instead of repeating its description"
+FILL_IT = "fill it with what you think of this tool"
+HEADLINE_ADVICE = "write your call on the tool in one line"
+QUOTE_ADVICE = "write one paragraph of three to six sentences that makes your moves"
+OWN_FIELD = "each field says something of its own"
+GATE_ADVICE = (OWN_WORDS, NOT_THE_CARD, FILL_IT, HEADLINE_ADVICE, QUOTE_ADVICE, OWN_FIELD)
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def shingles(text: str, size: int) -> set[tuple[str, ...]]:
+    tokens = words(text)
+    return {tuple(tokens[index : index + size]) for index in range(len(tokens) - size + 1)}
+
+
+def copied_run(text: str, reference: AbstractSet[tuple[str, ...]], size: int) -> str | None:
+    """The first run of `size` consecutive words of `text` found in the reference, or None."""
+    tokens = words(text)
+    for index in range(len(tokens) - size + 1):
+        if tuple(tokens[index : index + size]) in reference:
+            return " ".join(tokens[index : index + size])
+    return None
+
+
+@lru_cache(maxsize=8)
+def template_texts(prompts_dir: str) -> tuple[str, ...]:
+    """The prompt templates' own words: each run of text between Jinja tags is one piece, so that
+    a run of words never spans a place the template fills in."""
+    pieces = []
+    for name in TEMPLATE_NAMES:
+        path = Path(prompts_dir) / name
+        if path.is_file():
+            pieces.extend(JINJA_TAG.split(path.read_text(encoding="utf-8")))
+    return tuple(piece for piece in pieces if piece.strip())
+
+
+def persona_texts(persona: Persona) -> list[str]:
+    """Everything the persona file tells the model, house-style examples included."""
+    texts = [persona.lens, persona.voice, persona.ships_when, persona.skips_when, *persona.moves]
+    texts.extend(persona.fields.values())
+    for example in persona.examples:
+        texts.extend(str(value) for value in example.card.values())
+        texts.extend(str(value) for value in example.verdict.values())
+    return texts
+
+
+def card_texts(card: ToolCard) -> list[str]:
+    return [card.tagline, card.category, card.description, card.maker, card.pricing, *card.facts]
+
+
+@dataclass(frozen=True)
+class References:
+    """What a verdict must not copy: runs of words of the instructions and of the card."""
+
+    instructions: frozenset[tuple[str, ...]]
+    card: frozenset[tuple[str, ...]]
+    persona_name: str
+    lens_words: tuple[str, ...] = ()
+    lens: str = ""
+
+
+def build_references(
+    persona: Persona, card: ToolCard, gates: QualityGates, prompts_dir: Path | None = None
+) -> References:
+    instruction_pieces: Iterable[str] = (
+        *template_texts(str(prompts_dir or default_prompts_dir())),
+        *persona_texts(persona),
+        *COMMON_FIELD_DESCRIPTIONS,
+        *GATE_ADVICE,
+        lens_advice(persona.lens),
+    )
+    instructions = {run for text in instruction_pieces for run in shingles(text, gates.instruction_words)}
+    copied = {run for text in card_texts(card) for run in shingles(text, gates.card_words)}
+    return References(
+        frozenset(instructions),
+        frozenset(copied),
+        persona.name,
+        tuple(persona.lens_words),
+        persona.lens,
+    )
+
+
+def text_fields(verdict: Verdict) -> dict[str, str]:
+    return {"headline": verdict.headline, "quote": verdict.quote, **verdict.fields}
+
+
+def sentences(text: str) -> list[str]:
+    return [part for part in SENTENCE_END.split(text.strip()) if len(words(part)) >= 2]
+
+
+def echo_problem(verdict: Verdict, references: References, gates: QualityGates) -> str | None:
+    """Why the verdict echoes its instructions or copies the card, or None."""
+    for name, text in text_fields(verdict).items():
+        run = copied_run(text, references.instructions, gates.instruction_words)
+        if run:
+            return f'"{name}" copies the instructions word for word ("{run}"); {OWN_WORDS}'
+        run = copied_run(text, references.card, gates.card_words)
+        if run:
+            return f'"{name}" copies the tool card word for word ("{run}"); {NOT_THE_CARD}'
+    return None
+
+
+def degenerate_problem(verdict: Verdict, persona_name: str, gates: QualityGates) -> str | None:
+    """Why the verdict is filler (placeholder, own name as headline, one-line quote, a value
+    repeated in two fields), or None."""
+    fields = text_fields(verdict)
+    for name, text in fields.items():
+        if " ".join(words(text)) in PLACEHOLDERS:
+            return f'"{name}" is a placeholder ({text!r}); {FILL_IT}'
+    if words(verdict.headline) == words(persona_name):
+        return f'"headline" is your own name; {HEADLINE_ADVICE}'
+    if len(sentences(verdict.quote)) < gates.min_quote_sentences:
+        return f'"quote" has fewer than {gates.min_quote_sentences} sentences; {QUOTE_ADVICE}'
+    seen: dict[str, str] = {}
+    for name, text in fields.items():
+        key = " ".join(words(text))
+        if key in seen:
+            return f'"{name}" repeats "{seen[key]}" word for word; {OWN_FIELD}'
+        seen[key] = name
+    return None
+
+
+def uses_lens_word(text: str, lens_words: Iterable[str]) -> bool:
+    """Whether a word of the text starts with one of the lens words ("pric" matches "pricing")."""
+    stems = tuple(lens_words)
+    return any(word.startswith(stems) for word in words(text))
+
+
+def lens_problem(verdict: Verdict, references: References, gates: QualityGates) -> str | None:
+    """Why the quote does not speak from its persona's lens, or None. Only for personas whose
+    file lists lens_words: a quote that could have come from any reviewer is not this one's."""
+    if not gates.lens_words or not references.lens_words:
+        return None
+    if uses_lens_word(verdict.quote, references.lens_words):
+        return None
+    return f'"quote" does not speak from your lens; {lens_advice(references.lens)}'
+
+
+def lens_advice(lens: str) -> str:
+    return f"say what this tool means for your lens: {lens}"
+
+
+def quality_problem(verdict: Verdict, references: References, gates: QualityGates) -> str | None:
+    """The first gate the verdict fails, phrased as feedback for the model, or None."""
+    return (
+        echo_problem(verdict, references, gates)
+        or degenerate_problem(verdict, references.persona_name, gates)
+        or lens_problem(verdict, references, gates)
+    )
+
+
+def verdict_gate(
+    persona: Persona, card: ToolCard, gates: QualityGates, prompts_dir: Path | None = None
+) -> Callable[[Verdict], str | None] | None:
+    """The check the verdict loop runs on each parsed reply (None when gates are off)."""
+    if not gates.enabled:
+        return None
+    references = build_references(persona, card, gates, prompts_dir)
+    return lambda verdict: quality_problem(verdict, references, gates)

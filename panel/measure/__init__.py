@@ -1,0 +1,1 @@
+"""Measuring the panel itself: the labelled suite, metrics, eval reports, baselines, stability."""

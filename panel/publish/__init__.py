@@ -1,0 +1,1 @@
+"""What readers see: diffs of runs, the panel page and its facts, templates."""

@@ -1,0 +1,1 @@
+"""The data of a panel: tool cards, personas, verdicts, the tally, transcript models."""
