@@ -11,35 +11,19 @@ import typer
 from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
-    BackendOption,
     CacheOption,
-    GgufOption,
     JsonOption,
-    ModelOption,
     NoCacheOption,
-    PersonaModelOption,
-    PersonasOption,
-    SeedOption,
-    TemperatureOption,
-    TimeoutOption,
     app,
     notice,
     print_json,
     quiet_notice,
     reporting_errors,
-    settings_from_flags,
     stderr,
     stdout,
 )
+from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
 
-BatchHostOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--host",
-        metavar="URL",
-        help="Ollama server URL; repeat it to spread calls over several hosts [env: OLLAMA_HOST].",
-    ),
-]
 BatchOutOption = Annotated[
     Path | None,
     typer.Option(
@@ -51,6 +35,9 @@ BatchOutOption = Annotated[
 
 
 @app.command()
+@settings_flags(
+    "backend", "hosts", "model", "persona_model", "seed", "temperature", "timeout", "personas", "gguf"
+)
 def batch(
     input_path: Annotated[
         Path,
@@ -59,16 +46,8 @@ def batch(
             help="A .jsonl or .csv file of tool cards (one per line or row), or a folder of card files.",
         ),
     ],
-    backend: BackendOption = None,
-    host: BatchHostOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
-    seed: SeedOption = None,
-    temperature: TemperatureOption = None,
-    timeout: TimeoutOption = None,
-    personas: PersonasOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     out: BatchOutOption = None,
-    gguf: GgufOption = None,
     concurrency: Annotated[
         int | None,
         typer.Option("--concurrency", min=1, metavar="N", help="Panels in flight [default: slots × hosts]."),
@@ -99,20 +78,9 @@ def batch(
     from panel.cli.batch_display import BatchProgressView, print_batch_summary
 
     with reporting_errors():
-        settings = settings_from_flags(
-            backend=backend,
-            host=host[0] if host else None,
-            model=model,
-            persona_model=persona_model,
-            seed=seed,
-            temperature=temperature,
-            timeout=timeout,
-            personas=personas,
-            out=out,
-            gguf=gguf,
-        )
+        settings = flags.settings(out=out)
         options = BatchOptions(
-            hosts=host or [],
+            hosts=flags.hosts or [],
             slots=slots,
             concurrency=concurrency,
             cache_path=cache,

@@ -9,17 +9,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
 
-from panel.backends.registry import backend_names
 from panel.cli import display
 from panel.cli.terminal import TerminalConsole
 from panel.engine.runner import panel_version
-from panel.errors import ConfigError, PanelError
-from panel.settings import Settings, resolve_settings
+from panel.errors import PanelError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
 
@@ -145,74 +143,6 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def parse_persona_models(pairs: list[str] | None) -> dict[str, str] | None:
-    if not pairs:
-        return None
-    models = {}
-    for pair in pairs:
-        persona_id, sep, model = pair.partition("=")
-        if not sep or not persona_id.strip() or not model.strip():
-            raise ConfigError(f"--persona-model {pair!r} must look like ID=MODEL, e.g. dx=qwen3:8b.")
-        models[persona_id.strip()] = model.strip()
-    return models
-
-
-# The choices come from the registry, so a new backend shows up in --help by itself.
-BackendName = Literal[tuple(backend_names())]  # type: ignore[valid-type]
-BackendOption = Annotated[
-    BackendName | None,
-    typer.Option(
-        "--backend",
-        help="Where the models run; auto: Ollama when it answers, else the embedded model; openai: "
-        "an OpenAI-compatible server at --host [default: auto] [env: PANEL_BACKEND].",
-    ),
-]
-HostOption = Annotated[
-    str | None,
-    typer.Option(
-        "--host",
-        metavar="URL",
-        help="Ollama server URL, or an OpenAI-compatible base URL [env: OLLAMA_HOST].",
-    ),
-]
-ModelOption = Annotated[
-    str | None,
-    typer.Option("--model", metavar="MODEL", help="One model for every persona [env: PANEL_MODEL]."),
-]
-PersonaModelOption = Annotated[
-    list[str] | None,
-    typer.Option("--persona-model", metavar="ID=MODEL", help="A model for one persona; repeatable."),
-]
-SeedOption = Annotated[
-    int | None,
-    typer.Option(
-        "--seed", metavar="N", help="Sampling seed (random and recorded if unset) [env: PANEL_SEED]."
-    ),
-]
-TemperatureOption = Annotated[
-    float | None,
-    typer.Option("--temperature", metavar="T", help="Override every persona's temperature (0 to 2)."),
-]
-TimeoutOption = Annotated[
-    float | None,
-    typer.Option("--timeout", metavar="SECONDS", help="Seconds one model call may take [default: 180]."),
-]
-PersonasOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--personas", metavar="DIR", help="Folder of persona .toml files [default: the bundled four]."
-    ),
-]
-OutOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--out", metavar="DIR", help="Folder for transcripts [default: transcripts] [env: PANEL_OUT]."
-    ),
-]
-GgufOption = Annotated[
-    Path | None,
-    typer.Option("--gguf", metavar="PATH", help="GGUF file for the embedded backend [env: PANEL_GGUF]."),
-]
 ByOption = Annotated[
     str | None,
     typer.Option("--by", metavar="NAME", help="Who is editing [default: git user.name, else the OS user]."),
@@ -228,19 +158,6 @@ CacheOption = Annotated[
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-
-
-def settings_from_flags(
-    *,
-    persona_model: list[str] | None = None,
-    personas: Path | None = None,
-    out: Path | None = None,
-    **flags: Any,
-) -> Settings:
-    """Settings from the flags a command was given (None = not given), over the environment
-    and panel.toml. Takes the CLI's names: persona_model, personas, out, backend, host, …"""
-    flags.update(persona_models=parse_persona_models(persona_model), personas_dir=personas, out_dir=out)
-    return resolve_settings({key: value for key, value in flags.items() if value is not None})
 
 
 @app.callback(invoke_without_command=True)

@@ -13,28 +13,19 @@ from panel.cli import display
 from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
-    BackendOption,
     ByOption,
     CacheOption,
-    GgufOption,
-    HostOption,
     JsonOption,
-    ModelOption,
     NoCacheOption,
-    OutOption,
-    PersonaModelOption,
-    PersonasOption,
-    TemperatureOption,
-    TimeoutOption,
     app,
     notice,
     nullstatus,
     print_json,
     reporting_errors,
-    settings_from_flags,
     stderr,
     stdout,
 )
+from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
 from panel.editor.changes import Choice, RevisionResult, edit_verdict, history, rerun_persona_async
 from panel.editor.review_mode import review_panel_async
 from panel.engine.runner import PanelResult
@@ -64,6 +55,7 @@ def print_revision(result: RevisionResult, as_json: bool) -> None:
 
 
 @app.command()
+@settings_flags("backend", "host", "timeout", "gguf")
 def rerun(
     transcript: Annotated[
         Path, typer.Argument(metavar="TRANSCRIPT", help="A panel transcript written by run.")
@@ -86,10 +78,7 @@ def rerun(
         ),
     ] = None,
     note: NoteOption = None,
-    backend: BackendOption = None,
-    host: HostOption = None,
-    timeout: TimeoutOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
 ) -> None:
     """Sample one persona again, keep the others, tally again.
@@ -97,7 +86,7 @@ def rerun(
     Saved in the transcript as a new revision.
     """
     with reporting_errors():
-        settings = settings_from_flags(backend=backend, host=host, timeout=timeout, gguf=gguf)
+        settings = flags.settings()
         with (
             stderr.status(f"{persona} is reviewing again…", spinner="dots")
             if stderr.is_terminal
@@ -194,6 +183,9 @@ async def review_in_terminal(card: Path, settings: Settings, by: str | None) -> 
 
 
 @app.command()
+@settings_flags(
+    "backend", "host", "model", "persona_model", "temperature", "timeout", "personas", "out", "gguf"
+)
 def stability(
     target: Annotated[
         Path,
@@ -204,15 +196,7 @@ def stability(
         int | None,
         typer.Option("--seed", metavar="N", help="First seed; samples use seed, seed+1, … [default: 1]."),
     ] = None,
-    backend: BackendOption = None,
-    host: HostOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
-    temperature: TemperatureOption = None,
-    timeout: TimeoutOption = None,
-    personas: PersonasOption = None,
-    out: OutOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
     as_json: JsonOption = False,
@@ -225,17 +209,7 @@ def stability(
         if target.is_dir():
             report, path = stability_of_folder(target)
         else:
-            settings = settings_from_flags(
-                backend=backend,
-                host=host,
-                model=model,
-                persona_model=persona_model,
-                temperature=temperature,
-                timeout=timeout,
-                personas=personas,
-                out=out,
-                gguf=gguf,
-            )
+            settings = flags.settings()
             cache_path = None if no_cache else cache or response_cache_path(settings)
 
             def progress(number: int, sample: PanelTranscript) -> None:

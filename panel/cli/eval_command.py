@@ -8,33 +8,26 @@ from typing import Annotated, Literal
 
 import typer
 
-from panel.cli.batch_command import BatchHostOption
 from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
-    BackendOption,
     CacheOption,
-    GgufOption,
     JsonOption,
-    ModelOption,
     NoCacheOption,
-    OutOption,
-    PersonaModelOption,
-    PersonasOption,
-    SeedOption,
-    TemperatureOption,
-    TimeoutOption,
     app,
     notice,
     print_json,
     reporting_errors,
-    settings_from_flags,
     stderr,
     stdout,
 )
+from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
 
 
 @app.command(name="eval")
+@settings_flags(
+    "backend", "hosts", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
+)
 def eval_suite(
     suite: Annotated[
         Path,
@@ -42,16 +35,7 @@ def eval_suite(
             metavar="SUITE", help="A folder of labelled card files, or a .jsonl file of labelled cards."
         ),
     ],
-    backend: BackendOption = None,
-    host: BatchHostOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
-    seed: SeedOption = None,
-    temperature: TemperatureOption = None,
-    timeout: TimeoutOption = None,
-    personas: PersonasOption = None,
-    out: OutOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     samples: Annotated[
         int,
         typer.Option(
@@ -104,23 +88,12 @@ def eval_suite(
     from panel.measure.evaluation import EvalOptions, run_eval_async
 
     with reporting_errors():
-        settings = settings_from_flags(
-            backend=backend,
-            host=host[0] if host else None,
-            model=model,
-            persona_model=persona_model,
-            seed=seed,
-            temperature=temperature,
-            timeout=timeout,
-            personas=personas,
-            out=out,
-            gguf=gguf,
-        )
+        settings = flags.settings()
         thresholds = [parse_threshold(text, under=True) for text in fail_under or []]
         thresholds += [parse_threshold(text, under=False) for text in fail_over or []]
         earlier = load_report(baseline) if baseline else None
         options = EvalOptions(
-            samples=samples, hosts=host or [], slots=slots, cache_path=cache, use_cache=not no_cache
+            samples=samples, hosts=flags.hosts or [], slots=slots, cache_path=cache, use_cache=not no_cache
         )
         with BatchProgressView(stderr, quiet=quiet) as view:
             report, path = asyncio.run(

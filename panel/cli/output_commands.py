@@ -9,7 +9,8 @@ from typing import Annotated, Literal, get_args
 import typer
 
 from panel.cli import diff_display
-from panel.cli.common import EXIT_OK, app, notice, reporting_errors, settings_from_flags, stdout
+from panel.cli.common import EXIT_OK, app, notice, reporting_errors, stdout
+from panel.cli.settings_flags import SettingsFlags
 from panel.cli.terminal import strip_control_sequences
 from panel.errors import ConfigError
 from panel.publish.diff import FailOn, diff_to_json, should_fail
@@ -150,7 +151,7 @@ def render_command(
                     "pass --allow-incomplete to render the page with an incomplete notice."
                 ) from None
         community = load_votes(votes) if votes else None
-        draft_models = settings_from_flags().draft_models
+        draft_models = SettingsFlags().settings().draft_models
         emit(
             render_page(panels, chosen, community, draft_mark=not no_draft_mark, draft_models=draft_models),
             out,

@@ -13,27 +13,17 @@ from panel.cli.common import (
     EXIT_BACKEND,
     EXIT_INCOMPLETE,
     EXIT_OK,
-    BackendOption,
     ByOption,
-    GgufOption,
-    HostOption,
     JsonOption,
-    ModelOption,
-    OutOption,
-    PersonaModelOption,
-    PersonasOption,
-    SeedOption,
-    TemperatureOption,
-    TimeoutOption,
     app,
     notice,
     nullstatus,
     print_json,
     reporting_errors,
-    settings_from_flags,
     stderr,
     stdout,
 )
+from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
 from panel.engine.runner import compare_tools_async, run_panel_async
 from panel.errors import PanelError
 from panel.records.aggregate import compare_aggregates
@@ -43,18 +33,12 @@ from panel.store.transcripts import load_transcript, resolve_side, summarize_com
 
 
 @app.command()
+@settings_flags(
+    "backend", "host", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
+)
 def run(
     card: Annotated[Path, typer.Argument(metavar="CARD", help="Tool card: .toml, .yaml or .json.")],
-    backend: BackendOption = None,
-    host: HostOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
-    seed: SeedOption = None,
-    temperature: TemperatureOption = None,
-    timeout: TimeoutOption = None,
-    personas: PersonasOption = None,
-    out: OutOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
     review: Annotated[
         bool,
@@ -64,18 +48,7 @@ def run(
 ) -> None:
     """Run the panel on one tool card and write its transcript."""
     with reporting_errors():
-        settings = settings_from_flags(
-            backend=backend,
-            host=host,
-            model=model,
-            persona_model=persona_model,
-            seed=seed,
-            temperature=temperature,
-            timeout=timeout,
-            personas=personas,
-            out=out,
-            gguf=gguf,
-        )
+        settings = flags.settings()
         if review:
             from panel.cli.editor_commands import review_in_terminal
 
@@ -95,35 +68,18 @@ def run(
 
 
 @app.command()
+@settings_flags(
+    "backend", "host", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
+)
 def compare(
     card_a: Annotated[Path, typer.Argument(metavar="CARD_A", help="First tool card.")],
     card_b: Annotated[Path, typer.Argument(metavar="CARD_B", help="Second tool card.")],
-    backend: BackendOption = None,
-    host: HostOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
-    seed: SeedOption = None,
-    temperature: TemperatureOption = None,
-    timeout: TimeoutOption = None,
-    personas: PersonasOption = None,
-    out: OutOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
 ) -> None:
     """Run the panel on two tools and say which one to ship with."""
     with reporting_errors():
-        settings = settings_from_flags(
-            backend=backend,
-            host=host,
-            model=model,
-            persona_model=persona_model,
-            seed=seed,
-            temperature=temperature,
-            timeout=timeout,
-            personas=personas,
-            out=out,
-            gguf=gguf,
-        )
+        settings = flags.settings()
         with (
             stderr.status("The panel is reviewing both tools…", spinner="dots")
             if stderr.is_terminal
@@ -205,11 +161,10 @@ def persona_summary(loaded: LoadedPersona, model: str) -> dict[str, Any]:
 
 
 @app.command("personas")
+@settings_flags("personas", "model", "persona_model")
 def list_personas(
     persona_id: Annotated[str | None, typer.Argument(metavar="ID", help="Show this persona in full.")] = None,
-    personas: PersonasOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
 ) -> None:
     """List the reviewers and their models, or show one in full.
@@ -217,7 +172,7 @@ def list_personas(
     The model is the one a run would use after flags, PANEL_MODEL and panel.toml.
     """
     with reporting_errors():
-        settings = settings_from_flags(personas=personas, model=model, persona_model=persona_model)
+        settings = flags.settings()
         loaded = load_personas(settings.personas_dir)
         models = {item.persona.id: settings.model_for(item.persona.id, item.persona.model) for item in loaded}
         if persona_id is not None:
@@ -237,13 +192,9 @@ def list_personas(
 
 
 @app.command()
+@settings_flags("backend", "host", "model", "persona_model", "personas", "gguf")
 def doctor(
-    backend: BackendOption = None,
-    host: HostOption = None,
-    model: ModelOption = None,
-    persona_model: PersonaModelOption = None,
-    personas: PersonasOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
 ) -> None:
     """Check that a panel can run here, and say what to fix.
@@ -257,9 +208,7 @@ def doctor(
     from panel.backends.doctor import diagnose
 
     with reporting_errors():
-        settings = settings_from_flags(
-            backend=backend, host=host, model=model, persona_model=persona_model, personas=personas, gguf=gguf
-        )
+        settings = flags.settings()
         report = diagnose(settings)
     if as_json:
         print_json(report.model_dump(mode="json"))

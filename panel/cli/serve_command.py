@@ -11,17 +11,11 @@ from typing import Annotated
 import typer
 
 from panel.cli.common import (
-    BackendOption,
-    GgufOption,
-    HostOption,
-    ModelOption,
-    PersonasOption,
-    TimeoutOption,
     app,
     reporting_errors,
-    settings_from_flags,
     stderr,
 )
+from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
 from panel.errors import ConfigError, PanelError
 
 STUDIO_PACKAGES = ("starlette", "uvicorn", "multipart")
@@ -42,6 +36,7 @@ def listening_socket(bind: str, port: int) -> socket.socket:
 
 
 @app.command()
+@settings_flags("backend", "host", "model", "timeout", "personas", "gguf")
 def serve(
     transcripts: Annotated[
         Path,
@@ -69,12 +64,7 @@ def serve(
     publish: Annotated[
         Path, typer.Option("--publish", metavar="DIR", help="Folder published pages are written under.")
     ] = Path("published"),
-    backend: BackendOption = None,
-    host: HostOption = None,
-    model: ModelOption = None,
-    timeout: TimeoutOption = None,
-    personas: PersonasOption = None,
-    gguf: GgufOption = None,
+    flags: SettingsFlags = NO_FLAGS,
 ) -> None:
     """Open the studio: draft a card, watch the reviewers, edit, lock, rerun, compare, publish."""
     with reporting_errors():
@@ -89,9 +79,7 @@ def serve(
         from panel.web import create_app
         from panel.web.security import is_loopback
 
-        settings = settings_from_flags(
-            backend=backend, host=host, model=model, timeout=timeout, personas=personas, gguf=gguf
-        )
+        settings = flags.settings()
         if not is_loopback(bind) and token is None:
             token = secrets.token_urlsafe(24)
         studio = create_app(transcripts, settings, token=token, publish_dir=publish)
