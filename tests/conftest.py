@@ -1,42 +1,29 @@
+"""Fixtures only; what tests import lives in tests/support."""
+
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 from tenacity import wait_none
 
 from panel.engine import verdict_loop as structured
 from panel.settings import Settings
-from tests.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "tools"
-REQUIRE_BROWSER = "PANEL_REQUIRE_BROWSER"
-
-
-def import_or_skip(module: str, reason: str) -> ModuleType:
-    """pytest.importorskip, except where PANEL_REQUIRE_BROWSER=1 (set by .ci/run): there a
-    missing studio or browser package fails the tests instead of quietly skipping them."""
-    if os.environ.get(REQUIRE_BROWSER) != "1":
-        return pytest.importorskip(module, reason=reason)
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        pytest.fail(f"{reason}, and {REQUIRE_BROWSER}=1 forbids skipping them ({error}).", pytrace=False)
+from tests.support.browser import browser_page, playwright_chromium
+from tests.support.environment import SETTINGS_VARIABLES
+from tests.support.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
+from tests.support.paths import EXAMPLES
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs in a temp folder with no PANEL_*/OLLAMA_HOST from the developer's shell,
-    and its own user cache folder."""
+    """Every test runs in a temp folder with none of the settings variables (PANEL_*, OLLAMA_HOST,
+    the API key) from the developer's shell, and its own user cache folder."""
     monkeypatch.chdir(tmp_path)
-    for name in ("OLLAMA_HOST", "PANEL_BACKEND", "PANEL_MODEL", "PANEL_SEED", "PANEL_GGUF", "PANEL_OUT"):
+    for name in SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("PANEL_CACHE", raising=False)
     # The response cache lives in the user's cache folder: one per test, never the real one.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     monkeypatch.setattr(structured, "TRANSPORT_WAIT", wait_none())
@@ -57,3 +44,16 @@ def settings(ollama: FakeOllama, tmp_path: Path) -> Settings:
 @pytest.fixture
 def card_path() -> Path:
     return EXAMPLES / "pgvector.toml"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system Chromium under Playwright, one per test module."""
+    with playwright_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    with browser_page(browser) as opened:
+        yield opened

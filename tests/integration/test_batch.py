@@ -7,31 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from panel.batch.run import BatchOptions, read_rows, run_batch
-from panel.cli import app, batch_display
-from panel.records.cards import load_card
+from panel.cli import batch_display
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES, ROOT
-from tests.ollama_fake import free_port_url, start_fake_ollama, stop_fake_ollama
-
-CARD = load_card(EXAMPLES / "pgvector.toml").model_dump(mode="json")
-runner = CliRunner()
-
-
-def write_jsonl(path: Path, count: int, extra_lines: list[str] = ()) -> Path:
-    lines = [json.dumps({**CARD, "name": f"tool {number}"}) for number in range(count)]
-    path.write_text("\n".join([*lines, *extra_lines]) + "\n", encoding="utf-8")
-    return path
-
-
-def transcripts(out: Path) -> list[Path]:
-    return sorted(out.glob("*.json"))
-
-
-def manifest_hashes(out: Path) -> list[str]:
-    return [json.loads(line)["input_hash"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+from tests.support.batches import BATCH_CHILD, CARD, batch_cli, manifest_hashes, transcripts, write_jsonl
+from tests.support.ollama_fake import free_port_url, start_fake_ollama, stop_fake_ollama
+from tests.support.paths import EXAMPLES, ROOT
 
 
 def batch(input_path: Path, settings, **options):
@@ -159,27 +141,25 @@ def test_a_host_down_does_not_stop_the_batch(ollama, settings, tmp_path: Path):
     assert dead["calls"] == 0 and live["calls"] == 12
 
 
-def cli(*args: str):
-    return runner.invoke(app, ["batch", *args])
-
-
 def test_cli_json_summary_and_exit_codes(ollama, tmp_path: Path):
     source = write_jsonl(tmp_path / "tools.jsonl", 2)
     common = ["--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path / "out"), "--timeout", "5"]
-    result = cli(str(source), *common, "--json", "--quiet")
+    result = batch_cli(str(source), *common, "--json", "--quiet")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["complete"] == 2 and summary["ok"] is True and summary["model_calls"] == 8
     assert result.stderr == ""
     bad = write_jsonl(tmp_path / "bad.jsonl", 1, ["{"])
-    result = cli(str(bad), *common, "--json")
+    result = batch_cli(str(bad), *common, "--json")
     assert result.exit_code == 1 and json.loads(result.stdout)["rows_skipped"] == 1
 
 
 def test_cli_progress_is_plain_lines_when_not_a_terminal(ollama, tmp_path: Path, monkeypatch):
     monkeypatch.setattr(batch_display, "PLAIN_INTERVAL", 0.0)
     source = write_jsonl(tmp_path / "tools.jsonl", 3, ['{"name": "x"}'])
-    result = cli(str(source), "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path / "out"))
+    result = batch_cli(
+        str(source), "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path / "out")
+    )
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0].startswith("batch: 0/4 rows")
@@ -190,21 +170,11 @@ def test_cli_progress_is_plain_lines_when_not_a_terminal(ollama, tmp_path: Path,
 
 
 def test_cli_bad_input_path_is_a_clear_error(tmp_path: Path):
-    result = cli(str(tmp_path / "missing.jsonl"))
+    result = batch_cli(str(tmp_path / "missing.jsonl"))
     assert result.exit_code == 2 and "no such file or folder" in result.output
     (tmp_path / "tools.txt").write_text("x")
-    result = cli(str(tmp_path / "tools.txt"))
+    result = batch_cli(str(tmp_path / "tools.txt"))
     assert result.exit_code == 2 and ".jsonl" in result.output and "Traceback" not in result.output
-
-
-BATCH_CHILD = """
-import sys
-sys.path.insert(0, {root!r})
-from panel.batch.run import BatchOptions, run_batch
-from panel.settings import Settings
-settings = Settings(backend="ollama", host={url!r}, timeout=5, out_dir={out!r})
-run_batch({source!r}, settings, BatchOptions(hosts=[{url!r}], slots=4, concurrency=2))
-"""
 
 
 def wait_for_first_panel(manifest: Path, child: subprocess.Popen) -> None:

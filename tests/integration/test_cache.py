@@ -8,7 +8,7 @@ from panel.engine.runner import review_tool
 from panel.engine.verdict_loop import review_persona
 from panel.records.cards import load_card
 from panel.records.personas import load_personas
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 MODEL = "llama3.1:8b"
 PERSONAS = load_personas()
@@ -71,7 +71,7 @@ def test_only_valid_replies_are_stored(ollama, tmp_path: Path):
 
 
 def test_identical_concurrent_calls_coalesce_into_one_model_call(tmp_path: Path):
-    from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
+    from tests.support.ollama_fake import start_fake_ollama, stop_fake_ollama
 
     fake = start_fake_ollama(latency=0.2)
     messages = [{"role": "user", "content": "same question"}]
@@ -143,7 +143,7 @@ async def ask_and_keep(backend: CachedBackend, options: dict | None = None):
 
 
 def test_cache_poisoning_a_hostile_host_claiming_a_genuine_digest_does_not_serve_another_host(tmp_path: Path):
-    from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
+    from tests.support.ollama_fake import start_fake_ollama, stop_fake_ollama
 
     genuine, hostile = start_fake_ollama(), start_fake_ollama()
     assert genuine.models == hostile.models  # the hostile host claims the genuine digest

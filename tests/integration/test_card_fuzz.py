@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.errors import CardError
 from panel.records.cards import ToolCard, load_card
-from tests.test_cards import GOOD
+from tests.support.cards import GOOD
 
 FIELDS = list(GOOD)
 odd_text = st.text(

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.records.aggregate import tally_reviews
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES
-from tests.ollama_fake import free_port_url
+from tests.support.ollama_fake import free_port_url
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = str(EXAMPLES / "pgvector.toml")
@@ -145,7 +145,7 @@ def test_compare_json(ollama, tmp_path: Path):
 
 def test_compare_picks_the_higher_ship_pct(ollama, tmp_path: Path):
     def decide(body):
-        from tests.ollama_fake import chat_body, json_response, verdict_for_schema
+        from tests.support.ollama_fake import chat_body, json_response, verdict_for_schema
 
         card = body["messages"][0]["content"]
         decision = "skip" if "GitHub Copilot" in card and body["format"]["title"] == "DxVerdict" else "ship"

@@ -15,8 +15,8 @@ from panel.cli import app
 from panel.records.aggregate import Aggregate, compare_aggregates
 from panel.records.cards import load_card
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES
-from tests.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
+from tests.support.ollama_fake import FakeOllama, start_fake_ollama, stop_fake_ollama
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = str(EXAMPLES / "pgvector.toml")

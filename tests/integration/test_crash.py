@@ -13,8 +13,9 @@ from pathlib import Path
 from panel.batch.run import BatchOptions, run_batch
 from panel.settings import Settings
 from panel.store.transcripts import load_transcript
-from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
-from tests.test_batch import BATCH_CHILD, ROOT, manifest_hashes, transcripts, write_jsonl
+from tests.support.batches import BATCH_CHILD, manifest_hashes, transcripts, write_jsonl
+from tests.support.ollama_fake import start_fake_ollama, stop_fake_ollama
+from tests.support.paths import ROOT
 
 PANELS = 50
 KILLS = 10

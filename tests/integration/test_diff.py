@@ -19,8 +19,8 @@ from panel.publish.diff_folders import diff_folders, diff_paths
 from panel.records.transcript import PanelTranscript
 from panel.settings import Settings
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES
-from tests.ollama_fake import FakeOllama
+from tests.support.ollama_fake import FakeOllama
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = EXAMPLES / "pgvector.toml"

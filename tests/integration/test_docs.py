@@ -6,7 +6,6 @@ import html
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -14,8 +13,8 @@ import pytest
 import typer
 
 from panel.cli import app
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 HOOK = ROOT / "docs" / "hooks" / "cli_reference.py"
 
 

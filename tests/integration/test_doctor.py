@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from panel.backends.embedded import bundled_gguf
 from panel.cli import app
-from tests.ollama_fake import FakeOllama, free_port_url, start_fake_ollama, stop_fake_ollama
+from tests.support.ollama_fake import FakeOllama, free_port_url, start_fake_ollama, stop_fake_ollama
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from panel.editor.review_mode import ReviewSession, review_panel_async
 from panel.records.personas import load_personas
 from panel.records.transcript import PanelTranscript
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = str(EXAMPLES / "pgvector.toml")

@@ -31,7 +31,7 @@ from panel.settings import Settings
 from panel.store import file_digest
 from panel.store.file_digest import file_sha256
 from panel.store.transcripts import load_transcript
-from tests.ollama_fake import FakeOllama, free_port_url
+from tests.support.ollama_fake import FakeOllama, free_port_url
 
 runner = CliRunner()
 

@@ -24,7 +24,7 @@ from panel.engine.runner import run_panel
 from panel.errors import BackendUnavailable
 from panel.settings import QualityGates, Settings
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES, ROOT
+from tests.support.paths import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -185,7 +185,7 @@ def test_the_studio_survives_an_engine_crash_and_says_so_on_the_runs_page(
         pytest.importorskip(module)
     import httpx
 
-    from tests.studio_server import running_studio
+    from tests.support.studio_server import running_studio
 
     personas = tmp_path / "personas"
     personas.mkdir()

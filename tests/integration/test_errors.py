@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.errors import PersonaError
 from panel.records.personas import load_personas
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ from panel.errors import CardError, ConfigError
 from panel.measure.baseline import compare_reports, failed_thresholds, parse_threshold
 from panel.measure.report import EvalReport
 from panel.measure.suite import load_suite
-from tests.conftest import ROOT
-from tests.ollama_fake import FakeOllama
+from tests.support.ollama_fake import FakeOllama
+from tests.support.paths import ROOT
 
 runner = CliRunner()
 CARD = {

@@ -11,8 +11,8 @@ from werkzeug import Response
 from panel.backends.pool import HostPool
 from panel.batch.run import BatchOptions, run_batch
 from panel.store.transcripts import load_transcript
-from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
-from tests.test_batch import cli, manifest_hashes, transcripts, write_jsonl
+from tests.support.batches import batch_cli, manifest_hashes, transcripts, write_jsonl
+from tests.support.ollama_fake import start_fake_ollama, stop_fake_ollama
 
 
 def test_model_vanishing_mid_batch(ollama, settings, tmp_path: Path):
@@ -129,13 +129,13 @@ def test_no_fail_fast_the_only_host_dying_mid_batch_exits_3_and_a_rerun_complete
     out = tmp_path / "out"
     common = ["--backend", "ollama", "--host", fake.url, "--out", str(out), "--timeout", "5", "--slots", "4"]
     try:
-        result = cli(str(source), *common, "--quiet")
+        result = batch_cli(str(source), *common, "--quiet")
         assert result.exit_code == 3, result.output
         assert time.monotonic() - died[0] < 60
         assert "start the server again" in result.output
         again = start_fake_ollama(port=port)
         try:
-            result = cli(str(source), *common, "--json", "--quiet")
+            result = batch_cli(str(source), *common, "--json", "--quiet")
             assert result.exit_code == 0, result.output
         finally:
             stop_fake_ollama(again)
@@ -150,7 +150,7 @@ def test_no_fail_fast_the_only_host_dying_mid_batch_exits_3_and_a_rerun_complete
 def test_context_overflow_a_card_too_long_for_the_model_is_one_bad_row_of_a_batch(
     ollama, settings, tmp_path: Path
 ):
-    from tests.test_ollama_behaviour import long_card
+    from tests.support.cards import long_card
 
     ollama.context_length = 8192
     source = write_jsonl(tmp_path / "tools.jsonl", 2, [long_card().model_dump_json()])

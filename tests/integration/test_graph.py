@@ -2,7 +2,7 @@ import time
 
 from panel import run_panel
 from panel.settings import Settings
-from tests.ollama_fake import start_fake_ollama, stop_fake_ollama
+from tests.support.ollama_fake import start_fake_ollama, stop_fake_ollama
 
 
 def test_personas_run_in_parallel(card_path, tmp_path):

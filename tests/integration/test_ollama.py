@@ -13,7 +13,7 @@ from panel.errors import BackendUnavailable, ModelNotFound
 from panel.records.personas import default_personas_dir, load_personas, verdict_schema
 from panel.settings import Settings
 from panel.store.transcripts import load_transcript
-from tests.ollama_fake import (
+from tests.support.ollama_fake import (
     Drip,
     Hang,
     chat_body,
@@ -125,7 +125,7 @@ def test_persona_fails_after_last_attempt_and_panel_goes_on(ollama, settings, ca
         shutil.copy(default_personas_dir() / name, folder)
 
     def reply(body):
-        from tests.ollama_fake import json_response, verdict_for_schema
+        from tests.support.ollama_fake import json_response, verdict_for_schema
 
         if body["format"]["title"] == "DxVerdict":
             return json_response(chat_body(body["model"], "garbage"))

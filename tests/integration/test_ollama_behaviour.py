@@ -16,11 +16,10 @@ from panel import run_panel
 from panel.backends.doctor import diagnose
 from panel.backends.ollama import OllamaBackend
 from panel.errors import BackendUnavailable, CardError, ModelServerError, ModelUnavailable
-from panel.records.cards import ToolCard, load_card
 from panel.records.personas import default_personas_dir
 from panel.settings import Settings
-from tests.conftest import EXAMPLES
-from tests.ollama_fake import MEMORY_ERROR, Hang, start_fake_ollama, stop_fake_ollama
+from tests.support.cards import long_card
+from tests.support.ollama_fake import MEMORY_ERROR, Hang, start_fake_ollama, stop_fake_ollama
 
 MODEL = "llama3.1:8b"
 SCHEMA = {"title": "DxVerdict", "type": "object", "properties": {"decision": {"enum": ["ship", "skip"]}}}
@@ -32,14 +31,6 @@ def one_persona(tmp_path: Path) -> Path:
     folder.mkdir()
     shutil.copy(default_personas_dir() / "dx.toml", folder)
     return folder
-
-
-def long_card() -> ToolCard:
-    """A legal card of about 28 KB: past num_ctx 8192 once the persona prompts are added."""
-    card = load_card(EXAMPLES / "pgvector.toml")
-    return card.model_copy(
-        update={"description": "Vector search in Postgres. " * 290, "facts": ["f" * 480] * 40}
-    )
 
 
 def ask(backend: OllamaBackend, options: dict | None = None):

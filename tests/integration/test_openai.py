@@ -28,8 +28,8 @@ from panel.errors import (
     UnreadableReply,
 )
 from panel.settings import Settings, resolve_settings
-from tests.conftest import EXAMPLES
-from tests.ollama_fake import free_port_url
+from tests.support.ollama_fake import free_port_url
+from tests.support.paths import EXAMPLES
 
 SCHEMA = {
     "type": "object",

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from panel.backends.openai import OpenAIBackend
 from panel.cli import app
 from panel.errors import TransientBackendError
-from tests.conftest import EXAMPLES
-from tests.llama_server import LlamaServer, start_llama_server
+from tests.support.llama_server import LlamaServer, start_llama_server
+from tests.support.paths import EXAMPLES
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

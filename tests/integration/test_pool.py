@@ -8,7 +8,7 @@ from werkzeug import Response
 
 from panel.backends.pool import HostPool
 from panel.errors import BackendOutage, ModelNotFound
-from tests.ollama_fake import chat_body, free_port_url, start_fake_ollama, stop_fake_ollama
+from tests.support.ollama_fake import chat_body, free_port_url, start_fake_ollama, stop_fake_ollama
 
 MODEL = "llama3.1:8b"
 SCHEMA = {"title": "DxVerdict", "type": "object", "properties": {"decision": {"enum": ["ship", "skip"]}}}

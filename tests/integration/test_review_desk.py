@@ -7,7 +7,7 @@ from panel.records.cards import load_card
 from panel.records.transcript import PanelTranscript
 from panel.store.revisions import InvalidVerdict, find_review
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 
 def edit_values(review, **changes):

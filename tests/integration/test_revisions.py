@@ -23,9 +23,10 @@ from panel.store.revisions import (
     verdict_from_values,
 )
 from panel.store.transcripts import load_transcript
+from tests.support.paths import ROOT as REPOSITORY
 
 runner = CliRunner()
-ROOT = str(Path(__file__).resolve().parent.parent)
+ROOT = str(REPOSITORY)
 
 
 def panel_at(settings, card_path) -> Path:

@@ -22,7 +22,7 @@ from panel.measure.stability import (
 from panel.records.personas import load_personas
 from panel.settings import QualityGates, Settings
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = str(EXAMPLES / "pgvector.toml")

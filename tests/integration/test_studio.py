@@ -21,12 +21,13 @@ from panel.errors import ConfigError
 from panel.records.transcript import PanelTranscript
 from panel.store.revisions import find_review
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES, import_or_skip
+from tests.support.optional_packages import import_or_skip
+from tests.support.paths import EXAMPLES
 
 for module in ("starlette", "uvicorn", "multipart"):
     import_or_skip(module, "the studio tests need the studio extra")
 from panel.web import create_app  # noqa: E402
-from tests.studio_server import RunningStudio, running_studio  # noqa: E402
+from tests.support.studio_server import RunningStudio, running_studio  # noqa: E402
 
 runner = CliRunner()
 PGVECTOR = EXAMPLES / "pgvector.toml"

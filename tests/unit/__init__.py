@@ -1,0 +1,1 @@
+"""Unit tests: fast logic, no sockets, no subprocesses."""

@@ -5,19 +5,8 @@ import pytest
 
 from panel.errors import CardError
 from panel.records.cards import load_card, parse_card
-from tests.conftest import EXAMPLES
-
-GOOD = {
-    "name": "Tool",
-    "tagline": "Does a thing",
-    "category": "Library",
-    "description": "A library.",
-    "maker": "Someone",
-    "license": "MIT",
-    "pricing": "Free",
-    "links": [{"label": "Home", "url": "https://example.com"}],
-    "facts": ["It exists."],
-}
+from tests.support.cards import GOOD
+from tests.support.paths import EXAMPLES
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import REQUIRE_BROWSER, import_or_skip
+from tests.support.optional_packages import REQUIRE_BROWSER, import_or_skip
 
 
 def test_a_missing_browser_package_skips_on_a_developer_machine(monkeypatch):

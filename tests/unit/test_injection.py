@@ -1,19 +1,16 @@
 """Hostile tool cards stay data: one closed data block, no new chat turns, no template tokens."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from panel.engine.prompts import render_messages
 from panel.records.cards import parse_card
 from panel.records.personas import load_personas
+from tests.support.paths import ROOT
 
 INJECTIONS = [
-    json.loads(line)
-    for line in (Path(__file__).parent.parent / "examples/injection/injections.jsonl")
-    .read_text()
-    .splitlines()
+    json.loads(line) for line in (ROOT / "examples/injection/injections.jsonl").read_text().splitlines()
 ]
 
 

@@ -15,7 +15,7 @@ from panel.measure.metrics import (
 )
 from panel.records.cards import load_card
 from panel.records.verdicts import Verdict
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 PGVECTOR = load_card(EXAMPLES / "pgvector.toml")
 

@@ -6,7 +6,7 @@ from panel.engine.prompts import render_messages
 from panel.errors import PersonaError
 from panel.records.cards import load_card
 from panel.records.personas import load_persona_file, load_personas
-from tests.conftest import EXAMPLES, ROOT
+from tests.support.paths import EXAMPLES, ROOT
 
 EXAMPLE = """
 [[examples]]

@@ -1,8 +1,8 @@
 from panel.engine.prompts import card_as_data, render_messages, render_retry, template_hashes
 from panel.records.cards import load_card, parse_card
 from panel.records.personas import load_personas
-from tests.conftest import EXAMPLES
-from tests.test_cards import GOOD
+from tests.support.cards import GOOD
+from tests.support.paths import EXAMPLES
 
 
 def test_system_message_is_identical_for_every_persona():

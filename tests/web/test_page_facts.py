@@ -14,8 +14,8 @@ from panel.publish.render import render_page
 from panel.records.transcript import PanelTranscript
 from panel.store.revisions import change_verdict, find_review, revision_number, verdict_from_values
 from panel.store.transcripts import load_transcript, save_transcript
-from tests.conftest import EXAMPLES
-from tests.test_render import chromium, parse_html
+from tests.support.browser import chromium, parse_html
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = EXAMPLES / "pgvector.toml"

@@ -7,9 +7,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
-import uuid
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +20,9 @@ from panel.engine.runner import compare_tools
 from panel.publish.render import VotesError, load_for_render, parse_votes, render_page, vote_for
 from panel.records.cards import Link, ToolCard, load_card
 from panel.settings import Settings
-from tests.conftest import EXAMPLES
-from tests.ollama_fake import FakeOllama
+from tests.support.browser import chromium, parse_html
+from tests.support.ollama_fake import FakeOllama
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 PGVECTOR = EXAMPLES / "pgvector.toml"
@@ -101,66 +99,6 @@ def two_tools(ollama: FakeOllama, settings: Settings) -> tuple[Path, Path]:
 
 def invoke(*args: str | Path):
     return runner.invoke(app, [str(arg) for arg in args])
-
-
-class TextAndTags(HTMLParser):
-    """The text a reader sees, and every tag the browser built."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.chunks: list[str] = []
-        self.tags: list[str] = []
-        self.hrefs: list[str] = []
-        self.fetching_attributes: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.hrefs += [value or "" for name, value in attrs if name == "href"]
-        self.fetching_attributes += [name for name, _ in attrs if name in ("src", "srcset", "poster", "data")]
-        self.skip += tag in ("style", "title")
-
-    def handle_endtag(self, tag: str) -> None:
-        self.skip -= tag in ("style", "title")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.chunks.append(data)
-
-    @property
-    def text(self) -> str:
-        return " ".join(" ".join(self.chunks).split())
-
-
-def parse_html(html: str) -> TextAndTags:
-    parser = TextAndTags()
-    parser.feed(html)
-    return parser
-
-
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium, offline and with a throwaway profile."""
-    binary = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(binary).exists():
-        pytest.fail("These tests need Debian's chromium: apt-get update && apt-get install -y chromium")
-    command = [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={tmp_path / f'profile-{uuid.uuid4().hex[:8]}'}",
-        *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -8,7 +8,6 @@ are kept in $PANEL_SCREENSHOTS when it is set.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,45 +21,16 @@ from panel.cli import app
 from panel.records.transcript import PanelTranscript
 from panel.store.revisions import find_review, history
 from panel.store.transcripts import load_transcript
-from tests.conftest import EXAMPLES, import_or_skip
+from tests.support.optional_packages import import_or_skip
+from tests.support.paths import EXAMPLES
 
 sync_api = import_or_skip("playwright.sync_api", "the browser tests need playwright (the dev extra)")
 for module in ("starlette", "uvicorn", "multipart"):
     import_or_skip(module, "the studio tests need the studio extra")
-from tests.studio_server import RunningStudio, running_studio  # noqa: E402
+from tests.support.studio_server import RunningStudio, running_studio  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("These tests need Debian's chromium: apt-get install -y chromium")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    dialogs: list[str] = []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    opened.dialogs = dialogs
-    yield opened
-    context.close()
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The studio and the published pages in a real browser."""
