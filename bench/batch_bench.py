@@ -1,5 +1,5 @@
 """Benchmark of `panel batch` against a local Ollama-speaking server with a set latency per call
-and K parallel slots (tests/ollama_fake.py, run in its own process so that it does not share the
+and K parallel slots (tests/support/ollama_fake.py, run in its own process so that it does not share the
 batch's interpreter lock). Prints one table, or JSON with --json. Not a test.
 
     python bench/batch_bench.py                 # the full run, a few minutes
@@ -30,7 +30,7 @@ from panel.batch.run import BatchOptions, run_batch_async  # noqa: E402
 from panel.records.cards import load_card  # noqa: E402
 from panel.records.chat import ChatReply  # noqa: E402
 from panel.settings import Settings  # noqa: E402
-from tests.ollama_fake import (  # noqa: E402
+from tests.support.ollama_fake import (  # noqa: E402
     FakeOllama,
     chat_body,
     verdict_for_schema,
