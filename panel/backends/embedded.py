@@ -258,7 +258,10 @@ class EmbeddedBackend:
             gate = (
                 self._client[3] if self._client and self._client[0] is loop else asyncio.Semaphore(self.slots)
             )
-            backend = OpenAIBackend(self.engine.url, self.timeout, api_key_env="", llama_cpp=True)
+            # One slot is the reproducible mode: no prompt cache either (see OpenAIBackend).
+            backend = OpenAIBackend(
+                self.engine.url, self.timeout, api_key_env="", llama_cpp=True, cache_prompt=self.slots > 1
+            )
             self._client = (loop, generation, backend, gate)
         return self._client[1], self._client[2], self._client[3]
 
@@ -310,6 +313,7 @@ class EmbeddedBackend:
             "n_threads": config.threads,
             "n_threads_batch": config.batch_threads,
             "poll": config.poll,
+            "prompt_cache": self.slots > 1,
             "structured_output": "json_schema (LLGuidance); quote as 2 to 6 sentences",
             "engine_crashes": self.engine.crashes,
         }

@@ -93,7 +93,13 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(
-        self, host: str, timeout: float, api_key_env: str = "OPENAI_API_KEY", *, llama_cpp: bool = False
+        self,
+        host: str,
+        timeout: float,
+        api_key_env: str = "OPENAI_API_KEY",
+        *,
+        llama_cpp: bool = False,
+        cache_prompt: bool = True,
     ) -> None:
         self.host = base_url(host)
         self.timeout = timeout
@@ -101,6 +107,9 @@ class OpenAIBackend:
         # llama.cpp's server (the embedded engine) takes top_k, min_p and repeat_penalty, and
         # enforces a `pattern`, so it gets those; other servers get OpenAI's parameters only.
         self.llama_cpp = llama_cpp
+        # llama.cpp reuses a slot's cached prompt prefix; its logits then differ in the last bits
+        # from a fresh evaluation, so a run that must repeat exactly turns the cache off.
+        self.cache_prompt = cache_prompt
         key = os.environ.get(api_key_env)
         # The key lives only in the client's headers (and in `redact`): describe() and every
         # message name the variable, never its value.
@@ -227,6 +236,8 @@ class OpenAIBackend:
             "stream": False,
             **sampling_parameters(options, extended=self.llama_cpp),
         }
+        if self.llama_cpp:
+            body["cache_prompt"] = self.cache_prompt
         started = time.perf_counter()
         shaped = response_format(self.mode, schema, quote_pattern=self.llama_cpp)
         status, raw = await self.post_chat({**body, "response_format": shaped})

@@ -1,4 +1,4 @@
-"""The embedded backend decodes the personas together (slow: the real bundled model)."""
+"""The embedded engine decodes the personas together in its slots (slow: the real bundled model)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_a_panel_decoded_together_is_valid_and_one_slot_gives_the_same_panel_per
     rounding), so the same-seed promise is made, and checked, with one slot."""
     # The decoding, not the writing: the 135M model fails the quality gates on most replies.
     settings = Settings(
-        backend="embedded", seed=11, num_predict=512, out_dir=tmp_path, quality=QualityGates(enabled=False)
+        backend="embedded", seed=11, out_dir=tmp_path, quality=QualityGates(enabled=False)
     )
     together = run_panel(card_path, settings, backend=EmbeddedBackend(gguf, 8192, slots=4)).transcript
     assert together.backend["parallel_slots"] == 4
