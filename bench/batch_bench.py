@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from panel.backends import ModelInfo  # noqa: E402
 from panel.batch.run import BatchOptions, run_batch_async  # noqa: E402
 from panel.records.cards import load_card  # noqa: E402
-from panel.records.chat import ChatReply  # noqa: E402
+from panel.records.chat import ChatReply, ChatRequest  # noqa: E402
 from panel.settings import Settings  # noqa: E402
 from tests.support.ollama_fake import (  # noqa: E402
     FakeOllama,
@@ -127,8 +127,8 @@ class InstantBackend:
     async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
         return {model: ModelInfo(name=model, digest="sha256:00") for model in models}
 
-    async def chat(self, model, messages, schema, options) -> ChatReply:  # type: ignore[no-untyped-def]
-        body = chat_body(model, json.dumps(verdict_for_schema(schema, "ship")))
+    async def chat(self, request: ChatRequest) -> ChatReply:
+        body = chat_body(request.model, json.dumps(verdict_for_schema(request.schema, "ship")))
         return ChatReply(content=body["message"]["content"], done_reason="stop", completion_tokens=120)
 
     def describe(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from panel.records.chat import ChatReply, ModelInfo
+from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
 
 class Backend(Protocol):
@@ -16,13 +16,7 @@ class Backend(Protocol):
         """Check the backend can serve these models; raise BackendUnavailable if not."""
         ...
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-    ) -> ChatReply: ...
+    async def chat(self, request: ChatRequest) -> ChatReply: ...
 
     def describe(self) -> dict[str, Any]:
         """Provenance for the transcript: backend name, host or file, version."""

@@ -32,7 +32,7 @@ import httpx
 from panel.backends.embedded_files import START_OLLAMA, bundled_gguf, missing_engine, resolve_gguf
 from panel.backends.openai import OpenAIBackend
 from panel.errors import BackendUnavailable, EngineCrashed, PanelError, UnreadableReply
-from panel.records.chat import ChatReply, ModelInfo
+from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 from panel.settings import Settings
 from panel.store.file_digest import file_sha256
 
@@ -278,14 +278,12 @@ class EmbeddedBackend:
         info = ModelInfo(name=self.gguf.name, digest=f"sha256:{self.sha256}", details=details)
         return dict.fromkeys(models, info)
 
-    async def chat(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
-    ) -> ChatReply:
+    async def chat(self, request: ChatRequest) -> ChatReply:
         generation, backend, gate = await self.client()
         # Wait for a free slot here, so the call's deadline does not run while it queues.
         async with gate:
             try:
-                reply = await backend.chat(model, messages, schema, options)
+                reply = await backend.chat(request)
             except (PanelError, UnreadableReply) as error:
                 if await asyncio.to_thread(self.engine.note_exit, generation):
                     raise EngineCrashed(

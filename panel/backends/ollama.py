@@ -38,7 +38,7 @@ from panel.errors import (
     TransientBackendError,
     UnreadableReply,
 )
-from panel.records.chat import ChatReply, ModelInfo
+from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
 NANOSECONDS_PER_MS = 1_000_000
 # No chunk for this long once the reply has started means the server stalled.
@@ -182,16 +182,11 @@ class OllamaBackend:
     def think(self, model: str) -> bool | str | None:
         return think_setting(self.shown.get(model), self.version)
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-    ) -> ChatReply:
+    async def chat(self, request: ChatRequest) -> ChatReply:
+        model, options = request.model, request.options
         try:
             async with asyncio.timeout(self.timeout) as deadline:
-                reply = await self.stream_chat(model, messages, schema, options, deadline)
+                reply = await self.stream_chat(request, deadline)
         except TimeoutError:
             raise ModelServerError(f"no complete reply from Ollama within {self.timeout:g} s") from None
         except ollama.ResponseError as error:
@@ -224,19 +219,13 @@ class OllamaBackend:
         for deadline in self.queued[model]:
             deadline.reschedule(max(renewed, deadline.when() or 0.0))
 
-    async def stream_chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-        deadline: asyncio.Timeout,
-    ) -> ChatReply:
+    async def stream_chat(self, request: ChatRequest, deadline: asyncio.Timeout) -> ChatReply:
+        model = request.model
         stream = await self.client.chat(
             model=model,
-            messages=messages,
-            format=schema,
-            options=options,
+            messages=request.messages,
+            format=request.schema,
+            options=request.options,
             think=self.think(model),
             stream=True,
         )

@@ -38,7 +38,7 @@ from panel.errors import (
     TransientBackendError,
     UnreadableReply,
 )
-from panel.records.chat import ChatReply, ModelInfo
+from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
 JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
 # A verdict is a few kilobytes; a server sending more than this for one reply is stopped.
@@ -213,28 +213,21 @@ class OpenAIBackend:
                 f"connection to {self.host} failed: {redact(repr(error), self._key)}"
             ) from None
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-    ) -> ChatReply:
+    async def chat(self, request: ChatRequest) -> ChatReply:
         """One chat completion, bounded as a whole by `timeout` seconds."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await self.complete(self.aliases.get(model, model), messages, schema, options)
+                return await self.complete(request.for_model(self.aliases.get(request.model, request.model)))
         except TimeoutError:
             raise ModelServerError(f"no complete reply from {self.host} within {self.timeout:g} s") from None
 
-    async def complete(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
-    ) -> ChatReply:
+    async def complete(self, request: ChatRequest) -> ChatReply:
+        model, schema = request.model, request.schema
         body = {
             "model": model,
-            "messages": messages,
+            "messages": request.messages,
             "stream": False,
-            **sampling_parameters(options, extended=self.llama_cpp),
+            **sampling_parameters(request.options, extended=self.llama_cpp),
         }
         if self.llama_cpp:
             body["cache_prompt"] = self.cache_prompt

@@ -27,7 +27,7 @@ from panel.errors import (
     TransientBackendError,
     literal,
 )
-from panel.records.chat import ChatReply, ModelInfo
+from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
 
 @dataclass
@@ -258,13 +258,8 @@ class HostPool:
         found = [(host.url, host.infos[model].digest) for host in self.hosts if model in host.infos]
         return found or [(None, self.infos[model].digest if model in self.infos else None)]
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-    ) -> ChatReply:
+    async def chat(self, request: ChatRequest) -> ChatReply:
+        model = request.model
         while True:
             host = await self.acquire(model)
             try:
@@ -272,7 +267,7 @@ class HostPool:
                     await self.prepare_host(host)
                     if not self.serves(host, model):
                         continue
-                reply = await host.backend.chat(model, messages, schema, options)
+                reply = await host.backend.chat(request)
             except ModelUnavailable as error:
                 host.missing_models[model] = str(error)
                 continue

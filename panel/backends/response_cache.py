@@ -28,7 +28,7 @@ from typing import Any
 
 from panel.backends import Backend
 from panel.errors import ConfigError, PanelError, TransientBackendError
-from panel.records.chat import ChatReply, ModelInfo
+from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -195,37 +195,22 @@ class CachedBackend:
         identity, and for a pool, whose replies name their host)."""
         return getattr(self.inner, "host", None)
 
-    def key(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-        build: Build = (None, None),
-    ) -> str:
-        return call_key(self.name, model, build, messages, schema, options)
+    def key(self, request: ChatRequest, build: Build = (None, None)) -> str:
+        return call_key(self.name, request.model, build, request.messages, request.schema, request.options)
 
-    async def cached(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
-    ) -> tuple[ChatReply | None, str]:
+    async def cached(self, request: ChatRequest) -> tuple[ChatReply | None, str]:
         """A stored reply from any build that may answer, and the key that shares calls in flight."""
-        builds = self.builds_for(model)
+        builds = self.builds_for(request.model)
         if self.cache is not None:
-            keys = [self.key(model, messages, schema, options, build) for build in builds]
+            keys = [self.key(request, build) for build in builds]
             reply = await asyncio.wrap_future(self.cache_worker.submit(self.read_first, keys))
             if reply is not None:
                 return reply, ""
         shared = builds[0] if len(builds) == 1 else (None, "|".join(map(str, builds)))
-        return None, self.key(model, messages, schema, options, shared)
+        return None, self.key(request, shared)
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-    ) -> ChatReply:
-        cached, key = await self.cached(model, messages, schema, options)
+    async def chat(self, request: ChatRequest) -> ChatReply:
+        cached, key = await self.cached(request)
         if cached is not None:
             self.counts.cache_hits += 1
             return cached
@@ -239,9 +224,9 @@ class CachedBackend:
         self.in_flight[key] = future
         try:
             self.counts.model_calls += 1
-            reply = await self.inner.chat(model, messages, schema, options)
+            reply = await self.inner.chat(request)
             if reply.model_digest is not None:
-                self.reported[(reply.host, model)] = reply.model_digest
+                self.reported[(reply.host, request.model)] = reply.model_digest
         except asyncio.CancelledError:
             future.set_exception(TransientBackendError("the shared model call was cancelled"))
             raise
@@ -256,21 +241,14 @@ class CachedBackend:
         finally:
             self.in_flight.pop(key, None)
 
-    def remember_valid(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        options: dict[str, Any],
-        reply: ChatReply,
-    ) -> None:
+    def remember_valid(self, request: ChatRequest, reply: ChatReply) -> None:
         """Called by structured.py once `reply` validated: only then is it stored. The write
         happens in the cache's worker thread; `aclose` waits for it."""
         if self.cache is not None:
-            digest = reply.model_digest if reply.model_digest is not None else self.digests.get(model)
+            digest = reply.model_digest if reply.model_digest is not None else self.digests.get(request.model)
             host = reply.host if reply.host is not None else self.host
-            key = self.key(model, messages, schema, options, (host, digest))
-            write = asyncio.wrap_future(self.cache_worker.submit(self.write_cache, key, model, reply))
+            key = self.key(request, (host, digest))
+            write = asyncio.wrap_future(self.cache_worker.submit(self.write_cache, key, request.model, reply))
             self.pending_writes.add(write)
             write.add_done_callback(self.pending_writes.discard)
 

@@ -31,7 +31,7 @@ from panel.errors import (
     UnreadableReply,
     describe_validation_error,
 )
-from panel.records.chat import ChatReply
+from panel.records.chat import ChatReply, ChatRequest
 from panel.records.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
 from panel.records.verdicts import Attempt, PersonaReview, Verdict
 
@@ -178,13 +178,7 @@ def attempt_record(
 
 
 async def chat_with_transport_retries(
-    backend: Backend,
-    model: str,
-    messages: list[dict[str, str]],
-    schema: dict[str, Any],
-    options: dict[str, Any],
-    retries: int,
-    attempts: list[Attempt],
+    backend: Backend, request: ChatRequest, retries: int, attempts: list[Attempt]
 ) -> ChatReply:
     """One model call, retried on transport errors; each failed try is recorded in `attempts`."""
     async for retrying in AsyncRetrying(
@@ -196,14 +190,14 @@ async def chat_with_transport_retries(
         with retrying:
             started = time.perf_counter()
             try:
-                return await backend.chat(model, messages, schema, options)
+                return await backend.chat(request)
             except UnreadableReply:
                 raise  # an answer, not a transport failure: the caller records it and re-asks
             except PanelError as error:
                 attempts.append(
                     attempt_record(
                         len(attempts) + 1,
-                        messages,
+                        request.messages,
                         None,
                         started,
                         outcome="transport_error",
@@ -216,20 +210,12 @@ async def chat_with_transport_retries(
 
 
 async def next_reply(
-    backend: Backend,
-    model: str,
-    messages: list[dict[str, str]],
-    schema: dict[str, Any],
-    options: dict[str, Any],
-    retries: int,
-    attempts: list[Attempt],
+    backend: Backend, request: ChatRequest, retries: int, attempts: list[Attempt]
 ) -> tuple[ChatReply, str | None]:
     """The model's next reply, and what makes it unreadable when the server's answer was not a
     chat reply at all: that answer is kept raw and asked again like any invalid output."""
     try:
-        return await chat_with_transport_retries(
-            backend, model, messages, schema, options, retries, attempts
-        ), None
+        return await chat_with_transport_retries(backend, request, retries, attempts), None
     except UnreadableReply as error:
         return ChatReply(content=error.raw), str(error)
 
@@ -243,19 +229,12 @@ def verdict_shape(persona_json: str) -> tuple[type[BaseModel], dict[str, Any]]:
     return shape, shape.model_json_schema()
 
 
-def remember_valid_reply(
-    backend: Backend,
-    model: str,
-    messages: list[dict[str, str]],
-    schema: dict[str, Any],
-    options: dict[str, Any],
-    reply: ChatReply,
-) -> None:
+def remember_valid_reply(backend: Backend, request: ChatRequest, reply: ChatReply) -> None:
     """Tell a caching backend (panel.backends.response_cache.CachedBackend) that this reply validated: only valid
     replies may be cached. Backends without a cache have no `remember_valid` and are skipped."""
     remember = getattr(backend, "remember_valid", None)
     if remember is not None:
-        remember(model, messages, schema, options, reply)
+        remember(request, reply)
 
 
 async def review_persona(
@@ -280,9 +259,8 @@ async def review_persona(
         started = time.perf_counter()
         ask_options = attempt_options(options, attempt_index)
         try:
-            reply, unreadable = await next_reply(
-                backend, model, conversation, schema, ask_options, transport_retries, attempts
-            )
+            request = ChatRequest(model, conversation, schema, ask_options)
+            reply, unreadable = await next_reply(backend, request, transport_retries, attempts)
         except KeyRefused:
             raise  # every call would be refused: the run stops (exit 3) instead of failing each reviewer
         except PanelError as error:
@@ -322,7 +300,7 @@ async def review_persona(
                 len(attempts) + 1, conversation, reply, started, outcome="valid", seed=ask_options.get("seed")
             )
         )
-        remember_valid_reply(backend, model, conversation, schema, ask_options, reply)
+        remember_valid_reply(backend, request, reply)
         return PersonaReview(persona=persona.id, model=model, status="ok", verdict=verdict, attempts=attempts)
     return PersonaReview(
         persona=persona.id,

@@ -1,10 +1,28 @@
-"""What a model server answers: one chat reply, and a model as the server describes it."""
+"""One model call as every backend takes it (ChatRequest) and answers it (ChatReply), and a model as
+the server describes it."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One model call: the model, the conversation, the verdict's JSON schema and the
+    Ollama-style options (seed, temperature, num_ctx, num_predict, ...)."""
+
+    model: str
+    messages: list[dict[str, str]]
+    schema: dict[str, Any]
+    options: dict[str, Any]
+
+    def for_model(self, model: str) -> ChatRequest:
+        """The same call, to the id a server serves the model as."""
+        return dataclasses.replace(self, model=model)
 
 
 class ChatReply(BaseModel):

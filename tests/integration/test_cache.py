@@ -7,6 +7,7 @@ from panel.engine.prompts import render_messages
 from panel.engine.runner import review_tool
 from panel.engine.verdict_loop import review_persona
 from panel.records.cards import load_card
+from panel.records.chat import ChatRequest
 from panel.records.personas import load_personas
 from tests.support.paths import EXAMPLES
 
@@ -81,9 +82,12 @@ def test_identical_concurrent_calls_coalesce_into_one_model_call(tmp_path: Path)
         try:
             await backend.prepare([MODEL])
             replies = await asyncio.gather(
-                *(backend.chat(MODEL, messages, {"type": "object"}, {"seed": 3}) for _ in range(3))
+                *(
+                    backend.chat(ChatRequest(MODEL, messages, {"type": "object"}, {"seed": 3}))
+                    for _ in range(3)
+                )
             )
-            different = await backend.chat(MODEL, messages, {"type": "object"}, {"seed": 4})
+            different = await backend.chat(ChatRequest(MODEL, messages, {"type": "object"}, {"seed": 4}))
             return replies, different, backend.counts
         finally:
             await backend.aclose()
@@ -137,8 +141,8 @@ QUESTION = [{"role": "user", "content": "a verdict, please"}]
 async def ask_and_keep(backend: CachedBackend, options: dict | None = None):
     """One call through the cache, stored as structured.py stores a valid reply."""
     options = options or {"seed": 1}
-    reply = await backend.chat(MODEL, QUESTION, {"type": "object"}, options)
-    backend.remember_valid(MODEL, QUESTION, {"type": "object"}, options, reply)
+    reply = await backend.chat(ChatRequest(MODEL, QUESTION, {"type": "object"}, options))
+    backend.remember_valid(ChatRequest(MODEL, QUESTION, {"type": "object"}, options), reply)
     return reply
 
 
@@ -188,7 +192,7 @@ class FingerprintServer:
 
         return {model: ModelInfo(name=model) for model in models}
 
-    async def chat(self, model, messages, schema, options):
+    async def chat(self, request):
         from panel.records.chat import ChatReply
 
         self.calls += 1

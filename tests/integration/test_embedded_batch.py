@@ -10,6 +10,7 @@ import pytest
 
 from panel.backends.embedded import EmbeddedBackend, bundled_gguf
 from panel.engine.runner import run_panel
+from panel.records.chat import ChatRequest
 from panel.records.personas import load_personas, verdict_model
 from panel.settings import QualityGates, Settings
 
@@ -31,9 +32,7 @@ def test_a_panel_decoded_together_is_valid_and_one_slot_gives_the_same_panel_per
     reproducible (which requests share a decode, and a copied prompt prefix, change the float
     rounding), so the same-seed promise is made, and checked, with one slot."""
     # The decoding, not the writing: the 135M model fails the quality gates on most replies.
-    settings = Settings(
-        backend="embedded", seed=11, out_dir=tmp_path, quality=QualityGates(enabled=False)
-    )
+    settings = Settings(backend="embedded", seed=11, out_dir=tmp_path, quality=QualityGates(enabled=False))
     together = run_panel(card_path, settings, backend=EmbeddedBackend(gguf, 8192, slots=4)).transcript
     assert together.backend["parallel_slots"] == 4
     personas = {loaded.persona.id: loaded.persona for loaded in load_personas()}
@@ -64,10 +63,10 @@ def test_each_sequence_keeps_its_own_grammar_and_seed(gguf: Path) -> None:
 
     async def ask_four():
         return await asyncio.gather(
-            backend.chat("m", messages, review, {**base, "seed": 1}),
-            backend.chat("m", messages, colour, {**base, "seed": 2}),
-            backend.chat("m", messages, review, {**base, "seed": 1}),
-            backend.chat("m", messages, review, {**base, "seed": 3}),
+            backend.chat(ChatRequest("m", messages, review, {**base, "seed": 1})),
+            backend.chat(ChatRequest("m", messages, colour, {**base, "seed": 2})),
+            backend.chat(ChatRequest("m", messages, review, {**base, "seed": 1})),
+            backend.chat(ChatRequest("m", messages, review, {**base, "seed": 3})),
         )
 
     replies = asyncio.run(ask_four())

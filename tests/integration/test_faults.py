@@ -10,6 +10,7 @@ from werkzeug import Response
 
 from panel.backends.pool import HostPool
 from panel.batch.run import BatchOptions, run_batch
+from panel.records.chat import ChatRequest
 from panel.store.transcripts import load_transcript
 from tests.support.batches import batch_cli, manifest_hashes, transcripts, write_jsonl
 from tests.support.ollama_fake import start_fake_ollama, stop_fake_ollama
@@ -97,11 +98,13 @@ def test_no_fail_fast_a_500_from_one_model_sets_aside_that_model_not_the_host(ol
         pool = HostPool([ollama.url], timeout=5, cooldown=5)
         try:
             await pool.prepare(["llama3.1:8b", "qwen3:8b"])
-            llama = asyncio.create_task(pool.chat("llama3.1:8b", [{"role": "user", "content": "a"}], {}, {}))
+            llama = asyncio.create_task(
+                pool.chat(ChatRequest("llama3.1:8b", [{"role": "user", "content": "a"}], {}, {}))
+            )
             await asyncio.to_thread(failed_once.wait, 5)
             await asyncio.sleep(0.1)
             started = time.monotonic()
-            await pool.chat("qwen3:8b", [{"role": "user", "content": "b"}], {}, {})
+            await pool.chat(ChatRequest("qwen3:8b", [{"role": "user", "content": "b"}], {}, {}))
             other_model_waited = time.monotonic() - started
             llama.cancel()
             return other_model_waited

@@ -10,6 +10,7 @@ from werkzeug import Response
 
 from panel import run_panel
 from panel.errors import BackendUnavailable, ModelNotFound
+from panel.records.chat import ChatRequest
 from panel.records.personas import default_personas_dir, load_personas, verdict_schema
 from panel.settings import Settings
 from panel.store.transcripts import load_transcript
@@ -325,7 +326,7 @@ def test_ollama_streaming_flood_is_capped_like_a_whole_reply(ollama):
     async def ask():
         backend = OllamaBackend(ollama.url, timeout=60)
         try:
-            await backend.chat("llama3.1:8b", [{"role": "user", "content": "hi"}], {}, {})
+            await backend.chat(ChatRequest("llama3.1:8b", [{"role": "user", "content": "hi"}], {}, {}))
         finally:
             await backend.aclose()
 

@@ -16,6 +16,7 @@ from panel import run_panel
 from panel.backends.doctor import diagnose
 from panel.backends.ollama import OllamaBackend
 from panel.errors import BackendUnavailable, CardError, ModelServerError, ModelUnavailable
+from panel.records.chat import ChatRequest
 from panel.records.personas import default_personas_dir
 from panel.settings import Settings
 from tests.support.cards import long_card
@@ -35,7 +36,7 @@ def one_persona(tmp_path: Path) -> Path:
 
 def ask(backend: OllamaBackend, options: dict | None = None):
     messages = [{"role": "user", "content": "question"}]
-    return backend.chat(MODEL, messages, SCHEMA, options or {"num_ctx": 8192})
+    return backend.chat(ChatRequest(MODEL, messages, SCHEMA, options or {"num_ctx": 8192}))
 
 
 # -- 1. thinking models with a schema ---------------------------------------------------------

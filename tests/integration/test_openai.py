@@ -27,6 +27,7 @@ from panel.errors import (
     TransientBackendError,
     UnreadableReply,
 )
+from panel.records.chat import ChatRequest
 from panel.settings import Settings, resolve_settings
 from tests.support.ollama_fake import free_port_url
 from tests.support.paths import EXAMPLES
@@ -96,7 +97,10 @@ def talk(backend: OpenAIBackend, model: str, calls: int = 1):
     async def scenario():
         try:
             infos = await backend.prepare([model])
-            replies = [await backend.chat(infos[model].name, MESSAGES, SCHEMA, OPTIONS) for _ in range(calls)]
+            replies = [
+                await backend.chat(ChatRequest(infos[model].name, MESSAGES, SCHEMA, OPTIONS))
+                for _ in range(calls)
+            ]
             return infos, replies
         finally:
             await backend.aclose()
@@ -210,7 +214,9 @@ def test_the_registry_spreads_an_http_backend_over_several_hosts(
         pool = build_backend(get_spec("openai"), settings, [fake.url, second.url], PoolOptions(slots=1))
         try:
             await pool.prepare(["qwen3:8b"])
-            await asyncio.gather(*(pool.chat("qwen3:8b", MESSAGES, SCHEMA, OPTIONS) for _ in range(4)))
+            await asyncio.gather(
+                *(pool.chat(ChatRequest("qwen3:8b", MESSAGES, SCHEMA, OPTIONS)) for _ in range(4))
+            )
             return pool
         finally:
             await pool.aclose()

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from panel.backends.openai import OpenAIBackend
 from panel.cli import app
 from panel.errors import TransientBackendError
+from panel.records.chat import ChatRequest
 from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.paths import EXAMPLES
 
@@ -135,7 +136,9 @@ def test_server_gone(tmp_path: Path) -> None:
         try:
             await backend.prepare(["any"])
             gone.stop()
-            await backend.chat("any", [{"role": "user", "content": "hi"}], {"type": "object"}, {})
+            await backend.chat(
+                ChatRequest("any", [{"role": "user", "content": "hi"}], {"type": "object"}, {})
+            )
         finally:
             await backend.aclose()
 

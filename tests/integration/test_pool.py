@@ -8,6 +8,7 @@ from werkzeug import Response
 
 from panel.backends.pool import HostPool
 from panel.errors import BackendOutage, ModelNotFound
+from panel.records.chat import ChatRequest
 from tests.support.ollama_fake import chat_body, free_port_url, start_fake_ollama, stop_fake_ollama
 
 MODEL = "llama3.1:8b"
@@ -16,7 +17,7 @@ SCHEMA = {"title": "DxVerdict", "type": "object", "properties": {"decision": {"e
 
 def ask(pool: HostPool, number: int = 0):
     messages = [{"role": "user", "content": f"question {number}"}]
-    return pool.chat(MODEL, messages, SCHEMA, {"seed": number})
+    return pool.chat(ChatRequest(MODEL, messages, SCHEMA, {"seed": number}))
 
 
 @pytest.fixture
