@@ -22,13 +22,12 @@ import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from panel.backends import Backend
 from panel.errors import ConfigError, PanelError, TransientBackendError
-from panel.records.chat import ChatReply, ChatRequest, ModelInfo
+from panel.records.chat import CallTotals, ChatReply, ChatRequest, ModelInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -130,15 +129,9 @@ class ResponseCache:
             self._connection = None
 
 
-@dataclass
-class CallCounts:
-    """What the wrapped backend was asked, and what reached the model."""
+class CallCounts(CallTotals):
+    """What the wrapped backend was asked, what reached the model, and what was stored."""
 
-    model_calls: int = 0
-    cache_hits: int = 0
-    coalesced: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     stored: int = 0
 
 

@@ -43,6 +43,7 @@ from panel.batch.results import BatchResult, Outcome, result_of_transcript
 from panel.engine.runner import Notice, check_persona_models, review_tool
 from panel.errors import CardError, TranscriptError
 from panel.records.cards import ToolCard
+from panel.records.chat import CallTotals
 from panel.records.personas import LoadedPersona, load_personas
 from panel.settings import Settings, normalize_host, response_cache_path
 from panel.store.transcripts import remove_stale_partials, safe_slug, write_atomic
@@ -69,7 +70,7 @@ class BatchOptions(BaseModel):
     redo_incomplete: bool = Field(default=True, description="False: an incomplete panel counts as done.")
 
 
-class BatchSummary(BaseModel):
+class BatchSummary(CallTotals):
     """What a batch did; `--json` prints it."""
 
     input: str
@@ -89,11 +90,6 @@ class BatchSummary(BaseModel):
     duplicates: int = 0
     left_alone: int = Field(default=0, description="Panels an editor changed or locked; force redoes them.")
     rows_skipped: int = 0
-    model_calls: int = 0
-    cache_hits: int = 0
-    coalesced: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     tokens_per_second: float = 0.0
     wall_seconds: float = 0.0
     hosts: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -179,11 +175,8 @@ class BatchRun:
 
     def update_counts(self) -> None:
         counts, summary = self.backend.counts, self.summary
-        summary.model_calls = counts.model_calls
-        summary.cache_hits = counts.cache_hits
-        summary.coalesced = counts.coalesced
-        summary.prompt_tokens = counts.prompt_tokens
-        summary.completion_tokens = counts.completion_tokens
+        for name in CallTotals.model_fields:
+            setattr(summary, name, getattr(counts, name))
         summary.wall_seconds = round(time.perf_counter() - self.started, 3)
         summary.warnings = list(self.backend.warnings)
         if summary.wall_seconds > 0:

@@ -47,3 +47,14 @@ class ModelInfo(BaseModel):
     name: str
     digest: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallTotals(BaseModel):
+    """What a run asked of its models: calls that reached a model, answers from the cache, calls
+    that shared one in flight, and the tokens the models reported."""
+
+    model_calls: int = 0
+    cache_hits: int = 0
+    coalesced: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0

@@ -55,13 +55,18 @@ class Revision(BaseModel):
     aggregate: Aggregate
 
 
-class PanelTranscript(BaseModel):
-    """Everything needed to reproduce, audit and diff one panel."""
+class SavedDocument(BaseModel):
+    """What every saved transcript starts with: its schema version, id and time of writing."""
 
     schema_version: int = SCHEMA_VERSION
-    kind: Literal["panel"] = "panel"
     id: str
     created_at: datetime
+
+
+class PanelTranscript(SavedDocument):
+    """Everything needed to reproduce, audit and diff one panel."""
+
+    kind: Literal["panel"] = "panel"
     tool_slug: str
     card: ToolCard
     card_source: str | None = None
@@ -83,13 +88,10 @@ class PanelTranscript(BaseModel):
         return [review.verdict for review in self.reviews if review.verdict is not None]
 
 
-class ComparisonTranscript(BaseModel):
+class ComparisonTranscript(SavedDocument):
     """An A-vs-B comparison: both panels' transcripts by path, their aggregates and the call."""
 
-    schema_version: int = SCHEMA_VERSION
     kind: Literal["comparison"] = "comparison"
-    id: str
-    created_at: datetime
     a_transcript: str
     b_transcript: str
     a_tool: str
