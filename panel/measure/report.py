@@ -37,7 +37,7 @@ from panel.measure.stability import assess_stability
 from panel.measure.suite import LabelledCard, Suite
 from panel.records.chat import ChatReply
 from panel.records.personas import LoadedPersona
-from panel.records.transcript import PanelTranscript
+from panel.records.transcript import Document, PanelTranscript
 from panel.records.verdicts import PersonaReview, Verdict
 from panel.settings import QualityGates
 
@@ -87,10 +87,8 @@ class CardRow(BaseModel):
     transcript: str | None = None
 
 
-class EvalReport(BaseModel):
+class EvalReport(Document):
     kind: Literal["eval"] = "eval"
-    schema_version: int = 1
-    created_at: datetime
     suite: str
     suite_path: str
     out_dir: str

@@ -26,7 +26,7 @@ from panel.engine.runner import Notice, as_card, review_tool
 from panel.errors import PanelError
 from panel.records.cards import ToolCard
 from panel.records.personas import load_personas
-from panel.records.transcript import PanelTranscript
+from panel.records.transcript import Document, PanelTranscript
 from panel.records.verdicts import Decision, PersonaReview
 from panel.settings import Settings, resolve_seed
 from panel.store.revisions import history
@@ -92,10 +92,8 @@ class StabilitySample(BaseModel):
     decisions: dict[str, str]
 
 
-class StabilityReport(BaseModel):
+class StabilityReport(Document):
     kind: Literal["stability"] = "stability"
-    schema_version: int = 1
-    created_at: datetime
     tool: str
     slug: str
     samples: list[StabilitySample]

@@ -55,12 +55,19 @@ class Revision(BaseModel):
     aggregate: Aggregate
 
 
-class SavedDocument(BaseModel):
-    """What every saved transcript starts with: its schema version, id and time of writing."""
+class Document(BaseModel):
+    """What every file the panel writes for later reading starts with: the version of its schema
+    and when it was written (the subclass adds its `kind`)."""
+
+    schema_version: int = 1
+    created_at: datetime
+
+
+class SavedDocument(Document):
+    """A transcript: a Document with an id."""
 
     schema_version: int = SCHEMA_VERSION
     id: str
-    created_at: datetime
 
 
 class PanelTranscript(SavedDocument):
