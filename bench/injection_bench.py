@@ -19,7 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from panel.engine.runner import open_backend, review_tool
+from panel.backends.registry import open_backend
+from panel.engine.runner import review_tool
 from panel.records.cards import parse_card
 from panel.records.personas import load_personas
 from panel.settings import resolve_settings
@@ -58,7 +59,7 @@ async def measure(arguments: argparse.Namespace) -> list[dict]:
     settings = resolve_settings(flags)
     personas = load_personas(settings.personas_dir)
     entries = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
-    backend = await open_backend(settings)
+    backend = await open_backend(settings, lambda message: None)
     rows = []
     try:
         for entry in entries[: arguments.limit]:

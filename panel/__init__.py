@@ -7,7 +7,7 @@ print(result.transcript.aggregate.ship_pct, result.path)
 
 from panel.backends.doctor import diagnose
 from panel.batch.run import BatchOptions, BatchSummary, run_batch, run_batch_async
-from panel.editor.changes import edit_verdict, is_locked, rerun_persona, rerun_persona_async
+from panel.editor.changes import edit_verdict, rerun_persona, rerun_persona_async
 from panel.editor.review_mode import review_panel_async
 from panel.engine.runner import (
     ComparisonResult,
@@ -39,7 +39,7 @@ from panel.records.personas import Persona, load_personas, verdict_schema
 from panel.records.transcript import ComparisonTranscript, PanelTranscript
 from panel.records.verdicts import PersonaReview, Verdict
 from panel.settings import QualityGates, Settings, resolve_settings
-from panel.store.revisions import RevisionConflict, change_verdict, history, verdict_from_values
+from panel.store.revisions import RevisionConflict, change_verdict, history, is_locked, verdict_from_values
 from panel.store.transcripts import load_transcript
 
 __all__ = [

@@ -26,7 +26,7 @@ from panel.cli.common import (
     stdout,
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
-from panel.editor.changes import Choice, RevisionResult, edit_verdict, history, rerun_persona_async
+from panel.editor.changes import Choice, edit_verdict, rerun_persona_async
 from panel.editor.review_mode import review_panel_async
 from panel.engine.runner import PanelResult
 from panel.errors import PanelError
@@ -35,6 +35,7 @@ from panel.records.aggregate import percent_text
 from panel.records.transcript import PanelTranscript
 from panel.records.verdicts import PersonaReview
 from panel.settings import Settings, response_cache_path
+from panel.store.revisions import RevisionResult, history
 from panel.store.transcripts import summarize_panel
 
 # --- editor workflow: rerun, edit, review, stability -----------------------------------------

@@ -43,17 +43,15 @@ from panel.records.verdicts import PersonaReview, Verdict
 from panel.settings import Settings, resolve_seed
 from panel.store.revisions import (
     InvalidVerdict,
+    RevisionResult,
     change_verdict,
+    find_review,
     guarded_update,
+    is_locked,
     revision_number,
     verdict_from_values,
+    with_revision,
 )
-from panel.store.revisions import RevisionResult as RevisionResult
-from panel.store.revisions import find_review as find_review
-from panel.store.revisions import history as history
-from panel.store.revisions import is_locked as is_locked
-from panel.store.revisions import save_in_place as save_in_place
-from panel.store.revisions import with_revision as with_revision
 from panel.store.transcripts import load_panel_transcript
 
 Choice = Literal["accept", "lock", "rerun", "edit"]

@@ -91,13 +91,6 @@ def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> N
         )
 
 
-async def open_backend(settings: Settings, notice: Notice | None = None) -> Backend:
-    """The backend settings ask for; `auto` takes Ollama when it answers, else the embedded model."""
-    from panel.backends.registry import open_backend as open_registered_backend
-
-    return await open_registered_backend(settings, notice or (lambda message: None))
-
-
 def panel_context(
     backend: Backend, settings: Settings, on_review: Callable[[PersonaReview], None] | None = None
 ) -> PanelContext:

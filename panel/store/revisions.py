@@ -152,6 +152,20 @@ def review_at(transcript: PanelTranscript, persona_id: str, number: int) -> Pers
     return found
 
 
+def at_revision(transcript: PanelTranscript, number: int) -> PanelTranscript:
+    """The panel as it stood after revision `number`."""
+    latest = {review.persona: review for review in transcript.reviews}
+    steps = [revision for revision in history(transcript) if revision.number <= number]
+    if not steps:
+        raise PanelError(f"The panel has no revision {number}.")
+    for revision in steps:
+        latest.update({review.persona: review for review in revision.reviews})
+    reviews = [latest[review.persona] for review in transcript.reviews]
+    return transcript.model_copy(
+        update={"reviews": reviews, "aggregate": steps[-1].aggregate, "revisions": steps}
+    )
+
+
 def newer_change(transcript: PanelTranscript, persona_id: str, base: int) -> Revision | None:
     """The latest revision after `base` that changed this persona's review, if any."""
     touched = [

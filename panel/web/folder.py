@@ -124,20 +124,6 @@ def list_folder(folder: Path, query: str = "") -> list[Entry]:
     return [entry for entry, _ in entries]
 
 
-def at_revision(transcript: PanelTranscript, number: int) -> PanelTranscript:
-    """The panel as it stood after revision `number`."""
-    latest = {review.persona: review for review in transcript.reviews}
-    steps = [revision for revision in history(transcript) if revision.number <= number]
-    if not steps:
-        raise PanelError(f"The panel has no revision {number}.")
-    for revision in steps:
-        latest.update({review.persona: review for review in revision.reviews})
-    reviews = [latest[review.persona] for review in transcript.reviews]
-    return transcript.model_copy(
-        update={"reviews": reviews, "aggregate": steps[-1].aggregate, "revisions": steps}
-    )
-
-
 def folder_votes(folder: Path) -> dict[str, Vote] | None:
     """The community votes file kept beside the transcripts (votes.csv or votes.json), if any."""
     for name in VOTES_FILES:

@@ -25,6 +25,7 @@ from panel.records.transcript import PARTIAL_SUFFIX, STALE_PARTIAL_SECONDS, Pane
 from panel.store.revisions import (
     InvalidVerdict,
     RevisionConflict,
+    at_revision,
     change_verdict,
     find_review,
     history,
@@ -33,7 +34,7 @@ from panel.store.revisions import (
     verdict_from_values,
 )
 from panel.store.transcripts import safe_slug, write_atomic
-from panel.web.folder import at_revision, folder_votes, list_folder, load_panel, panels_for
+from panel.web.folder import folder_votes, list_folder, load_panel, panels_for
 from panel.web.security import PAGE_CSP
 from panel.web.studio import Studio, studio_of
 

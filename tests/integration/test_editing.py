@@ -14,8 +14,6 @@ from panel.editor.changes import (
     InvalidEdit,
     LockedReview,
     edit_verdict,
-    history,
-    is_locked,
     parse_verdict_document,
     person_name,
     rerun_persona,
@@ -24,6 +22,7 @@ from panel.editor.changes import (
 from panel.editor.review_mode import ReviewSession, review_panel_async
 from panel.records.personas import load_personas
 from panel.records.transcript import PanelTranscript
+from panel.store.revisions import history, is_locked
 from panel.store.transcripts import load_transcript
 from tests.support.paths import EXAMPLES
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.editor.changes import edit_verdict, persona_from_record, recorded_persona, rerun_persona
+from panel.editor.changes import edit_verdict, rerun_persona
+from panel.records.personas import persona_from_record, recorded_persona
 from panel.records.transcript import PanelTranscript
 from panel.store.revisions import (
     InvalidVerdict,

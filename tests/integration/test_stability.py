@@ -169,7 +169,7 @@ def test_stability_of_a_folder_of_transcripts(ollama, tmp_path):
 
 
 def test_stability_reads_the_first_revision_not_hand_edits(ollama, settings):
-    from panel.editor.changes import with_revision
+    from panel.store.revisions import with_revision
 
     transcripts = [run_panel(PGVECTOR, settings).transcript for _ in range(2)]
     dx = transcripts[1].reviews[2]

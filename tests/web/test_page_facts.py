@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from panel import run_panel
 from panel.cli import app
-from panel.editor.changes import persona_from_record, recorded_persona
 from panel.publish.page_facts import verdict_sentence
 from panel.publish.render import render_page
+from panel.records.personas import persona_from_record, recorded_persona
 from panel.records.transcript import PanelTranscript
 from panel.store.revisions import change_verdict, find_review, revision_number, verdict_from_values
 from panel.store.transcripts import load_transcript, save_transcript
