@@ -53,8 +53,14 @@ FOUR_PANELS = (
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Load the model, run one panel, then four; what the transcripts say about speed and validity."""
     from panel.backends.embedded import EmbeddedBackend
-    from panel.settings import QualityGates, Settings
-    from panel.engine.runner import run_panel
+
+    try:
+        from panel.engine.runner import run_panel
+        from panel.settings import QualityGates, Settings
+    except ImportError:  # the old tree, before the package moved into folders
+        from panel.config import Settings  # type: ignore[no-redef]
+        from panel.quality import QualityGates  # type: ignore[no-redef]
+        from panel.runner import run_panel  # type: ignore[no-redef]
 
     tools = Path(spec["tree"]) / "examples" / "tools"
     out = Path(tempfile.mkdtemp(prefix="embedded-bench-"))
