@@ -48,9 +48,10 @@ def test_a_panel_decoded_together_is_valid_and_one_slot_gives_the_same_panel_per
     ]
 
 
-def test_each_sequence_keeps_its_own_grammar_and_seed(gguf: Path) -> None:
-    """Four calls at once, two schemas and two seeds: each reply has its own schema's keys, and
-    the two calls that share schema and seed give the same reply."""
+def test_each_sequence_keeps_its_own_schema(gguf: Path) -> None:
+    """Four calls at once, two schemas: each reply has its own schema's keys. (Two calls with one
+    seed need not match here: the engine may reuse a cached prompt prefix for one of them, which
+    changes the logits' last bits; the same-seed promise is made with one slot, above.)"""
     backend = EmbeddedBackend(gguf, 8192, slots=4)
     messages = [{"role": "user", "content": "Review pgvector, the Postgres vector extension, as JSON."}]
     colour = {"type": "object", "properties": {"colour": {"enum": ["red", "blue"]}}, "required": ["colour"]}
@@ -74,4 +75,3 @@ def test_each_sequence_keeps_its_own_grammar_and_seed(gguf: Path) -> None:
     assert len(parsed) == 4
     assert set(parsed[1]) == {"colour"}
     assert all(set(parsed[index]) == {"verdict", "score"} for index in (0, 2, 3))
-    assert replies[0].content == replies[2].content
