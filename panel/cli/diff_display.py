@@ -9,16 +9,48 @@ from rich.table import Table
 from rich.text import Text
 
 from panel.cli.display import DECISION_STYLE
-from panel.publish.diff import Diff, FolderDiff, PersonaDiff, TranscriptDiff, varies_per_tool
-from panel.records.aggregate import percent_text
+from panel.publish.diff import (
+    Diff,
+    FailedReviewer,
+    FolderDiff,
+    PanelSide,
+    PersonaDiff,
+    TranscriptDiff,
+    varies_per_tool,
+)
 
 CHANGED_STYLE = "yellow"
 
 
-def decision_text(decision: str | None, status: str) -> Text:
+def decision_text(decision: str | None, status: str, error: str | None = None) -> Text:
     if decision is None:
-        return Text(status, style="bold yellow")
+        text = Text(status, style="bold yellow")
+        if error:
+            text.append(f": {error}", style="yellow")
+        return text
     return Text(decision, style=DECISION_STYLE[decision])
+
+
+def failed_text(failed: list[FailedReviewer]) -> str:
+    """ "business (timeout), dx (no valid verdict …)": who gave no verdict, and why."""
+    return "; ".join(f"{reviewer.persona} ({reviewer.reason})" for reviewer in failed)
+
+
+def failed_lines(console: Console, sides: list[tuple[str, PanelSide]]) -> None:
+    for label, side in sides:
+        if side.failed:
+            console.print(Text(f"No verdict in {label}: {failed_text(side.failed)}", style="yellow"))
+
+
+def persona_title(persona: PersonaDiff) -> str:
+    if persona.flipped:
+        return f"{persona.persona} — FLIPPED"
+    lost = [
+        side
+        for side, status in (("A", persona.status_before), ("B", persona.status_after))
+        if status == "failed"
+    ]
+    return f"{persona.persona} — NO VERDICT IN {' AND '.join(lost)}" if lost else persona.persona
 
 
 def confidence_text(value: float | None) -> str:
@@ -37,15 +69,14 @@ def quote_sides(persona: PersonaDiff) -> tuple[Text, Text]:
 
 
 def persona_table(persona: PersonaDiff) -> Table:
-    title = f"{persona.persona}" + (" — FLIPPED" if persona.flipped else "")
-    table = Table(title=escape(title), title_justify="left", show_lines=True, expand=True)
+    table = Table(title=escape(persona_title(persona)), title_justify="left", show_lines=True, expand=True)
     table.add_column("", style="bold", no_wrap=True)
     table.add_column("A", ratio=1, overflow="fold")
     table.add_column("B", ratio=1, overflow="fold")
     table.add_row(
         "decision",
-        decision_text(persona.decision_before, persona.status_before),
-        decision_text(persona.decision_after, persona.status_after),
+        decision_text(persona.decision_before, persona.status_before, persona.error_before),
+        decision_text(persona.decision_after, persona.status_after, persona.error_after),
         style=CHANGED_STYLE if persona.flipped else None,
     )
     change = f" ({persona.confidence_change:+.2f})" if persona.confidence_change else ""
@@ -56,6 +87,13 @@ def persona_table(persona: PersonaDiff) -> Table:
     )
     if persona.headline.changed:
         table.add_row("headline", Text(persona.headline.before or "—"), Text(persona.headline.after or "—"))
+    if "failed" in (persona.status_before, persona.status_after):
+        # one side has no verdict: its quote and fields are all "—", so only count them
+        count = len(persona.fields) + 1
+        table.add_row(
+            Text("quote, fields", style="dim"), Text(f"{count} with no verdict to compare", style="dim"), ""
+        )
+        return table
     if persona.quote_changed:
         table.add_row("quote", *quote_sides(persona))
     unchanged = 0
@@ -78,19 +116,22 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
     console.print(
         Text.assemble(
             ("Panel ships ", ""),
-            (f"{percent_text(diff.ship_pct_before)} → {percent_text(diff.ship_pct_after)}", "bold"),
+            (diff.header, "bold"),
             ("   Flipped: ", ""),
             (flips, "bold red" if diff.flips else "green"),
         )
     )
+    failed_lines(console, [("A", diff.panel_before), ("B", diff.panel_after)])
     for persona in diff.personas:
         if persona.changed:
             console.print(persona_table(persona))
         else:
+            state = persona.decision_after or persona.status_after
+            if persona.error_after:
+                state += f": {FailedReviewer(persona=persona.persona, error=persona.error_after).reason}"
             console.print(
                 Text(
-                    f"{persona.persona}: unchanged ({persona.decision_after or persona.status_after}, "
-                    f"{confidence_text(persona.confidence_after)})",
+                    f"{persona.persona}: unchanged ({state}, {confidence_text(persona.confidence_after)})",
                     style="dim",
                 )
             )
@@ -125,17 +166,22 @@ def print_folder_diff(console: Console, diff: FolderDiff) -> None:
     )
     moved = [tool for tool in diff.changed if tool.headline_change]
     if moved:
-        table = Table(title="Tools whose ship % or decisions changed", title_justify="left")
-        for column in ("tool", "ship % A", "ship % B", "flipped"):
+        table = Table(title="Tools whose ship %, decisions or reviewers changed", title_justify="left")
+        for column in ("tool", "ship % A", "ship % B", "flipped", "no verdict"):
             table.add_column(column, overflow="fold")
         for tool in moved:
             table.add_row(
                 Text(tool.tool),
-                percent_text(tool.ship_pct_before),
-                percent_text(tool.ship_pct_after),
+                tool.panel_before.text,
+                tool.panel_after.text,
                 Text(", ".join(tool.flips) or "—", style="bold red" if tool.flips else ""),
+                Text(missing_text(tool.panel_before, tool.panel_after), style="yellow"),
             )
         console.print(table)
+        for tool in moved:
+            failed_lines(
+                console, [(f"{tool.tool}, A", tool.panel_before), (f"{tool.tool}, B", tool.panel_after)]
+            )
     reworded = [tool.tool for tool in diff.changed if not tool.headline_change]
     if reworded:
         console.print(Text(f"Changed in wording or confidence only: {', '.join(reworded)}", style="dim"))
@@ -152,6 +198,12 @@ def print_folder_diff(console: Console, diff: FolderDiff) -> None:
             Text(f"Tools sharing the slug {slug}, matched by name: {', '.join(names)}", style="yellow")
         )
     print_folder_provenance(console, diff)
+
+
+def missing_text(before: PanelSide, after: PanelSide) -> str:
+    """ "A: dx · B: business, dx", or "—"."""
+    sides = [(label, side.failed) for label, side in (("A", before), ("B", after)) if side.failed]
+    return " · ".join(f"{label}: {', '.join(f.persona for f in failed)}" for label, failed in sides) or "—"
 
 
 def tools_text(tools: list[str], matched: int) -> str:

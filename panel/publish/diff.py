@@ -7,12 +7,18 @@ Pure logic: it reads transcripts and returns pydantic models; the CLI shows them
 from __future__ import annotations
 
 import difflib
-import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from panel.errors import PanelError
+from panel.publish.diff_provenance import (
+    FolderProvenanceChange,
+    ProvenanceChange,
+    diff_provenance,
+    varies_per_tool,  # noqa: F401 (re-exported: the CLI and folder diffs import it from here)
+)
+from panel.records.aggregate import percent_text
 from panel.records.transcript import PanelTranscript
 from panel.records.verdicts import Decision, PersonaReview
 
@@ -39,12 +45,60 @@ class QuoteSegment(BaseModel):
     text: str
 
 
+class FailedReviewer(BaseModel):
+    """A reviewer of one run that gave no verdict, and why (its review's `error`)."""
+
+    persona: str
+    error: str | None
+
+    @property
+    def reason(self) -> str:
+        """The error's first line, cut to 200 characters: what a header or a table shows."""
+        lines = (self.error or "").strip().splitlines()
+        line = lines[0].strip() if lines else "no reason recorded"
+        return line if len(line) <= 200 else line[:199].rstrip() + "…"
+
+
+class PanelSide(BaseModel):
+    """One run's panel as a diff header shows it: the ship %, how many verdicts it rests on, and
+    the reviewers that gave none, with their reason."""
+
+    ship_pct: int | None
+    verdicts: int
+    reviewers: int
+    failed: list[FailedReviewer]
+
+    @computed_field  # in the JSON too: "100% (4 of 4)"
+    @property
+    def text(self) -> str:
+        return f"{percent_text(self.ship_pct)} ({self.verdicts} of {self.reviewers})"
+
+
+def panel_side(transcript: PanelTranscript) -> PanelSide:
+    aggregate = transcript.aggregate
+    errors = {review.persona: review.error for review in transcript.reviews}
+    return PanelSide(
+        ship_pct=aggregate.ship_pct,
+        verdicts=aggregate.ships + aggregate.skips,
+        reviewers=aggregate.ships + aggregate.skips + len(aggregate.failed),
+        failed=[FailedReviewer(persona=p, error=errors.get(p)) for p in aggregate.failed],
+    )
+
+
+def header_text(before: PanelSide, after: PanelSide) -> str:
+    """ "100% (4 of 4) → 50% (2 of 4)"."""
+    return f"{before.text} → {after.text}"
+
+
 class PersonaDiff(BaseModel):
-    """One reviewer's verdict in run A against run B."""
+    """One reviewer's verdict in run A against run B. A reviewer that failed in either run has
+    no decision there, so it never counts as flipped; its error says why."""
 
     persona: str
     status_before: Literal["ok", "failed", "absent"]
     status_after: Literal["ok", "failed", "absent"]
+    error_before: str | None = None
+    error_after: str | None = None
     decision_before: Decision | None
     decision_after: Decision | None
     flipped: bool
@@ -76,21 +130,15 @@ class PersonaDiff(BaseModel):
     def changed(self) -> bool:
         return bool(self.changed_parts)
 
+    @property
+    def parts(self) -> list[str]:
+        """Every row of the reviewer's table: decision (and status), confidence, headline, quote, fields."""
+        return ["decision", "confidence", "headline", "quote"] + [field.name for field in self.fields]
 
-class ProvenanceChange(BaseModel):
-    """Something that went into the run and differs: the likely cause of what changed."""
-
-    item: str
-    personas: list[str]
-    before: str | None
-    after: str | None
-
-
-class FolderProvenanceChange(ProvenanceChange):
-    """A provenance change across a folder diff, with the tools it holds for. A card field or a
-    seed differs per tool (see `varies_per_tool`): there before and after are left out."""
-
-    tools: list[str]
+    @property
+    def unchanged_parts(self) -> list[str]:
+        changed = set(self.changed_parts) | ({"decision"} if "status" in self.changed_parts else set())
+        return [part for part in self.parts if part not in changed]
 
 
 class TranscriptDiff(BaseModel):
@@ -105,8 +153,14 @@ class TranscriptDiff(BaseModel):
     b_created_at: str
     ship_pct_before: int | None
     ship_pct_after: int | None
+    panel_before: PanelSide
+    panel_after: PanelSide
     personas: list[PersonaDiff]
     provenance: list[ProvenanceChange]
+
+    @property
+    def header(self) -> str:
+        return header_text(self.panel_before, self.panel_after)
 
     @property
     def flips(self) -> list[str]:
@@ -125,15 +179,22 @@ class ToolChange(BaseModel):
     slug: str
     ship_pct_before: int | None
     ship_pct_after: int | None
+    panel_before: PanelSide
+    panel_after: PanelSide
     flips: list[str]
     changed_personas: list[str]
     a_path: str
     b_path: str
 
     @property
+    def header(self) -> str:
+        return header_text(self.panel_before, self.panel_after)
+
+    @property
     def headline_change(self) -> bool:
-        """Worth a row in the table: the ship % moved or a decision flipped."""
-        return self.ship_pct_before != self.ship_pct_after or bool(self.flips)
+        """Worth a row in the table: the ship % moved, a decision flipped, or other reviewers failed."""
+        failed = [[f.persona for f in side.failed] for side in (self.panel_before, self.panel_after)]
+        return self.ship_pct_before != self.ship_pct_after or bool(self.flips) or failed[0] != failed[1]
 
 
 class FolderDiff(BaseModel):
@@ -194,6 +255,8 @@ def diff_persona(persona: str, before: PersonaReview | None, after: PersonaRevie
         persona=persona,
         status_before=status_of(before),
         status_after=status_of(after),
+        error_before=before.error if status_of(before) == "failed" else None,
+        error_after=after.error if status_of(after) == "failed" else None,
         decision_before=old.decision if old else None,
         decision_after=new.decision if new else None,
         flipped=bool(old and new and old.decision != new.decision),
@@ -214,77 +277,6 @@ def diff_persona(persona: str, before: PersonaReview | None, after: PersonaRevie
         quote_changed=(old.quote if old else None) != (new.quote if new else None),
         quote=word_diff(old_quote, new_quote),
     )
-
-
-def shown(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True)
-
-
-def per_persona_changes(
-    item: str, before: dict[str, Any], after: dict[str, Any], personas: list[str]
-) -> list[ProvenanceChange]:
-    """Group personas that changed the same way, so a panel-wide model swap is one line."""
-    groups: dict[tuple[str | None, str | None], list[str]] = {}
-    for persona in personas:
-        old, new = shown(before.get(persona)), shown(after.get(persona))
-        if old != new:
-            groups.setdefault((old, new), []).append(persona)
-    return [
-        ProvenanceChange(item=item, personas=names, before=old, after=new)
-        for (old, new), names in groups.items()
-    ]
-
-
-def diff_provenance(a: PanelTranscript, b: PanelTranscript, personas: list[str]) -> list[ProvenanceChange]:
-    """What went into the two runs and differs: backend, models, digests, prompts, personas,
-    seed, options, the card itself, the panel version."""
-    changes = per_persona_changes(
-        "written by",
-        {review.persona: review.written_by or "model" for review in a.reviews},
-        {review.persona: review.written_by or "model" for review in b.reviews},
-        personas,
-    )
-
-    def whole_panel(item: str, before: Any, after: Any) -> None:
-        if shown(before) != shown(after):
-            changes.append(ProvenanceChange(item=item, personas=[], before=shown(before), after=shown(after)))
-
-    for key in sorted(set(a.backend) | set(b.backend)):
-        whole_panel(f"backend.{key}", a.backend.get(key), b.backend.get(key))
-    for attribute in ("name", "digest"):
-        item = "model" if attribute == "name" else "model digest"
-        changes += per_persona_changes(
-            item,
-            {p: getattr(info, attribute) for p, info in a.models.items()},
-            {p: getattr(info, attribute) for p, info in b.models.items()},
-            personas,
-        )
-    for name in sorted(set(a.prompt_templates) | set(b.prompt_templates)):
-        whole_panel(f"prompt template {name}", a.prompt_templates.get(name), b.prompt_templates.get(name))
-    changes += per_persona_changes(
-        "persona file sha256",
-        {record.id: record.sha256 for record in a.personas},
-        {record.id: record.sha256 for record in b.personas},
-        personas,
-    )
-    whole_panel("seed", a.seed, b.seed)
-    option_keys = sorted({key for options in (*a.options.values(), *b.options.values()) for key in options})
-    for key in option_keys:
-        if key == "seed":
-            continue  # already reported once for the whole panel
-        changes += per_persona_changes(
-            f"options.{key}",
-            {p: options.get(key) for p, options in a.options.items()},
-            {p: options.get(key) for p, options in b.options.items()},
-            personas,
-        )
-    card_a, card_b = a.card.model_dump(), b.card.model_dump()
-    for key in card_a:
-        whole_panel(f"card.{key}", card_a[key], card_b.get(key))
-    whole_panel("panel version", a.panel_version, b.panel_version)
-    return changes
 
 
 def persona_order(a: PanelTranscript, b: PanelTranscript) -> list[str]:
@@ -314,14 +306,11 @@ def diff_transcripts(
         b_created_at=b.created_at.isoformat(),
         ship_pct_before=a.aggregate.ship_pct,
         ship_pct_after=b.aggregate.ship_pct,
+        panel_before=panel_side(a),
+        panel_after=panel_side(b),
         personas=[diff_persona(p, reviews_a.get(p), reviews_b.get(p)) for p in personas],
         provenance=diff_provenance(a, b, personas),
     )
-
-
-def varies_per_tool(item: str) -> bool:
-    """Items whose values are each tool's own (a batch derives each panel's seed from its row)."""
-    return item.startswith("card.") or item == "seed"
 
 
 def should_fail(diff: Diff, fail_on: FailOn) -> bool:
@@ -340,7 +329,11 @@ def diff_to_json(diff: Diff) -> dict[str, Any]:
     """The stable JSON a script reads: the model, plus the derived flags."""
     data = diff.model_dump(mode="json")
     data["flips"] = diff.flips
+    if isinstance(diff, FolderDiff):
+        for tool, model in zip(data["changed"], diff.changed, strict=True):
+            tool["header"] = model.header
     if isinstance(diff, TranscriptDiff):
+        data["header"] = diff.header
         data["changed"] = diff.changed
         for persona, model in zip(data["personas"], diff.personas, strict=True):
             persona["changed"] = model.changed

@@ -93,6 +93,8 @@ def diff_folders(a_dir: Path, b_dir: Path) -> FolderDiff:
                 slug=slug,
                 ship_pct_before=diff.ship_pct_before,
                 ship_pct_after=diff.ship_pct_after,
+                panel_before=diff.panel_before,
+                panel_after=diff.panel_after,
                 flips=diff.flips,
                 changed_personas=[persona.persona for persona in diff.personas if persona.changed],
                 a_path=str(a_path),

@@ -19,6 +19,7 @@ from panel.publish.diff_folders import diff_folders, diff_paths
 from panel.records.transcript import PanelTranscript
 from panel.settings import Settings
 from panel.store.transcripts import load_transcript
+from tests.support.diffs import runs_with_failures
 from tests.support.ollama_fake import FakeOllama
 from tests.support.paths import EXAMPLES
 
@@ -146,7 +147,7 @@ def test_fail_on_exit_codes(
 def test_default_fail_on_is_flip_and_terminal_view(two_seeds: tuple[Path, Path]):
     result = invoke("diff", *two_seeds)
     assert result.exit_code == 1
-    assert "100% → 75%" in result.stdout and "dx — FLIPPED" in result.stdout
+    assert "100% (4 of 4) → 75% (4 of 4)" in result.stdout and "dx — FLIPPED" in result.stdout
     assert "shaky" in result.stdout and "seed" in result.stdout
 
 
@@ -162,6 +163,48 @@ def test_markdown_and_html_reports(two_seeds: tuple[Path, Path], tmp_path: Path)
     page = html.read_text()
     assert "<del>solid</del>" in page and "<ins>shaky</ins>" in page
     assert "<script" not in page and "http" not in page.replace('http-equiv="Content-Security-Policy"', "")
+
+
+def test_failed_reviewers_are_counted_and_named_not_flipped(
+    ollama: FakeOllama, settings: Settings, tmp_path: Path
+):
+    """Run B lost business and dx (invalid output every attempt) and futures flipped."""
+    a, b = runs_with_failures(ollama, settings, tmp_path)
+    result = invoke("diff", a, b, "--format", "json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["header"] == "100% (4 of 4) → 50% (2 of 4)"
+    assert report["flips"] == ["futures"]  # a reviewer with no verdict in B has not flipped
+    assert report["panel_before"] == {
+        "ship_pct": 100,
+        "verdicts": 4,
+        "reviewers": 4,
+        "failed": [],
+        "text": "100% (4 of 4)",
+    }
+    after = report["panel_after"]
+    assert (after["ship_pct"], after["verdicts"], after["reviewers"]) == (50, 2, 4)
+    assert [f["persona"] for f in after["failed"]] == ["business", "dx"]
+    assert all(f["error"].startswith("no valid verdict after") for f in after["failed"])
+    dx = next(p for p in report["personas"] if p["persona"] == "dx")
+    assert (dx["status_after"], dx["flipped"]) == ("failed", False)
+    assert dx["error_after"] == after["failed"][1]["error"] and dx["error_before"] is None
+
+    terminal = invoke("diff", a, b).stdout
+    assert "Panel ships 100% (4 of 4) → 50% (2 of 4)   Flipped: futures" in terminal
+    assert "No verdict in B: business (no valid verdict after" in terminal
+    assert "dx — NO VERDICT IN B" in terminal and "dx — FLIPPED" not in terminal
+
+    markdown = invoke("diff", a, b, "--format", "md").stdout
+    assert "**Panel ships 100% (4 of 4) → 50% (2 of 4)** · flipped: futures" in markdown
+    assert "| No verdict from | — | business, dx |" in markdown
+    assert "- **dx:** no valid verdict after 5 attempts; last problem:" in markdown
+    assert "| dx | ship → **failed** |" in markdown and "### dx" not in markdown
+
+    # The other way round: failed in A, a verdict in B, still no flip.
+    backwards = diff_paths(b, a)
+    assert backwards.header == "50% (2 of 4) → 100% (4 of 4)" and backwards.flips == ["futures"]
+    assert [f.persona for f in backwards.panel_before.failed] == ["business", "dx"]
 
 
 def test_diff_of_two_tools_is_bad_input(ollama: FakeOllama, settings: Settings, tmp_path: Path):
@@ -228,7 +271,7 @@ def test_folder_diff(ollama: FakeOllama, settings: Settings, tmp_path: Path):
 
     result = invoke("diff", a_dir, b_dir, "--format", "md")
     assert result.exit_code == 1
-    assert "| Qwen3 8B | 100% | 75% | dx |" in result.stdout
+    assert "| Qwen3 8B | 100% (4 of 4) | 75% (4 of 4) | dx | — |" in result.stdout
     assert "| dx | 2 |" in result.stdout and "Only in A: github\\-copilot" not in result.stdout
     assert "Only in A: github-copilot" in result.stdout
     assert invoke("diff", a_dir, b_dir, "--fail-on", "none").exit_code == 0

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from panel.batch.run import BatchOptions, run_batch
 from panel.cli import app
 from tests.support.batches import CARD
+from tests.support.diffs import runs_with_failures
 
 runner = CliRunner()
 
@@ -47,3 +48,18 @@ def test_folder_diff_finds_a_flip_hidden_by_a_slug_collision(ollama, settings, t
     assert report["slug_collisions"] == {"foo": ["Foo!", "foo?"]}
     terminal = invoke("diff", str(tmp_path / "a"), str(tmp_path / "b"))
     assert terminal.exit_code == 1 and "sharing the slug foo" in terminal.output
+
+
+def test_folder_diff_counts_and_names_failed_reviewers(ollama, settings, tmp_path: Path):
+    runs_with_failures(ollama, settings, tmp_path)
+    a, b = str(tmp_path / "run-1"), str(tmp_path / "run-2")
+    report = json.loads(invoke("diff", a, b, "--format", "json").output)
+    [tool] = report["changed"]
+    assert tool["header"] == "100% (4 of 4) → 50% (2 of 4)" and tool["flips"] == ["futures"]
+    assert [f["persona"] for f in tool["panel_after"]["failed"]] == ["business", "dx"]
+    assert report["flips_per_persona"] == {"business": 0, "competition": 0, "dx": 0, "futures": 1}
+    markdown = invoke("diff", a, b, "--format", "md").output
+    assert "| pgvector | 100% (4 of 4) | 50% (2 of 4) | futures | B: business, dx |" in markdown
+    assert "- **No verdict in pgvector, B:** business (no valid verdict after 5 attempts" in markdown
+    terminal = invoke("diff", a, b).output
+    assert "100% (4 of 4)" in terminal and "No verdict in pgvector, B: business (no valid" in terminal
