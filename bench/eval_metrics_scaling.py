@@ -3,7 +3,8 @@ nearest-centroid measure (panel.measure.metrics.distinctness) against the implem
 which rebuilt every persona's centroid for every card (cards x quotes). Four personas, one
 quote each per card, quotes of about 60 words drawn from a persona's own words and shared
 ones. Prints one table (or JSON with --json); checks that both give the same result where the
-old one runs. Not a test.
+old one runs (the old one gave a tie to the first persona, the new one shares it; these random
+quotes never tie, so the two agree). Not a test.
 
     python bench/eval_metrics_scaling.py                    # 250 .. 10000 cards, old up to 1000
     python bench/eval_metrics_scaling.py --cards 250,500 --old-up-to 500

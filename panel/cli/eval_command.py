@@ -79,12 +79,13 @@ def eval_suite(
 
     Measures agreement with the labels (and Cohen's kappa), discrimination between ship and skip
     cards, echo, degenerate and grounding rates, persona distinctness, validity and (with
-    --samples 2+) stability. Resumable and cached like `panel batch`. Exit 1 when a --fail-under
-    or --fail-over threshold is missed.
+    --samples 2+) stability. Each figure shows what it rests on ("0% (0 of 1)"); † marks one
+    resting on fewer than 5 cards. Resumable and cached like `panel batch`. Exit 1 when a
+    --fail-under or --fail-over threshold is missed (each is shown with ✓ or ✗).
     """
     from panel.cli.batch_display import BatchProgressView
     from panel.cli.eval_display import eval_markdown, print_eval
-    from panel.measure.baseline import compare_reports, failed_thresholds, load_report, parse_threshold
+    from panel.measure.baseline import check_thresholds, compare_reports, load_report, parse_threshold
     from panel.measure.evaluation import EvalOptions, run_eval_async
 
     with reporting_errors():
@@ -102,17 +103,19 @@ def eval_suite(
                 )
             )
     changes = compare_reports(earlier, report) if earlier else None
-    failures = failed_thresholds(report, thresholds)
+    checks = check_thresholds(report, thresholds)
+    failures = [check.failure for check in checks if not check.passed]
     if as_json or output_format == "json":
         data = report.model_dump(mode="json")
         if changes is not None:
             data["baseline"] = {"path": str(baseline), "changes": [change.model_dump() for change in changes]}
+        data["thresholds"] = [check.model_dump() for check in checks]
         data["failures"] = failures
         print_json(data)
     elif output_format == "md":
-        typer.echo(eval_markdown(report, changes), nl=False)
+        typer.echo(eval_markdown(report, changes, checks), nl=False)
     else:
-        print_eval(stdout, report, changes, str(path))
+        print_eval(stdout, report, changes, str(path), checks)
     for failure in failures:
         stderr.print(f"Threshold missed: {failure}", highlight=False)
     raise typer.Exit(EXIT_INCOMPLETE if failures else EXIT_OK)

@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from panel.measure.baseline import Change
+from panel.measure.baseline import Change, ThresholdCheck
 from panel.measure.report import PANEL_METRICS, PERSONA_METRICS, EvalReport
+from panel.measure.tally import MIN_CARDS, Count
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Shown first, in this order; the reply_* rates and first-try validity follow.
@@ -48,17 +49,114 @@ def metric_text(metric: str, value: float | None) -> str:
     return f"{value:.0%}"
 
 
-def metric_rows(report: EvalReport) -> list[tuple[str, str, list[str]]]:
+FEW = "†"
+FEW_NOTE = (
+    f"{FEW} rests on fewer than {MIN_CARDS} cards: one card more or less moves it a lot; "
+    "read it as a hint, not a measure."
+)
+COUNT_NOTE = (
+    "(h of n): h of the n verdicts (cards for the panel rows, replies for 'all replies') "
+    "count for the metric; n=: what it was computed over. A tie in distinctness counts a fraction."
+)
+
+
+Cell = tuple[str, str, bool]
+
+
+def number(value: float) -> str:
+    """A count as an integer, or with one decimal when a shared tie made it fractional."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def count_text(count: Count | None) -> str:
+    if count is None or count.n == 0:
+        return ""
+    if count.hits is None:
+        return f"(n={count.n})"
+    return f"({number(count.hits)} of {count.n})"
+
+
+def few(value: float | None, count: Count | None) -> bool:
+    """A measured value resting on fewer than MIN_CARDS cards."""
+    return value is not None and count is not None and count.cards < MIN_CARDS
+
+
+def cell(metric: str, value: float | None, count: Count | None) -> Cell:
+    """(value, count, few) of one metric; the count is empty in reports older than counts."""
+    return metric_text(metric, value), count_text(count), few(value, count)
+
+
+def cell_text(parts: Cell) -> str:
+    value, count, marked = parts
+    return " ".join(part for part in (value, count, FEW if marked else "") if part)
+
+
+def metric_rows(report: EvalReport) -> list[tuple[str, Cell, list[Cell]]]:
     """(metric, overall, per persona) for every metric, panel-level ones first."""
     personas = list(report.personas)
-    rows = [
-        (metric, metric_text(metric, report.overall.get(metric)), ["" for _ in personas])
+    overall = report.overall_counts
+    rows: list[tuple[str, Cell, list[Cell]]] = [
+        (
+            metric,
+            cell(metric, report.overall.get(metric), overall.get(metric)),
+            [("", "", False) for _ in personas],
+        )
         for metric in PANEL_METRICS
     ]
     for metric in PERSONA_METRICS:
-        cells = [metric_text(metric, report.personas[persona].get(metric)) for persona in personas]
-        rows.append((metric, metric_text(metric, report.overall.get(metric)), cells))
+        cells = [
+            cell(
+                metric,
+                report.personas[persona].get(metric),
+                report.persona_counts.get(persona, {}).get(metric),
+            )
+            for persona in personas
+        ]
+        rows.append((metric, cell(metric, report.overall.get(metric), overall.get(metric)), cells))
     return rows
+
+
+def any_few(rows: Sequence[tuple[str, Cell, list[Cell]]]) -> bool:
+    return any(marked for _, overall, cells in rows for _, _, marked in (overall, *cells))
+
+
+def rich_cell(parts: Cell, stacked: bool = False) -> Text:
+    """One cell on one line, or (`stacked`, for a narrow terminal) the count under the value."""
+    value, count, marked = parts
+    text = Text(value)
+    if marked and stacked:
+        text.append(" " + FEW, style="bold yellow")
+    if count:
+        text.append(("\n" if stacked else " ") + count, style="dim")
+    if marked and not stacked:
+        text.append(" " + FEW, style="bold yellow")
+    return text
+
+
+def limit_text(check: ThresholdCheck) -> str:
+    return f"{'≥' if check.under else '≤'} {metric_text(check.metric, check.limit)}"
+
+
+def threshold_rows(checks: Sequence[ThresholdCheck]) -> list[tuple[str, str, str, str]]:
+    """(mark, threshold, required, measured) for each threshold."""
+    return [
+        (
+            "✓" if check.passed else "✗",
+            check.name,
+            limit_text(check),
+            "not measured" if check.value is None else metric_text(check.metric, check.value),
+        )
+        for check in checks
+    ]
+
+
+def thresholds_table(checks: Sequence[ThresholdCheck]) -> Table:
+    table = Table(title="Thresholds", title_justify="left")
+    for column in ("", "threshold", "needs", "measured"):
+        table.add_column(column)
+    for (mark, name, limit, value), check in zip(threshold_rows(checks), checks, strict=True):
+        table.add_row(Text(mark, style="green" if check.passed else "red"), name, limit, value)
+    return table
 
 
 def title(report: EvalReport) -> str:
@@ -69,15 +167,35 @@ def title(report: EvalReport) -> str:
     )
 
 
-def print_eval(console: Console, report: EvalReport, changes: Sequence[Change] | None, path: str) -> None:
+def metrics_table(
+    report: EvalReport, rows: Sequence[tuple[str, Cell, list[Cell]]], stacked: bool = False
+) -> Table:
     table = Table(title=plain(title(report)), title_justify="left")
     table.add_column("metric")
     table.add_column("overall", justify="right")
     for persona in report.personas:
         table.add_column(persona, justify="right")
-    for metric, overall, cells in metric_rows(report):
-        table.add_row(LABELS[metric], overall, *cells)
+    for metric, overall, cells in rows:
+        table.add_row(
+            LABELS[metric], rich_cell(overall, stacked), *(rich_cell(parts, stacked) for parts in cells)
+        )
+    return table
+
+
+def print_eval(
+    console: Console,
+    report: EvalReport,
+    changes: Sequence[Change] | None,
+    path: str,
+    checks: Sequence[ThresholdCheck] = (),
+) -> None:
+    rows = metric_rows(report)
+    table = metrics_table(report, rows)
+    if console.measure(table, options=console.options.update_width(10_000)).maximum > console.width:
+        table = metrics_table(report, rows, stacked=True)
     console.print(table)
+    if any_few(rows):
+        console.print(Text(FEW_NOTE, style="yellow"))
     cards = Table(title="Cards", title_justify="left")
     cards.add_column("card", overflow="ellipsis", no_wrap=True, max_width=14)
     for column in ("label", "ship %", "call"):
@@ -97,6 +215,8 @@ def print_eval(console: Console, report: EvalReport, changes: Sequence[Change] |
     console.print(cards)
     if changes:
         console.print(changes_table(changes))
+    if checks:
+        console.print(thresholds_table(checks))
     if report.missing:
         console.print(Text(f"No transcript for: {plain(', '.join(report.missing))}", style="yellow"))
     console.print(Text(f"Report: {path}", style="dim"), soft_wrap=True)
@@ -142,14 +262,23 @@ def markdown_cell(text: str) -> str:
     return plain(text).replace("|", "\\|").replace("\n", " ")
 
 
-def eval_markdown(report: EvalReport, changes: Sequence[Change] | None = None) -> str:
+def eval_markdown(
+    report: EvalReport, changes: Sequence[Change] | None = None, checks: Sequence[ThresholdCheck] = ()
+) -> str:
     """The report as Markdown tables, for a pull request or a README."""
     personas = list(report.personas)
     lines = [f"**{markdown_cell(title(report))}**", ""]
     lines.append("| metric | overall | " + " | ".join(personas) + " |")
     lines.append("| --- | ---: |" + " ---: |" * len(personas))
-    for metric, overall, cells in metric_rows(report):
-        lines.append(f"| {LABELS[metric]} | {overall} | " + " | ".join(cells) + " |")
+    rows = metric_rows(report)
+    for metric, overall, cells in rows:
+        lines.append(
+            f"| {LABELS[metric]} | {cell_text(overall)} | "
+            + " | ".join(cell_text(parts) for parts in cells)
+            + " |"
+        )
+    if report.overall_counts:
+        lines += ["", COUNT_NOTE + (" " + FEW_NOTE if any_few(rows) else "")]
     lines += ["", "| card | label | ship % | call | " + " | ".join(personas) + " |"]
     lines.append("| --- | --- | ---: | --- |" + " --- |" * len(personas))
     for row in report.rows:
@@ -174,4 +303,9 @@ def eval_markdown(report: EvalReport, changes: Sequence[Change] | None = None) -
                     f"| {change.scope} | {LABELS[change.metric]} | {metric_text(change.metric, change.before)} | "
                     f"{metric_text(change.metric, change.after)} | {delta_text(change)} |"
                 )
+    if checks:
+        lines += ["", "| | threshold | needs | measured |", "| --- | --- | --- | ---: |"]
+        lines += [
+            f"| {mark} | {name} | {limit} | {value} |" for mark, name, limit, value in threshold_rows(checks)
+        ]
     return "\n".join(lines) + "\n"

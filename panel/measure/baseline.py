@@ -95,17 +95,47 @@ def parse_threshold(text: str, under: bool) -> Threshold:
     return Threshold(scope=scope if dot else "overall", metric=metric, value=number, under=under)
 
 
-def failed_thresholds(report: EvalReport, thresholds: Sequence[Threshold]) -> list[str]:
-    """A line for each threshold the report misses; a metric that could not be measured misses."""
-    failures = []
+class ThresholdCheck(BaseModel):
+    """One threshold against the report: `passed` is False for a miss, and for a metric that
+    could not be measured."""
+
+    name: str
+    metric: str
+    limit: float
+    under: bool
+    value: float | None
+    passed: bool
+
+    @property
+    def failure(self) -> str:
+        if self.value is None:
+            return f"{self.name} was not measured (needs {self.limit})"
+        return f"{self.name} is {self.value:.3f}, {'under' if self.under else 'over'} {self.limit}"
+
+
+def check_thresholds(report: EvalReport, thresholds: Sequence[Threshold]) -> list[ThresholdCheck]:
+    """Each threshold, met or missed, in the order given."""
+    checks = []
     for threshold in thresholds:
         metrics = report.overall if threshold.scope == "overall" else report.personas.get(threshold.scope, {})
         value = metrics.get(threshold.metric)
         name = threshold.metric if threshold.scope == "overall" else f"{threshold.scope}.{threshold.metric}"
-        if value is None:
-            failures.append(f"{name} was not measured (needs {threshold.value})")
-        elif threshold.under and value < threshold.value:
-            failures.append(f"{name} is {value:.3f}, under {threshold.value}")
-        elif not threshold.under and value > threshold.value:
-            failures.append(f"{name} is {value:.3f}, over {threshold.value}")
-    return failures
+        passed = value is not None and (
+            value >= threshold.value if threshold.under else value <= threshold.value
+        )
+        checks.append(
+            ThresholdCheck(
+                name=name,
+                metric=threshold.metric,
+                limit=threshold.value,
+                under=threshold.under,
+                value=value,
+                passed=passed,
+            )
+        )
+    return checks
+
+
+def failed_thresholds(report: EvalReport, thresholds: Sequence[Threshold]) -> list[str]:
+    """A line for each threshold the report misses; a metric that could not be measured misses."""
+    return [check.failure for check in check_thresholds(report, thresholds) if not check.passed]

@@ -19,7 +19,8 @@ from panel.records.verdicts import Verdict
 DISTINCTNESS_METHOD = (
     "TF-IDF (words and word pairs, log-scaled counts) nearest-centroid, leave-one-card-out: each "
     "quote is assigned to the persona whose centroid, built from that persona's quotes on the "
-    "other cards, is most similar by cosine; distinctness is the share assigned to their own persona"
+    "other cards, is most similar by cosine; distinctness is the share assigned to their own persona "
+    "(a tie between k personas counts 1/k; identical quotes on one card share their credit evenly)"
 )
 GROUNDING_METHOD = (
     "a verdict is grounded when one of its texts names a term of its card beyond the tool's name: "
@@ -224,9 +225,22 @@ def held_out_norm(total: dict[str, float], squared_total: float, own: dict[str, 
     return math.sqrt(squared) if squared > 0.25 else 0.0
 
 
-def distinctness(quotes: Sequence[Quote]) -> tuple[float | None, dict[str, float | None]]:
-    """Share of quotes told apart from the other personas' (see DISTINCTNESS_METHOD), overall
-    and per persona. None when fewer than two personas have quotes on two or more cards.
+def tied_best(scores: dict[str, float]) -> list[str]:
+    """The personas whose score is the highest, within rounding: a tie is a tie."""
+    best = max(scores.values())
+    return [
+        persona for persona, score in scores.items() if math.isclose(score, best, rel_tol=1e-9, abs_tol=1e-12)
+    ]
+
+
+def distinctness_counts(quotes: Sequence[Quote]) -> dict[str, tuple[float, int]] | None:
+    """Per persona, (quotes credited to their own persona, quotes scored); None when fewer than
+    two personas have quotes on two or more cards (see `distinctness`).
+
+    A quote tied between k personas' centroids is credited 1/k when its own persona is among
+    them; quotes that are identical (the same terms) on one card share their credit evenly, so
+    every persona involved scores the same: the expected score of a coin toss, not the first
+    persona in alphabetical order.
 
     Each persona's vectors are summed once; a card's held-out centroid is that sum less the
     card's own quotes, so the cost grows with the number of quotes, not with cards x quotes."""
@@ -235,7 +249,7 @@ def distinctness(quotes: Sequence[Quote]) -> tuple[float | None, dict[str, float
     for quote in quotes:
         cards_of[quote.persona].add(quote.card)
     if len(personas) < 2 or any(len(cards_of[persona]) < 2 for persona in personas):
-        return None, {persona: None for persona in personas}
+        return None
     vectors = tfidf_vectors(quotes)
     totals: dict[str, dict[str, float]] = {persona: {} for persona in personas}
     by_card: dict[Hashable, list[int]] = defaultdict(list)
@@ -243,20 +257,41 @@ def distinctness(quotes: Sequence[Quote]) -> tuple[float | None, dict[str, float
         add_into(totals[quote.persona], vectors[index])
         by_card[quote.card].append(index)
     squared = {persona: sum(value * value for value in totals[persona].values()) for persona in personas}
-    hits: dict[str, list[bool]] = defaultdict(list)
+    credit: dict[str, float] = {persona: 0.0 for persona in personas}
+    scored: dict[str, int] = {persona: 0 for persona in personas}
     for members in by_card.values():
         own: dict[str, dict[str, float]] = {persona: {} for persona in personas}
+        same: dict[tuple[tuple[str, float], ...], list[int]] = defaultdict(list)
         for index in members:
             add_into(own[quotes[index].persona], vectors[index])
+            same[tuple(sorted(vectors[index].items()))].append(index)
         norms = {
             persona: held_out_norm(totals[persona], squared[persona], own[persona]) for persona in personas
         }
-        for index in members:
-            vector, persona_of_quote = vectors[index], quotes[index].persona
-            guess = max(
-                personas,
-                key=lambda persona: held_out_score(vector, totals[persona], own[persona], norms[persona]),
+        for group in same.values():
+            vector = vectors[group[0]]
+            best = tied_best(
+                {
+                    persona: held_out_score(vector, totals[persona], own[persona], norms[persona])
+                    for persona in personas
+                }
             )
-            hits[persona_of_quote].append(guess == persona_of_quote)
-    overall = rate(hit for persona in personas for hit in hits[persona])
-    return overall, {persona: rate(hits[persona]) for persona in personas}
+            authors = {quotes[index].persona for index in group}
+            # The guess is one of `best` at random; if it names an author, one of the
+            # indistinguishable authors at random.
+            share = len(authors.intersection(best)) / (len(best) * len(authors))
+            for index in group:
+                credit[quotes[index].persona] += share
+                scored[quotes[index].persona] += 1
+    return {persona: (credit[persona], scored[persona]) for persona in personas}
+
+
+def distinctness(quotes: Sequence[Quote]) -> tuple[float | None, dict[str, float | None]]:
+    """Share of quotes told apart from the other personas' (see DISTINCTNESS_METHOD), overall
+    and per persona. None when fewer than two personas have quotes on two or more cards."""
+    counts = distinctness_counts(quotes)
+    if counts is None:
+        return None, {persona: None for persona in sorted({quote.persona for quote in quotes})}
+    total = sum(n for _, n in counts.values())
+    overall = round(sum(credit for credit, _ in counts.values()) / total, 4) if total else None
+    return overall, {persona: round(credit / n, 4) if n else None for persona, (credit, n) in counts.items()}

@@ -3,8 +3,6 @@ out (panel.measure.evaluation runs the panels; panel.measure.baseline holds the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,12 +27,18 @@ from panel.measure.metrics import (
     card_terms,
     cohen_kappa,
     discrimination,
-    distinctness,
     is_grounded,
-    rate,
 )
-from panel.measure.stability import assess_stability
 from panel.measure.suite import LabelledCard, Suite
+from panel.measure.tally import (
+    Count,
+    Scored,
+    count_of,
+    distinctness_metrics,
+    flip_stability,
+    persona_metrics,
+    share,
+)
 from panel.records.chat import ChatReply
 from panel.records.personas import LoadedPersona
 from panel.records.transcript import Document, PanelTranscript
@@ -101,31 +105,16 @@ class EvalReport(Document):
     verdicts: int
     overall: dict[str, float | None]
     personas: dict[str, dict[str, float | None]]
+    # What each metric rests on (see panel.measure.tally.Count); empty in reports written
+    # before the counts were kept, which still load as a baseline.
+    overall_counts: dict[str, Count] = Field(default_factory=dict)
+    persona_counts: dict[str, dict[str, Count]] = Field(default_factory=dict)
     rows: list[CardRow]
     missing: list[str] = Field(default_factory=list)
     methods: dict[str, str] = Field(default_factory=lambda: dict(METHODS))
     model_calls: int | None = None
     cache_hits: int | None = None
     wall_seconds: float | None = None
-
-
-@dataclass
-class Scored:
-    """One persona's review of one card, measured."""
-
-    card: str
-    persona: str
-    panel_label: str
-    persona_label: str | None
-    review: PersonaReview
-    echo: bool | None = None
-    degenerate: bool | None = None
-    grounded: bool | None = None
-    replies: list[tuple[bool, bool]] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> Verdict | None:
-        return self.review.verdict if self.review.status == "ok" else None
 
 
 def parsed_replies(review: PersonaReview, loaded: LoadedPersona) -> list[Verdict]:
@@ -155,48 +144,6 @@ def score_review(
     if scored.verdict is not None:
         scored.echo, scored.degenerate = flags(scored.verdict)
         scored.grounded = is_grounded(scored.verdict, terms)
-
-
-def persona_metrics(items: Sequence[Scored], stability: float | None) -> dict[str, float | None]:
-    valid = [item for item in items if item.verdict is not None]
-    labelled = [item for item in valid if item.persona_label]
-    decisions = [item.verdict.decision for item in labelled if item.verdict]
-    expected = [item.persona_label or "" for item in labelled]
-    replies = [reply for item in items for reply in item.replies]
-    return {
-        "agreement": rate(a == b for a, b in zip(decisions, expected, strict=True)),
-        "kappa": cohen_kappa(decisions, expected),
-        "discrimination": discrimination(
-            [(item.panel_label, float(item.verdict.decision == "ship")) for item in valid if item.verdict]
-        ),
-        "echo_rate": rate(bool(item.echo) for item in valid),
-        "degenerate_rate": rate(bool(item.degenerate) for item in valid),
-        "grounding": rate(bool(item.grounded) for item in valid),
-        "distinctness": None,
-        "validity": rate(item.verdict is not None for item in items),
-        "first_try_validity": rate(
-            bool(item.review.attempts) and item.review.attempts[0].outcome == "valid" for item in items
-        ),
-        "reply_echo_rate": rate(echo for echo, _ in replies),
-        "reply_degenerate_rate": rate(degenerate for _, degenerate in replies),
-        "stability": stability,
-    }
-
-
-def flip_stability(samples: dict[str, list[PanelTranscript]]) -> dict[str, list[float]]:
-    """Per persona, the flip rate of each card that has two or more samples."""
-    flips: dict[str, list[float]] = {}
-    for transcripts in samples.values():
-        if len(transcripts) < 2:
-            continue
-        for persona in assess_stability(transcripts).personas:
-            if persona.flip_rate is not None:
-                flips.setdefault(persona.persona, []).append(persona.flip_rate)
-    return flips
-
-
-def mean_stability(values: Sequence[float]) -> float | None:
-    return round(1 - sum(values) / len(values), 4) if values else None
 
 
 def panel_call(transcript: PanelTranscript) -> str | None:
@@ -274,29 +221,33 @@ def score_suite(
         scored.extend(items)
         rows.append(card_row(entry, transcript, items, path))
     flips = flip_stability({name: [t for t, _ in found] for name, found in samples.items()})
-    overall_distinct, persona_distinct = distinctness(
+    (overall_distinct, overall_distinct_count), persona_distinct = distinctness_metrics(
         [Quote(item.card, item.persona, item.verdict.quote) for item in scored if item.verdict]
     )
-    persona_ids = list(dict.fromkeys(item.persona for item in scored))
-    per_persona = {}
-    for persona in persona_ids:
-        metrics = persona_metrics(
-            [item for item in scored if item.persona == persona], mean_stability(flips.get(persona, []))
+    per_persona, persona_counts = {}, {}
+    for persona in dict.fromkeys(item.persona for item in scored):
+        metrics, counts = persona_metrics(
+            [item for item in scored if item.persona == persona], flips.get(persona, [])
         )
-        metrics["distinctness"] = persona_distinct.get(persona)
-        per_persona[persona] = metrics
-    overall = persona_metrics(
-        scored, mean_stability([value for values in flips.values() for value in values])
-    )
-    overall["distinctness"] = overall_distinct
+        metrics["distinctness"], counts["distinctness"] = persona_distinct.get(
+            persona, (None, Count(n=0, cards=0))
+        )
+        per_persona[persona], persona_counts[persona] = metrics, counts
+    overall, overall_counts = persona_metrics(scored, [flip for values in flips.values() for flip in values])
+    overall["distinctness"], overall_counts["distinctness"] = overall_distinct, overall_distinct_count
     labelled_rows = [row for row in rows if row.call is not None]
-    overall["panel_agreement"] = rate(row.call == row.label for row in labelled_rows)
+    overall["panel_agreement"], overall_counts["panel_agreement"] = share(
+        [(row.name, row.call == row.label) for row in labelled_rows]
+    )
     overall["panel_kappa"] = cohen_kappa(
         [row.call or "" for row in labelled_rows], [row.label for row in labelled_rows]
     )
+    overall_counts["panel_kappa"] = count_of(row.name for row in labelled_rows)
+    measured = [row for row in rows if row.ship_pct is not None]
     overall["panel_discrimination"] = discrimination(
-        [(row.label, (row.ship_pct or 0) / 100) for row in rows if row.ship_pct is not None]
+        [(row.label, (row.ship_pct or 0) / 100) for row in measured]
     )
+    overall_counts["panel_discrimination"] = count_of(row.name for row in measured)
     first = next((found[0][0] for found in samples.values() if found), None)
     return EvalReport(
         created_at=created_at,
@@ -311,6 +262,8 @@ def score_suite(
         verdicts=sum(item.verdict is not None for item in scored),
         overall=overall,
         personas=per_persona,
+        overall_counts=overall_counts,
+        persona_counts=persona_counts,
         rows=rows,
         missing=missing,
     )

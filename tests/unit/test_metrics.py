@@ -10,6 +10,7 @@ from panel.measure.metrics import (
     cohen_kappa,
     discrimination,
     distinctness,
+    distinctness_counts,
     is_grounded,
     rate,
 )
@@ -76,17 +77,47 @@ def test_distinct_voices_are_told_apart():
     assert overall == 1.0 and per_persona == {"business": 1.0, "dx": 1.0, "futures": 1.0}
 
 
-def test_identical_quotes_cannot_be_told_apart():
+def test_identical_quotes_cannot_be_told_apart_and_score_the_same_for_every_persona():
+    # The tie used to go to the first persona in alphabetical order: business 100%, the rest 0%.
     quotes = [
         Quote(card, persona, f"A solid tool for {card}. I would use it.")
         for card in ("a", "b", "c", "d")
         for persona in VOICES
     ]
-    overall, _ = distinctness(quotes)
-    assert overall <= 1 / 3
+    overall, per_persona = distinctness(quotes)
+    assert overall == 0.3333  # chance with three personas
+    assert per_persona == {"business": 0.3333, "dx": 0.3333, "futures": 0.3333}
+
+
+def test_eval_distinctness_identical_quotes_on_one_card_share_their_credit():
+    # On card d, dx writes business's quote word for word: the two cannot be told apart there,
+    # so they share the one hit (half each) instead of business taking it all.
+    quotes = [
+        Quote(
+            card, persona, f"{VOICES['business' if (card, persona) == ('d', 'dx') else persona]} for {card}"
+        )
+        for card in ("a", "b", "c", "d")
+        for persona in VOICES
+    ]
+    assert distinctness_counts(quotes) == {"business": (3.5, 4), "dx": (3.5, 4), "futures": (4.0, 4)}
+    assert distinctness(quotes) == (0.9167, {"business": 0.875, "dx": 0.875, "futures": 1.0})
+
+
+def test_eval_distinctness_a_tie_between_centroids_counts_a_fraction():
+    # A quote with no terms is as close to every persona (0): a three-way tie, a third of a hit.
+    quotes = [
+        Quote(card, persona, "" if (card, persona) == ("d", "dx") else f"{VOICES[persona]} for {card}")
+        for card in ("a", "b", "c", "d")
+        for persona in VOICES
+    ]
+    counts = distinctness_counts(quotes)
+    assert counts is not None and counts["dx"][0] == pytest.approx(3 + 1 / 3)
+    assert counts["business"] == (4.0, 4) and counts["futures"] == (4.0, 4)
+    assert distinctness(quotes)[1]["dx"] == 0.8333
 
 
 def test_distinctness_needs_two_personas_on_two_cards():
+    assert distinctness_counts([Quote("a", "dx", "x y"), Quote("a", "business", "y z")]) is None
     assert distinctness([Quote("a", "dx", "x y"), Quote("a", "business", "y z")]) == (
         None,
         {"business": None, "dx": None},
