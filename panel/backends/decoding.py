@@ -22,6 +22,8 @@ OLLAMA_SAMPLING_DEFAULTS = {
 BOUNDED_NUMBER_STEPS = 20
 # A small model can loop inside one string until the token limit cuts the whole reply off. The
 # grammar closes a string at these lengths instead (in characters; generous for a real model).
+# A string closed there is cut mid-sentence, and panel.engine.quality re-asks it: the grammar is not
+# made to end at a word instead, since a forced stop at the cap would make a cut read as whole.
 STRING_CAP = 500
 STRING_CAPS = {"quote": 1000, "headline": 160}
 # The quote as two to six sentences of 12 to 200 characters, as the brief asks: a small model

@@ -1,5 +1,5 @@
-"""Quality gates: a verdict that echoes the instructions, copies the card, is filler, or has a
-quote off its persona's lens.
+"""Quality gates: a verdict that echoes the instructions, copies the card, is filler, is cut off
+mid-sentence, or has a quote off its persona's lens.
 
 Pure text checks on one verdict, used twice: in the verdict loop (structured.py asks again,
 afresh, with the problem noted) and by `panel eval`, which counts how often verdicts echo or are
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from panel.backends.decoding import STRING_CAP, STRING_CAPS
 from panel.engine.prompts import TEMPLATE_NAMES, default_prompts_dir
 from panel.records.cards import ToolCard
 from panel.records.personas import Persona
@@ -25,6 +26,18 @@ from panel.settings import QualityGates
 WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 JINJA_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+# Words no sentence or phrase ends on: articles, conjunctions, possessives, and the question words
+# and prepositions a cut leaves hanging ("...cannot compromise on what").
+DANGLING_WORDS = frozenset(
+    {"a", "an", "the", "its", "their", "your", "our", "my"}
+    | {"and", "or", "but", "nor", "than", "because", "whether"}
+    | {"of", "to", "what", "which", "whose"}
+)
+# Marks a cut leaves at the end: a comma, colon, dash or opening mark before the rest of it.
+MID_PHRASE_ENDS = (",", ";", ":", "-", "–", "—", "&", "‘", "“", "(", "[", "{")
+BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+# A word cut inside its contraction: "what’" of "what’s" (a plural's "users’" is whole).
+CUT_CONTRACTION = re.compile(r"[A-Za-z]*[A-RT-Za-rt-z]['’]$")
 # Values that say nothing: what small models put in a field they cannot fill.
 PLACEHOLDERS = {
     "",
@@ -61,7 +74,8 @@ FILL_IT = "fill it with what you think of this tool"
 HEADLINE_ADVICE = "write your call on the tool in one line"
 QUOTE_ADVICE = "write one paragraph of three to six sentences that makes your moves"
 OWN_FIELD = "each field says something of its own"
-GATE_ADVICE = (OWN_WORDS, NOT_THE_CARD, FILL_IT, HEADLINE_ADVICE, QUOTE_ADVICE, OWN_FIELD)
+WHOLE_ADVICE = "say it in fewer words and end it where a sentence or phrase ends"
+GATE_ADVICE = (OWN_WORDS, NOT_THE_CARD, FILL_IT, HEADLINE_ADVICE, QUOTE_ADVICE, OWN_FIELD, WHOLE_ADVICE)
 
 
 def words(text: str) -> list[str]:
@@ -180,6 +194,50 @@ def degenerate_problem(verdict: Verdict, persona_name: str, gates: QualityGates)
     return None
 
 
+def cut_reason(text: str, cap: int) -> str | None:
+    """How the text shows it was cut off mid-sentence, or None. A grammar-constrained decoder
+    closes a string at its cap (panel.backends.decoding): a text of exactly that length that does
+    not end a sentence was cut there. Shorter texts are cut when they end on a mark, a word or an
+    open bracket that something must follow."""
+    body = text.rstrip()
+    if not body:
+        return None
+    if len(text) == cap and not body.endswith((".", "!", "?", "…")):
+        return f"stops at the {cap}-character limit, cut off mid-sentence"
+    tail = f"…{body[-30:]}" if len(body) > 30 else body
+    if body.endswith(MID_PHRASE_ENDS):
+        return f'ends mid-phrase ("{tail}")'
+    for opening, closing in BRACKETS:
+        if body.count(opening) > body.count(closing):
+            return f'leaves a "{opening}" open ("{tail}")'
+    if body.count('"') % 2:
+        return f'leaves a quotation open ("{tail}")'
+    if CUT_CONTRACTION.search(body) and not closes_a_quote(body):
+        return f'ends in a word fragment ("{tail}")'
+    last = words(body)[-1:] if body[-1].isalnum() else []
+    if last and last[0] in DANGLING_WORDS:
+        return f'ends mid-phrase on "{last[0]}" ("{tail}")'
+    return None
+
+
+def closes_a_quote(body: str) -> bool:
+    """Whether the apostrophe that ends the text closes a single quotation ("‘magic’")."""
+    curly, straight = body.rfind("‘", 0, -1), body.rfind(" '", 0, -1)
+    if curly == straight == -1:
+        return False
+    start = max(curly + 1, straight + 2 if straight != -1 else 0)
+    return not any(mark in body[start:-1] for mark in "’'")
+
+
+def cut_problem(verdict: Verdict) -> str | None:
+    """Why a field of the verdict reads as cut off (a truncated field is never published), or None."""
+    for name, text in text_fields(verdict).items():
+        reason = cut_reason(text, STRING_CAPS.get(name, STRING_CAP))
+        if reason:
+            return f'"{name}" {reason}; {WHOLE_ADVICE}'
+    return None
+
+
 def uses_lens_word(text: str, lens_words: Iterable[str]) -> bool:
     """Whether a word of the text starts with one of the lens words ("pric" matches "pricing")."""
     stems = tuple(lens_words)
@@ -205,6 +263,7 @@ def quality_problem(verdict: Verdict, references: References, gates: QualityGate
     return (
         echo_problem(verdict, references, gates)
         or degenerate_problem(verdict, references.persona_name, gates)
+        or cut_problem(verdict)
         or lens_problem(verdict, references, gates)
     )
 

@@ -95,3 +95,48 @@ def test_panel_rerun_goes_through_the_gates_too(ollama, settings: Settings, card
     review = next(r for r in result.transcript.reviews if r.persona == "dx")
     assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
     assert "copies the instructions" in review.attempts[0].error
+
+
+# What the embedded engine published: a headline the grammar closed at its 160 characters.
+CUT_HEADLINE = (
+    "Ship it, but only for teams already deep in Postgres who want embeddings beside the "
+    "rows and trust the planner, which means they cannot compromise on what’s int"
+)
+
+
+def test_a_cut_headline_is_re_asked_and_never_published(ollama, settings: Settings, card_path, tmp_path):
+    from panel.publish.render import render_page
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "dx.toml").write_text((EXAMPLES.parent.parent / "personas" / "dx.toml").read_text())
+
+    def cut(body, verdict):
+        if body["options"]["seed"] == settings.seed:  # the first ask only
+            verdict["headline"] = CUT_HEADLINE
+        return verdict
+
+    assert len(CUT_HEADLINE) == 160
+    ollama.verdict_hook = cut
+    transcript = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": tmp_path / "one"})
+    ).transcript
+    review = transcript.reviews[0]
+    assert [a.outcome for a in review.attempts] == ["invalid", "valid"]
+    assert '"headline" stops at the 160-character limit' in review.attempts[0].error
+    assert "end it where a sentence or phrase ends" in review.attempts[1].messages[-1]["content"]
+    assert review.verdict.headline == "headline from DxVerdict"
+    page = render_page([transcript], "md", draft_mark=False)
+    assert "headline from DxVerdict" in page and "compromise on" not in page
+
+
+def test_a_persona_that_only_writes_cut_fields_ends_failed(ollama, settings: Settings, card_path, tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "dx.toml").write_text((EXAMPLES.parent.parent / "personas" / "dx.toml").read_text())
+    ollama.verdict_hook = lambda body, verdict: {**verdict, "primitive": "A Postgres extension, and the"}
+    transcript = run_panel(
+        card_path, settings.model_copy(update={"personas_dir": tmp_path / "one"})
+    ).transcript
+    review = transcript.reviews[0]
+    assert review.status == "failed" and review.verdict is None
+    assert '"primitive" ends mid-phrase on "the"' in review.error
+    assert transcript.aggregate.failed == ["dx"]

@@ -1,6 +1,15 @@
 import pytest
 
-from panel.engine.quality import build_references, degenerate_problem, echo_problem, quality_problem
+from panel.backends.decoding import STRING_CAP, STRING_CAPS
+from panel.engine.quality import (
+    build_references,
+    cut_problem,
+    cut_reason,
+    degenerate_problem,
+    echo_problem,
+    quality_problem,
+    verdict_gate,
+)
 from panel.records.cards import load_card
 from panel.records.personas import load_personas
 from panel.records.verdicts import Verdict
@@ -142,3 +151,68 @@ def test_gates_come_from_panel_toml(tmp_path):
     (tmp_path / "panel.toml").write_text("[quality]\ncard_words = 20\nenabled = false\n")
     settings = resolve_settings({}, {}, tmp_path / "panel.toml")
     assert settings.quality == QualityGates(card_words=20, enabled=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Ship it: they cannot compromise on what’", "word fragment"),
+        ("Ship it, because the", 'mid-phrase on "the"'),
+        ("Ship it for the speed of", 'mid-phrase on "of"'),
+        ("Ship it and", 'mid-phrase on "and"'),
+        ("Ship it: it is the fastest way to", 'mid-phrase on "to"'),
+        ("Ship it,", "mid-phrase"),
+        ("Ship it —", "mid-phrase"),
+        ("Ship it (if you run Postgres", 'leaves a "(" open'),
+        ("Ship it: “vectors where the rows are", 'leaves a "“" open'),
+        ('Ship it: "vectors where the rows are', "quotation open"),
+    ],
+)
+def test_a_field_cut_mid_phrase_fails(text, problem):
+    found = cut_reason(text, 160)
+    assert found is not None and problem in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ship it: vectors where the rows are",
+        "Worth shipping.",
+        "A tool worth betting on",
+        "It is ‘magic’",
+        "It’s ‘magic’, and it's 'fast'",
+        "A win for its users’",
+        "C++ bindings done right",
+        "Ship it (for Postgres shops)",
+        "Ship: what’s next is HNSW",
+    ],
+)
+def test_a_whole_field_passes(text):
+    assert cut_reason(text, 160) is None
+
+
+def test_a_field_at_exactly_the_decoding_cap_was_cut():
+    at_cap = ("Ship it because the index lives beside the rows " * 4)[: STRING_CAPS["headline"]]
+    assert len(at_cap) == 160 and "160-character limit" in cut_reason(at_cap, 160)
+    # ending a sentence at the cap, or one character under it, is whole
+    assert cut_reason(at_cap[:-1] + ".", 160) is None
+    assert cut_reason("Ship it because the index lives beside the rows", 160) is None
+
+
+def test_every_text_field_is_checked_with_its_own_cap():
+    headline = verdict(headline=("Ship it because the rows stay put " * 5)[: STRING_CAPS["headline"]])
+    assert cut_problem(headline).startswith('"headline" stops at the 160-character limit')
+    field = verdict(primitive=("A Postgres extension that lives in the planner " * 12)[:STRING_CAP])
+    assert cut_problem(field).startswith(f'"primitive" stops at the {STRING_CAP}-character limit')
+    quote = verdict(quote=GOOD_QUOTE.removesuffix(".") + ", and")
+    assert cut_problem(quote).startswith('"quote" ends mid-phrase')
+    assert cut_problem(verdict()) is None
+
+
+def test_a_cut_headline_fails_the_gates_and_the_feedback_says_how_to_mend_it():
+    problem = quality_problem(
+        verdict(headline="Ship it, because they cannot compromise on what’"), REFS, GATES
+    )
+    assert problem is not None and "word fragment" in problem
+    assert "end it where a sentence or phrase ends" in problem
+    assert verdict_gate(DX, CARD, QualityGates(enabled=False)) is None
