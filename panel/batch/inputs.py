@@ -15,7 +15,8 @@ from panel.errors import CardError
 from panel.records.cards import CARD_SUFFIXES, ToolCard, parse_card, read_card_data
 from panel.regular_files import MAX_CARD_BYTES, FileKind, open_regular_file
 
-# CSV cells that hold lists: items separated by " | "; a link is "label=url" (or a bare url).
+# CSV cells that hold lists: items separated by " | "; a link is "label=url" (or a bare url), the
+# card model's one text syntax for a link (panel.records.cards.link_from_text).
 LIST_SEPARATOR = " | "
 # JSONL lines are read in pieces of at most this many characters past the card limit.
 LINE_CHUNK = 64 * 1024
@@ -103,16 +104,10 @@ def split_list(cell: str) -> list[str]:
     return [item.strip() for item in cell.split(LIST_SEPARATOR.strip()) if item.strip()]
 
 
-def parse_link(item: str) -> dict[str, str]:
-    label, separator, url = item.partition("=")
-    if not separator:
-        return {"label": item.split("://", 1)[-1].split("/", 1)[0] or item, "url": item}
-    return {"label": label.strip(), "url": url.strip()}
-
-
 def card_from_csv_row(row: dict[str | None, Any]) -> dict[str, Any]:
     """A CSV row as card data: empty cells are left out; `facts` and `links` hold lists, as a
-    JSON array or as items separated by ' | ' (a link is 'label=url')."""
+    JSON array or as items separated by ' | ' (a link is 'label=url', read and checked by the card
+    model like every other input's)."""
     data: dict[str, Any] = {}
     for column, value in row.items():
         if column is None:
@@ -124,8 +119,7 @@ def card_from_csv_row(row: dict[str | None, Any]) -> dict[str, Any]:
             if value.startswith("["):
                 data[column] = json_array(column, value)
                 continue
-            items = split_list(value)
-            data[column] = [parse_link(item) for item in items] if column == "links" else items
+            data[column] = split_list(value)
         else:
             data[column] = value
     return data

@@ -6,9 +6,19 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from panel.errors import CardError, describe_validation_error
 from panel.regular_files import MAX_CARD_BYTES, FileKind, read_regular_text
@@ -29,11 +39,79 @@ class CardYamlLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+# The one way to write a link as text, in a CSV cell, a studio form line, or a string in a TOML,
+# YAML or JSON card's `links` list: `label=url`, or a bare url (labelled with its host).
+LINK_SYNTAX = "label=url"
+WEB_SCHEMES = ("http", "https")
+# Validation context for a card read back from a transcript: its links were checked by the rules
+# of the day it ran, and an older transcript must still open.
+AS_STORED = {"card_as_stored": True}
+
+
+def link_from_text(text: str) -> dict[str, str]:
+    """`label=url` as a link; text with no `=` before its `://` is a bare url, labelled with its
+    host (the `=` of a query string is part of the url)."""
+    text = text.strip()
+    label, separator, url = text.partition("=")
+    if separator and "://" not in label:
+        return {"label": label.strip(), "url": url.strip()}
+    if "|" in text:
+        raise PydanticCustomError(
+            "link_syntax", "write a link as label=url; the “label | url” form is no longer read"
+        )
+    host = text.split("://", 1)[-1].split("/", 1)[0]
+    return {"label": (host or text)[:80], "url": text}
+
+
+def link_as_text(link: Link) -> str:
+    return f"{link.label}={link.url}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why the url is not a web address a page can link to, or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "is not a valid web address"
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        return f"is not a web address: a link is {LINK_SYNTAX}, the url starting with http:// or https://"
+    if not host:
+        return "has no host name after its http:// or https://"
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        return "has a space or a control character in it"
+    return None
+
+
 class Link(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A web link: http or https only, so that a typo fails on input instead of vanishing from the
+    page. Written as a table (label, url) or as text (`label=url`)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     label: str = Field(min_length=1, max_length=80)
     url: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        return link_from_text(data) if isinstance(data, str) else data
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, url: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get("card_as_stored"):
+            return url
+        problem = url_problem(url)
+        if problem:
+            shown = url if len(url) <= 80 else url[:80] + "…"
+            label = info.data.get("label")
+            raise PydanticCustomError(
+                "web_url",
+                "link {label}: {url} {problem}" if label else "{url} {problem}",
+                {"label": repr(label), "url": repr(shown), "problem": problem},
+            )
+        return url
 
 
 class ToolCard(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from panel.errors import TranscriptError, describe_validation_error
+from panel.records.cards import AS_STORED
 from panel.records.transcript import (
     MAX_SLUG_LENGTH,
     PARTIAL_NAME,
@@ -188,7 +189,8 @@ def transcript_from_data(data: Any, path: Path) -> Transcript:
             "it was written by another version of reviewer-panel."
         )
     try:
-        return TranscriptFile.model_validate({"transcript": data}).transcript
+        # AS_STORED: a card's links were checked when it ran; an older transcript still opens.
+        return TranscriptFile.model_validate({"transcript": data}, context=AS_STORED).transcript
     except ValidationError as error:
         raise TranscriptError(
             f"{path} is not a valid transcript: {describe_validation_error(error)}."

@@ -18,7 +18,7 @@ from panel.engine.runner import PanelResult, run_panel_async, save_comparison
 from panel.errors import CardError, PanelError
 from panel.publish.render import parse_votes
 from panel.records.aggregate import compare_aggregates
-from panel.records.cards import CARD_SUFFIXES, ToolCard, load_card
+from panel.records.cards import CARD_SUFFIXES, ToolCard, link_as_text, load_card
 from panel.records.personas import load_personas
 from panel.regular_files import MAX_CARD_BYTES
 from panel.store.transcripts import write_atomic
@@ -32,19 +32,17 @@ EMPTY_CARD = {**dict.fromkeys(CARD_FIELDS, ""), "links": "", "facts": ""}
 
 
 def card_values(card: ToolCard) -> dict[str, str]:
-    """A card as the form shows it: links one `label | url` a line, facts one a line."""
+    """A card as the form shows it: links one `label=url` a line, facts one a line."""
     values = {name: str(getattr(card, name)) for name in CARD_FIELDS}
-    values["links"] = "\n".join(f"{link.label} | {link.url}" for link in card.links)
+    values["links"] = "\n".join(link_as_text(link) for link in card.links)
     values["facts"] = "\n".join(card.facts)
     return values
 
 
 def card_data(values: dict[str, str]) -> dict[str, Any]:
-    links = []
-    for line in values["links"].splitlines():
-        if line.strip():
-            label, _, url = line.partition("|")
-            links.append({"label": label.strip(), "url": url.strip()})
+    """The form's values as card data: each line of links is one link as text (`label=url`), which
+    the card model reads and checks as it does a CSV cell's."""
+    links = [line.strip() for line in values["links"].splitlines() if line.strip()]
     facts = [line.strip() for line in values["facts"].splitlines() if line.strip()]
     return {**{name: values[name] for name in CARD_FIELDS}, "links": links, "facts": facts}
 

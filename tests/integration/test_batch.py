@@ -328,3 +328,25 @@ def test_batch_manifest_keys_include_the_host_where_the_server_reports_no_digest
     # A reported digest identifies the build, whichever host of a pool serves it.
     assert build_identities([("http://a:11434", "sha256:x"), ("http://b:11434", "sha256:x")]) == ["sha256:x"]
     assert build_identities([("http://a/v1", "fp_1")]) != build_identities([("http://a/v1", "fp_2")])
+
+
+def test_cli_a_csv_row_with_a_bad_link_is_skipped_naming_the_row_and_field(ollama, tmp_path: Path):
+    source = tmp_path / "tools.csv"
+    row = "Tool {},Does a thing,Library,A library.,Someone,MIT,Free,{}\n"
+    source.write_text(
+        "name,tagline,category,description,maker,license,pricing,links\n"
+        + row.format(1, "Home=https://example.com")
+        + row.format(2, "Home=example.com/tool"),
+        encoding="utf-8",
+    )
+    result = batch_cli(
+        str(source), "--backend", "ollama", "--host", ollama.url, "--out", str(tmp_path / "out"), "--json"
+    )
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["complete"] == 1 and summary["rows_skipped"] == 1
+    assert (
+        f"{source} row 3 is not a valid tool card: links.0.url: link 'Home': 'example.com/tool' is not a web"
+        in (result.output)
+    )
+    assert "http:// or https://" in result.output

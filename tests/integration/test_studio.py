@@ -407,7 +407,7 @@ def test_a_rerun_from_a_stale_page_is_refused_and_a_locked_verdict_needs_force(s
 def test_a_bad_link_line_is_named_by_its_line_beside_the_field(studio):
     card = {"name": "x", "tagline": "y", "category": "c", "description": "d", "maker": "m"}
     card |= {"license": "MIT", "pricing": "Free", "facts": ""}
-    links = "Docs | https://example.org\nRepository without a pipe"
+    links = "Docs=https://example.org\nRepository without an equals sign"
     with httpx.Client(base_url=studio.url) as client:
         csrf = csrf_of(client.get("/new").text)
         refused = client.post("/new", data={**card, "links": links, "csrf": csrf})
@@ -594,3 +594,50 @@ def test_studio_upload_error_names_the_uploaded_file_not_the_server_temp_path(st
     text = html.unescape(refused.text)
     assert refused.status_code == 400 and "my-tool.toml is not valid TOML" in text
     assert "uploaded-card" not in text and "panel-card-" not in text
+
+
+STUDIO_CARD = {
+    "name": "pgvector",
+    "tagline": "Vector search in Postgres",
+    "category": "Database extension",
+    "description": "A Postgres extension that adds vector similarity search.",
+    "maker": "Andrew Kane",
+    "license": "PostgreSQL",
+    "pricing": "Free",
+    "facts": "HNSW indexes.",
+}
+
+
+@pytest.mark.parametrize(
+    ("links", "problem"),
+    [
+        (
+            "Repository=https://github.com/pgvector/pgvector\nDocs=htps://example.org",
+            "line 2, url: link 'Docs': 'htps://example.org' is not a web address: a link is "
+            "label=url, the url starting with http:// or https://",
+        ),
+        (
+            "Repository | https://github.com/pgvector/pgvector",
+            "line 1: write a link as label=url; the “label | url” form is no longer read",
+        ),
+    ],
+)
+def test_the_new_panel_form_refuses_a_bad_link_naming_the_line(studio, links, problem):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        refused = client.post("/new", data={**STUDIO_CARD, "links": links, "csrf": csrf})
+    assert refused.status_code == 422
+    found = re.search(r'<p class="error" id="error-links">(.*?)</p>', refused.text, re.DOTALL)
+    assert found and html.unescape(found.group(1)) == problem
+    assert html.escape(links.splitlines()[0], quote=False) in refused.text  # the editor's text is kept
+
+
+def test_an_uploaded_card_fills_the_form_with_label_equals_url_lines(studio):
+    with httpx.Client(base_url=studio.url) as client:
+        csrf = csrf_of(client.get("/new").text)
+        filled = client.post(
+            "/new", data={"csrf": csrf}, files={"card_file": ("pgvector.toml", PGVECTOR.read_bytes())}
+        )
+    assert filled.status_code == 200
+    assert "Repository=https://github.com/pgvector/pgvector" in html.unescape(filled.text)
+    assert " | https://" not in filled.text

@@ -203,8 +203,10 @@ def test_hostile_tool_name_is_inert(ollama: FakeOllama, settings: Settings, tmp_
         update={
             "name": HOSTILE_NAME,
             "tagline": "<b>bold</b> & `code`",
+            # built unchecked: the card model refuses this link now, but an older transcript or a
+            # hand-edited one may hold it, and the page must still not make it a link
             "links": [
-                Link(label="Docs", url="javascript:alert(4)"),
+                Link.model_construct(label="Docs", url="javascript:alert(4)"),
                 Link(label="Home", url="https://example.org"),
             ],
         }

@@ -69,7 +69,7 @@ def fill_card(page: Any, name: str, tagline: str) -> None:
         "maker": "Andrew Kane",
         "license": "PostgreSQL",
         "pricing": "Free",
-        "links": "Repository | https://github.com/pgvector/pgvector",
+        "links": "Repository=https://github.com/pgvector/pgvector",
         "facts": "HNSW and IVFFlat indexes.\nVectors up to 16,000 dimensions.",
     }
     for field, value in values.items():
