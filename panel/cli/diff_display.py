@@ -135,17 +135,14 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
                     style="dim",
                 )
             )
-    if not diff.provenance:
-        console.print(
-            Text(
-                "Provenance: same backend, models, prompts, persona files, seed, options and authors.",
-                style="dim",
-            )
-        )
+    table = provenance_table(
+        console,
+        bool(diff.provenance),
+        "same backend, models, prompts, persona files, seed, options and authors",
+        ("item", "reviewers", "A", "B"),
+    )
+    if table is None:
         return
-    table = Table(title="What went in differently", title_justify="left", expand=True)
-    for column in ("item", "reviewers", "A", "B"):
-        table.add_column(column, overflow="fold")
     for change in diff.provenance:
         table.add_row(
             Text(change.item),
@@ -213,18 +210,26 @@ def tools_text(tools: list[str], matched: int) -> str:
     return ", ".join(tools) if len(tools) <= 3 else f"{len(tools)} of {matched}"
 
 
-def print_folder_provenance(console: Console, diff: FolderDiff) -> None:
-    if not diff.provenance:
-        console.print(
-            Text(
-                "Provenance: every tool had the same backend, models, prompts, persona files, options and authors.",
-                style="dim",
-            )
-        )
-        return
+def provenance_table(console: Console, changed: bool, same: str, columns: tuple[str, ...]) -> Table | None:
+    """The empty "What went in differently" table, or None after saying nothing did."""
+    if not changed:
+        console.print(Text(f"Provenance: {same}.", style="dim"))
+        return None
     table = Table(title="What went in differently", title_justify="left", expand=True)
-    for column in ("item", "reviewers", "A", "B", "tools"):
+    for column in columns:
         table.add_column(column, overflow="fold")
+    return table
+
+
+def print_folder_provenance(console: Console, diff: FolderDiff) -> None:
+    table = provenance_table(
+        console,
+        bool(diff.provenance),
+        "every tool had the same backend, models, prompts, persona files, options and authors",
+        ("item", "reviewers", "A", "B", "tools"),
+    )
+    if table is None:
+        return
     for change in diff.provenance:
         per_tool = varies_per_tool(change.item)
         table.add_row(
