@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -22,6 +22,14 @@ from panel.cli.common import (
     stdout,
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
+
+
+def threshold_option(flag: str, when: str) -> Any:
+    """A repeatable METRIC=VALUE threshold option: exit 1 when the metric is `when`."""
+    return Annotated[
+        list[str] | None,
+        typer.Option(flag, metavar="METRIC=VALUE", help=f"METRIC=VALUE: exit 1 when the metric is {when}."),
+    ]
 
 
 @app.command(name="eval")
@@ -53,22 +61,8 @@ def eval_suite(
             "--baseline", metavar="REPORT.json", help="An earlier eval report (JSON) to compare with."
         ),
     ] = None,
-    fail_under: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fail-under",
-            metavar="METRIC=VALUE",
-            help="METRIC=VALUE: exit 1 when the metric is below VALUE; repeatable.",
-        ),
-    ] = None,
-    fail_over: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fail-over",
-            metavar="METRIC=VALUE",
-            help="METRIC=VALUE: exit 1 when the metric is above VALUE (echo_rate...).",
-        ),
-    ] = None,
+    fail_under: threshold_option("--fail-under", "below VALUE; repeatable") = None,
+    fail_over: threshold_option("--fail-over", "above VALUE (echo_rate...)") = None,
     output_format: Annotated[
         Literal["table", "md", "json"], typer.Option("--format", help="table, md (Markdown) or json.")
     ] = "table",
