@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib.util
 import json
 import os
 import selectors
@@ -31,7 +32,7 @@ import httpx
 
 from panel.backends.embedded_files import START_OLLAMA, bundled_gguf, missing_engine, resolve_gguf
 from panel.backends.openai import OpenAIBackend
-from panel.errors import BackendUnavailable, EngineCrashed, PanelError, UnreadableReply
+from panel.errors import BackendUnavailable, EngineCrashed, PanelError
 from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 from panel.settings import Settings
 from panel.store.file_digest import file_sha256
@@ -71,9 +72,10 @@ class LlamaEngine:
         self.log: Any = None
         self.url = ""
         self.info: dict[str, Any] = {}
-        self.generation = 0  # bumped at every start, so a crash is counted once
+        self.generation = 0  # bumped at every start
         self.crashes = 0
-        self.last_exit = ""
+        self.counted = 0  # the last generation whose exit was counted as a crash
+        self.last_exit = ""  # how it ended: "signal 11, SIGSEGV"
         self.lock = threading.Lock()
 
     def running(self) -> bool:
@@ -143,9 +145,8 @@ class LlamaEngine:
             code = self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return False
-        if not self.last_exit.endswith(f"#{generation}"):
-            self.crashes += 1
-            self.last_exit = f"{exit_reason(code)} #{generation}"
+        if self.counted != generation:
+            self.counted, self.crashes, self.last_exit = generation, self.crashes + 1, exit_reason(code)
         return True
 
     def log_tail(self) -> str:
@@ -218,13 +219,14 @@ class EmbeddedBackend:
         self.engine = engine_for(EngineConfig(str(gguf), num_ctx, slots, threads, batch_threads))
         self.sha256: str | None = None
         # Per event loop (an httpx client belongs to one) and engine generation (its port).
-        self._client: tuple[Any, int, OpenAIBackend, asyncio.Semaphore] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._gate = asyncio.Semaphore(slots)
+        self._backend: OpenAIBackend | None = None
+        self._generation = 0
 
     @classmethod
     def for_settings(cls, settings: Settings) -> EmbeddedBackend:
         """Check that xllamacpp and the GGUF are there; start nothing yet."""
-        import importlib.util
-
         if importlib.util.find_spec("xllamacpp") is None:
             raise missing_engine()
         return cls(resolve_gguf(settings.gguf), settings.num_ctx, settings.embedded_slots, settings.timeout)
@@ -254,16 +256,20 @@ class EmbeddedBackend:
         """The engine's generation, a client for it in this event loop, and the slot gate."""
         generation = await asyncio.to_thread(self.engine.ensure)
         loop = asyncio.get_running_loop()
-        if self._client is None or self._client[0] is not loop or self._client[1] != generation:
-            gate = (
-                self._client[3] if self._client and self._client[0] is loop else asyncio.Semaphore(self.slots)
-            )
+        if self._loop is not loop:  # an httpx client and a semaphore belong to one event loop
+            self._loop, self._gate, self._backend = loop, asyncio.Semaphore(self.slots), None
+        if self._backend is None or self._generation != generation:  # a restarted engine, a new port
             # One slot is the reproducible mode: no prompt cache either (see OpenAIBackend).
-            backend = OpenAIBackend(
-                self.engine.url, self.timeout, api_key_env="", llama_cpp=True, cache_prompt=self.slots > 1
+            stale, self._backend = (
+                self._backend,
+                OpenAIBackend(
+                    self.engine.url, self.timeout, api_key_env="", llama_cpp=True, cache_prompt=self.slots > 1
+                ),
             )
-            self._client = (loop, generation, backend, gate)
-        return self._client[1], self._client[2], self._client[3]
+            self._generation = generation
+            if stale is not None:
+                await stale.aclose()
+        return generation, self._backend, self._gate
 
     async def prepare(self, models: list[str]) -> dict[str, ModelInfo]:
         """Start the engine (once per process) and hash the GGUF (once per file version)."""
@@ -271,9 +277,8 @@ class EmbeddedBackend:
         served = await backend.prepare(models)
         if self.sha256 is None:
             self.sha256 = await asyncio.to_thread(file_sha256, self.gguf)
-        meta = {
-            key: value for key, value in next(iter(served.values())).details.items() if key != "served_by"
-        }
+        served_details = next(iter(served.values())).details if served else {}
+        meta = {key: value for key, value in served_details.items() if key != "served_by"}
         details = {"format": "gguf", "size_bytes": self.gguf.stat().st_size, **meta}
         info = ModelInfo(name=self.gguf.name, digest=f"sha256:{self.sha256}", details=details)
         return dict.fromkeys(models, info)
@@ -284,10 +289,10 @@ class EmbeddedBackend:
         async with gate:
             try:
                 reply = await backend.chat(request)
-            except (PanelError, UnreadableReply) as error:
+            except PanelError as error:
                 if await asyncio.to_thread(self.engine.note_exit, generation):
                     raise EngineCrashed(
-                        f"the embedded llama.cpp engine crashed ({self.engine.last_exit.split(' #')[0]}) "
+                        f"the embedded llama.cpp engine crashed ({self.engine.last_exit}) "
                         "during this call; it restarts for the next calls",
                         raw=self.engine.log_tail() or str(error),
                     ) from None
@@ -318,6 +323,6 @@ class EmbeddedBackend:
 
     async def aclose(self) -> None:
         """The engine stays up for the next panel in this process; only the client closes."""
-        if self._client is not None and self._client[0] is asyncio.get_running_loop():
-            await self._client[2].aclose()
-        self._client = None
+        if self._backend is not None and self._loop is asyncio.get_running_loop():
+            await self._backend.aclose()
+        self._loop, self._backend = None, None
