@@ -6,6 +6,11 @@ from typing import Any, Protocol
 
 from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
+# What one reply may hold, in characters of content (Ollama's stream) or bytes of body (OpenAI's):
+# a verdict is a few kilobytes, and a server sending without end is cut here, not when --timeout
+# runs out with gigabytes read.
+MAX_REPLY_SIZE = 1_000_000
+
 
 class Backend(Protocol):
     """What the panel needs from a model server. Errors are `panel.errors` types."""

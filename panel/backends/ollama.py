@@ -19,6 +19,7 @@ import httpx
 import ollama
 from pydantic import ValidationError
 
+from panel.backends import MAX_REPLY_SIZE
 from panel.backends.ollama_server import (
     ShownModel,
     is_permanent_failure,
@@ -45,9 +46,7 @@ NANOSECONDS_PER_MS = 1_000_000
 STALL_SECONDS = 30.0
 # A prompt_eval_count this close to num_ctx means Ollama cut the prompt to fit.
 TRUNCATION_MARGIN = 16
-# What one streamed reply may hold (a verdict is a few kilobytes): a server streaming without end
-# is cut here, not when --timeout runs out with gigabytes read; the OpenAI path caps at the same.
-MAX_REPLY_CHARS = 1_000_000
+MAX_REPLY_CHARS = MAX_REPLY_SIZE  # characters of streamed content
 
 
 def full_model_name(name: str) -> str:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from panel.backends import MAX_REPLY_SIZE
 from panel.backends.decoding import decoding_schema, sampling_parameters
 from panel.errors import (
     BackendRequestError,
@@ -41,8 +42,7 @@ from panel.errors import (
 from panel.records.chat import ChatReply, ChatRequest, ModelInfo
 
 JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
-# A verdict is a few kilobytes; a server sending more than this for one reply is stopped.
-MAX_REPLY_BYTES = 1_000_000
+MAX_REPLY_BYTES = MAX_REPLY_SIZE  # bytes of body
 # Shapes of secrets a server may echo back besides the key itself.
 SECRET_SHAPES = re.compile(r"(?i)\b(bearer\s+)[^\s\"',}]+|\bsk-[A-Za-z0-9_\-]{6,}")
 REDACTED = "[redacted]"
