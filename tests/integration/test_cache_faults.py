@@ -12,23 +12,14 @@ import pytest
 from panel.backends import response_cache as cache_module
 from panel.backends.ollama import OllamaBackend
 from panel.backends.response_cache import CachedBackend, ResponseCache
-from panel.batch.run import BatchOptions, run_batch
 from panel.engine.runner import review_tool
 from panel.records.cards import load_card
 from panel.records.personas import load_personas
 from panel.store.transcripts import load_transcript
-from tests.support.batches import good_row, transcripts
+from tests.support.batches import good_row, run_batch_noting, transcripts
 from tests.support.paths import EXAMPLES
 
 PERSONAS = load_personas()
-
-
-def batch(source: Path, settings, **options):
-    notices: list[str] = []
-    summary = run_batch(
-        source, settings, BatchOptions(hosts=[settings.host], **options), notice=notices.append
-    )
-    return summary, notices
 
 
 def test_cache_on_a_full_disk_is_a_warning_and_keeps_every_valid_answer(
@@ -40,7 +31,7 @@ def test_cache_on_a_full_disk_is_a_warning_and_keeps_every_valid_answer(
     monkeypatch.setattr(ResponseCache, "put", disk_full)
     source = tmp_path / "tools.jsonl"
     source.write_text("\n".join(good_row(number) for number in range(8)) + "\n")
-    summary, notices = batch(source, settings, cache_path=tmp_path / "cache.sqlite")
+    summary, notices = run_batch_noting(source, settings, cache_path=tmp_path / "cache.sqlite")
     assert summary.complete == 8 and summary.incomplete == 0 and summary.ok
     for path in transcripts(settings.out_dir):
         transcript = load_transcript(path)

@@ -10,43 +10,11 @@ from panel.errors import CardError, ConfigError
 from panel.measure.baseline import compare_reports, failed_thresholds, parse_threshold
 from panel.measure.report import EvalReport
 from panel.measure.suite import load_suite
+from tests.support.eval_suites import CARD, WEAK, editors_agree, write_suite
 from tests.support.ollama_fake import FakeOllama
 from tests.support.paths import ROOT
 
 runner = CliRunner()
-CARD = {
-    "tagline": "A tool",
-    "category": "Developer tool",
-    "description": "Does one thing.",
-    "maker": "Someone",
-    "license": "MIT",
-    "pricing": "Free",
-}
-STRONG, WEAK = ("Solid DB", "Fast Search"), ("Pad API", "Sort Cloud")
-VOICE = {
-    "DxVerdict": "The primitive is a library and the weekend test fails. The moment of truth is pip install.",
-    "CompetitionVerdict": "Against Elastic and Algolia it wins on price. It breaks at scale in twelve months.",
-    "FuturesVerdict": "The thesis for 2028 is local inference. The trend line is early but steep.",
-    "BusinessVerdict": "The buyer is the platform team and the cheque is small. The moat is thin.",
-}
-
-
-def write_suite(folder: Path) -> Path:
-    folder.mkdir()
-    for name in (*STRONG, *WEAK):
-        label = "ship" if name in STRONG else "skip"
-        data = {**CARD, "name": name, "labels": {"panel": label, "personas": {"dx": label}}}
-        (folder / f"{name.replace(' ', '-').lower()}.json").write_text(json.dumps(data))
-    return folder
-
-
-def editors_agree(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-    """Every reviewer ships the strong tools and skips the weak ones, each in its own voice."""
-    card = body["messages"][0]["content"]
-    weak = any(f'"name": "{name}"' in card for name in WEAK)
-    verdict["decision"] = "skip" if weak else "ship"
-    verdict["quote"] = VOICE[body["format"]["title"]]
-    return verdict
 
 
 def invoke(*args: Any):

@@ -13,44 +13,17 @@ from panel.cli import app
 from panel.cli.eval_display import eval_markdown, print_eval
 from panel.measure.baseline import check_thresholds, parse_threshold
 from panel.measure.report import EvalReport
+from tests.support.eval_suites import VOICE, editors_agree, write_suite
 from tests.support.ollama_fake import FakeOllama
 
 runner = CliRunner()
-CARD = {
-    "tagline": "A tool",
-    "category": "Developer tool",
-    "description": "Does one thing.",
-    "maker": "Someone",
-    "license": "MIT",
-    "pricing": "Free",
-}
-STRONG, WEAK = ("Solid DB", "Fast Search"), ("Pad API", "Sort Cloud")
-VOICE = {
-    "DxVerdict": "The primitive is a library and the weekend test fails. The moment of truth is pip install.",
-    "CompetitionVerdict": "Against Elastic and Algolia it wins on price. It breaks at scale in twelve months.",
-    "FuturesVerdict": "The thesis for 2028 is local inference. The trend line is early but steep.",
-    "BusinessVerdict": "The buyer is the platform team and the cheque is small. The moat is thin.",
-}
 WIDE = {"COLUMNS": "200"}
 
 
 @pytest.fixture
 def suite(tmp_path: Path) -> Path:
     """Four cards (fewer than five: every figure is marked), dx labelled on each."""
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    for name in (*STRONG, *WEAK):
-        label = "ship" if name in STRONG else "skip"
-        data = {**CARD, "name": name, "labels": {"panel": label, "personas": {"dx": label}}}
-        (folder / f"{name.replace(' ', '-').lower()}.json").write_text(json.dumps(data))
-    return folder
-
-
-def editors_agree(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-    card = body["messages"][0]["content"]
-    verdict["decision"] = "skip" if any(f'"name": "{name}"' in card for name in WEAK) else "ship"
-    verdict["quote"] = VOICE[body["format"]["title"]]
-    return verdict
+    return write_suite(tmp_path / "suite")
 
 
 def run_eval(ollama: FakeOllama, suite: Path, out: Path, *extra: Any):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from panel.batch.run import BatchOptions, run_batch
 from panel.cli import app
-from tests.support.batches import good_row
+from tests.support.batches import good_row, run_batch_noting
 from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
@@ -19,14 +18,6 @@ runner = CliRunner()
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-def batch(source: Path, settings, **options):
-    notices: list[str] = []
-    summary = run_batch(
-        source, settings, BatchOptions(hosts=[settings.host], **options), notice=notices.append
-    )
-    return summary, notices
 
 
 def test_partials_left_by_a_kill_are_cleaned_when_old(ollama, settings, tmp_path: Path):
@@ -46,7 +37,7 @@ def test_partials_left_by_a_kill_are_cleaned_when_old(ollama, settings, tmp_path
     os.utime(link, (hour_ago, hour_ago), follow_symlinks=False)
     source = tmp_path / "tools.jsonl"
     source.write_text(good_row(1) + "\n")
-    summary, _ = batch(source, settings)
+    summary, _ = run_batch_noting(source, settings)
     assert summary.complete == 1
     assert not old.exists()
     assert fresh.exists() and unrelated.exists() and link.is_symlink() and elsewhere.exists()

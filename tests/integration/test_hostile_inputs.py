@@ -9,11 +9,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from panel.batch.run import BatchOptions, run_batch
 from panel.cli import app
 from panel.records.cards import load_card
 from panel.store.transcripts import load_transcript
-from tests.support.batches import CARD, good_row, transcripts
+from tests.support.batches import CARD, good_row, run_batch_noting, transcripts
 from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
@@ -23,14 +22,6 @@ DEEP_NESTING = "[" * 30000 + "]" * 30000
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-def batch(source: Path, settings, **options):
-    notices: list[str] = []
-    summary = run_batch(
-        source, settings, BatchOptions(hosts=[settings.host], **options), notice=notices.append
-    )
-    return summary, notices
 
 
 def test_a_huge_integer_or_deep_nesting_in_a_jsonl_row_is_skipped(ollama, settings, tmp_path: Path):
@@ -43,7 +34,7 @@ def test_a_huge_integer_or_deep_nesting_in_a_jsonl_row_is_skipped(ollama, settin
         good_row(2),
     ]
     source.write_text("\n".join(rows) + "\n")
-    summary, _ = batch(source, settings)
+    summary, _ = run_batch_noting(source, settings)
     assert summary.complete == 2 and summary.rows_skipped == 3
     for error, line in zip(summary.bad_rows, (2, 3, 4), strict=True):
         assert f"tools.jsonl line {line} " in error
@@ -69,7 +60,7 @@ def test_a_huge_integer_or_deep_nesting_in_a_csv_row_is_skipped(ollama, settings
         )
         + "\n"
     )
-    summary, _ = batch(source, settings)
+    summary, _ = run_batch_noting(source, settings)
     assert summary.complete == 2 and summary.rows_skipped == 2
     assert "row 3" in summary.bad_rows[0] and "row 4" in summary.bad_rows[1]
 
@@ -85,7 +76,7 @@ def test_a_huge_integer_or_deep_nesting_in_a_folder_card_is_skipped(ollama, sett
     (folder / "f-good.json").write_text(good_row(2))
     os.mkfifo(folder / "g-fifo.toml")
     (folder / "h-zero.json").symlink_to("/dev/zero")
-    summary, _ = batch(folder, settings)
+    summary, _ = run_batch_noting(folder, settings)
     assert summary.complete == 2 and summary.rows_skipped == 6
     assert sum("not a regular file" in error for error in summary.bad_rows) == 2
 
@@ -133,7 +124,7 @@ def test_a_bom_in_a_toml_card_and_an_excel_csv_is_accepted(ollama, settings, tmp
     columns = ["name", "tagline", "category", "description", "maker", "license", "pricing"]
     row = ",".join(f'"{CARD[column]}"' for column in columns)
     source.write_text("\ufeff" + ",".join(columns) + "\r\n" + row + "\r\n", encoding="utf-8")
-    summary, _ = batch(source, settings)
+    summary, _ = run_batch_noting(source, settings)
     assert summary.complete == 1 and summary.rows_skipped == 0
 
 
@@ -164,7 +155,7 @@ def test_ten_thousand_unknown_csv_columns_give_a_short_error(ollama, settings, t
     source = tmp_path / "tools.csv"
     row = [CARD[column] for column in columns] + ["x"] * len(extra)
     source.write_text(",".join(columns + extra) + "\n" + ",".join(f'"{cell}"' for cell in row) + "\n")
-    summary, _ = batch(source, settings)
+    summary, _ = run_batch_noting(source, settings)
     assert summary.rows_skipped == 1
     assert len(summary.bad_rows[0]) < 1000
     assert "column_0: unknown field" in summary.bad_rows[0] and "9,995 more problems" in summary.bad_rows[0]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
+from panel.batch.run import BatchOptions, BatchSummary, run_batch
 from panel.cli import app
 from panel.records.cards import load_card
+from panel.settings import Settings
 from tests.support.paths import EXAMPLES
 
 CARD = load_card(EXAMPLES / "pgvector.toml").model_dump(mode="json")
@@ -36,6 +39,15 @@ def good_row(number: int) -> str:
 
 def batch_cli(*args: str):
     return runner.invoke(app, ["batch", *args])
+
+
+def run_batch_noting(source: Path, settings: Settings, **options: Any) -> tuple[BatchSummary, list[str]]:
+    """run_batch over the settings' host, and the notices it gave."""
+    notices: list[str] = []
+    summary = run_batch(
+        source, settings, BatchOptions(hosts=[settings.host], **options), notice=notices.append
+    )
+    return summary, notices
 
 
 BATCH_CHILD = """
