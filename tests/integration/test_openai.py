@@ -318,4 +318,5 @@ def test_openai_401_on_chat_after_models_succeeded_exits_3(fake: FakeOpenAI, mon
     )
     assert result.exit_code == 3
     assert "$OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output
-    assert len(fake.requests) == 4  # one call per reviewer, none retried or re-asked
+    # The four reviewers ask at once; the first refusal stops the run, so none is retried or re-asked.
+    assert 1 <= len(fake.requests) <= 4
