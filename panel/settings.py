@@ -40,6 +40,7 @@ ENVIRONMENT = {
     "PANEL_NUM_PREDICT": "num_predict",
     "PANEL_ATTEMPTS": "attempts",
     "PANEL_PERSONAS": "personas_dir",
+    "PANEL_PROMPTS": "prompts_dir",
     "PANEL_OUT": "out_dir",
     "PANEL_GGUF": "gguf",
     "PANEL_EMBEDDED_SLOTS": "embedded_slots",
@@ -92,6 +93,7 @@ class Settings(BaseModel):
     )
     max_card_bytes: int = Field(default=MAX_CARD_BYTES, ge=1024, le=1024 * 1024)
     personas_dir: Path | None = None
+    prompts_dir: Path | None = Field(default=None, description="Prompt set folder; default: the bundled set.")
     out_dir: Path = Path("transcripts")
     gguf: Path | None = None
     # Embedded calls decoded together. Batched decoding is not bitwise reproducible (the batch's
@@ -167,7 +169,7 @@ def normalize_host(host: str, backend: str = "ollama") -> str:
 
 
 # panel.toml may use the CLI's names for these.
-FILE_ALIASES = {"out": "out_dir", "personas": "personas_dir"}
+FILE_ALIASES = {"out": "out_dir", "personas": "personas_dir", "prompts": "prompts_dir"}
 
 
 SETTINGS_FILE = FileKind(noun="settings file", expected="a settings file (panel.toml)", error=ConfigError)
