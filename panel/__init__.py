@@ -5,97 +5,82 @@ result = run_panel("examples/tools/pgvector.toml")
 print(result.transcript.aggregate.ship_pct, result.path)
 """
 
-from panel.backends.doctor import diagnose
-from panel.batch.run import BatchOptions, BatchSummary, run_batch, run_batch_async
-from panel.editor.changes import edit_verdict, rerun_persona, rerun_persona_async
-from panel.editor.review_mode import review_panel_async
-from panel.engine.runner import (
-    ComparisonResult,
-    PanelResult,
-    compare_tools,
-    compare_tools_async,
-    run_panel,
-    run_panel_async,
-    save_comparison,
-)
-from panel.errors import (
-    BackendUnavailable,
-    CardError,
-    ConfigError,
-    ModelNotFound,
-    PanelError,
-    PersonaError,
-    TranscriptError,
-)
-from panel.measure.evaluation import EvalOptions, run_eval, run_eval_async
-from panel.measure.report import EvalReport
-from panel.measure.stability import sample_stability_async, stability_of_folder
-from panel.publish.diff import diff_transcripts
-from panel.publish.diff_folders import diff_paths
-from panel.publish.render import load_for_render, render_page
-from panel.records.aggregate import Aggregate, Comparison, compare_aggregates, tally_reviews
-from panel.records.cards import ToolCard, load_card
-from panel.records.personas import Persona, load_personas, verdict_schema
-from panel.records.transcript import ComparisonTranscript, PanelTranscript
-from panel.records.verdicts import PersonaReview, Verdict
-from panel.settings import QualityGates, Settings, resolve_settings
-from panel.store.revisions import RevisionConflict, change_verdict, history, is_locked, verdict_from_values
-from panel.store.transcripts import load_transcript
+from __future__ import annotations
 
-__all__ = [
-    "RevisionConflict",
-    "change_verdict",
-    "history",
-    "verdict_from_values",
-    "Aggregate",
-    "BackendUnavailable",
-    "BatchOptions",
-    "BatchSummary",
-    "CardError",
-    "Comparison",
-    "ComparisonResult",
-    "ComparisonTranscript",
-    "ConfigError",
-    "EvalOptions",
-    "EvalReport",
-    "ModelNotFound",
-    "PanelError",
-    "PanelResult",
-    "PanelTranscript",
-    "Persona",
-    "PersonaError",
-    "PersonaReview",
-    "QualityGates",
-    "Settings",
-    "ToolCard",
-    "TranscriptError",
-    "Verdict",
-    "compare_aggregates",
-    "compare_tools",
-    "compare_tools_async",
-    "save_comparison",
-    "diagnose",
-    "diff_paths",
-    "diff_transcripts",
-    "edit_verdict",
-    "is_locked",
-    "load_card",
-    "load_for_render",
-    "load_personas",
-    "load_transcript",
-    "render_page",
-    "rerun_persona",
-    "rerun_persona_async",
-    "resolve_settings",
-    "review_panel_async",
-    "run_batch",
-    "run_batch_async",
-    "run_eval",
-    "run_eval_async",
-    "run_panel",
-    "run_panel_async",
-    "sample_stability_async",
-    "stability_of_folder",
-    "tally_reviews",
-    "verdict_schema",
-]
+import importlib
+from typing import Any
+
+# Public name -> the module that defines it. Imported on first use, so that `panel --version`
+# and `import panel.errors` do not load LangGraph and the backends (about a second).
+PUBLIC_NAMES = {
+    "diagnose": "panel.backends.doctor",
+    "BatchOptions": "panel.batch.run",
+    "BatchSummary": "panel.batch.run",
+    "run_batch": "panel.batch.run",
+    "run_batch_async": "panel.batch.run",
+    "edit_verdict": "panel.editor.changes",
+    "rerun_persona": "panel.editor.changes",
+    "rerun_persona_async": "panel.editor.changes",
+    "review_panel_async": "panel.editor.review_mode",
+    "ComparisonResult": "panel.engine.runner",
+    "PanelResult": "panel.engine.runner",
+    "compare_tools": "panel.engine.runner",
+    "compare_tools_async": "panel.engine.runner",
+    "run_panel": "panel.engine.runner",
+    "run_panel_async": "panel.engine.runner",
+    "save_comparison": "panel.engine.runner",
+    "BackendUnavailable": "panel.errors",
+    "CardError": "panel.errors",
+    "ConfigError": "panel.errors",
+    "ModelNotFound": "panel.errors",
+    "PanelError": "panel.errors",
+    "PersonaError": "panel.errors",
+    "TranscriptError": "panel.errors",
+    "EvalOptions": "panel.measure.evaluation",
+    "run_eval": "panel.measure.evaluation",
+    "run_eval_async": "panel.measure.evaluation",
+    "EvalReport": "panel.measure.report",
+    "sample_stability_async": "panel.measure.stability",
+    "stability_of_folder": "panel.measure.stability",
+    "diff_transcripts": "panel.publish.diff",
+    "diff_paths": "panel.publish.diff_folders",
+    "load_for_render": "panel.publish.render",
+    "render_page": "panel.publish.render",
+    "Aggregate": "panel.records.aggregate",
+    "Comparison": "panel.records.aggregate",
+    "compare_aggregates": "panel.records.aggregate",
+    "tally_reviews": "panel.records.aggregate",
+    "ToolCard": "panel.records.cards",
+    "load_card": "panel.records.cards",
+    "Persona": "panel.records.personas",
+    "load_personas": "panel.records.personas",
+    "verdict_schema": "panel.records.personas",
+    "ComparisonTranscript": "panel.records.transcript",
+    "PanelTranscript": "panel.records.transcript",
+    "PersonaReview": "panel.records.verdicts",
+    "Verdict": "panel.records.verdicts",
+    "QualityGates": "panel.settings",
+    "Settings": "panel.settings",
+    "resolve_settings": "panel.settings",
+    "RevisionConflict": "panel.store.revisions",
+    "change_verdict": "panel.store.revisions",
+    "history": "panel.store.revisions",
+    "is_locked": "panel.store.revisions",
+    "verdict_from_values": "panel.store.revisions",
+    "load_transcript": "panel.store.transcripts",
+}
+
+__all__ = sorted(PUBLIC_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    module = PUBLIC_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'panel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *PUBLIC_NAMES})

@@ -7,8 +7,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from panel.records.transcript import ComparisonTranscript, PanelTranscript, Pers
 from panel.records.verdicts import PersonaReview
 from panel.settings import Settings, resolve_seed, resolve_settings
 from panel.store.transcripts import now_utc, safe_slug, save_transcript
+from panel.version import panel_version
 
 Notice = Callable[[str], None]
 
@@ -44,14 +43,6 @@ class ComparisonResult:
     b: PanelResult
     transcript: ComparisonTranscript
     path: Path | None
-
-
-@lru_cache(maxsize=1)
-def panel_version() -> str:
-    try:
-        return version("reviewer-panel")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def sampling_options(persona: Persona, settings: Settings, seed: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 PANEL = Path(__file__).resolve().parents[2] / "panel"
 # Each stage may import its own and the ones before it, never one after it.
 STAGES = [
-    {"panel.errors", "panel.regular_files"},
+    {"panel.errors", "panel.regular_files", "panel.version"},
     {"panel.settings"},
     {"panel.records"},
     {"panel.store"},
