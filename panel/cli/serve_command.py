@@ -82,7 +82,7 @@ def serve(
         settings = flags.settings()
         if not is_loopback(bind) and token is None:
             token = secrets.token_urlsafe(24)
-        studio = create_app(transcripts, settings, token=token, publish_dir=publish)
+        studio = create_app(transcripts, settings, token=token, publish_dir=publish, bind=bind)
         try:
             transcripts.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -24,6 +25,7 @@ from panel.web.security import (
     StudioGuard,
     token_weakness,
     too_large,
+    trusted_hosts,
 )
 from panel.web.studio import Studio, studio_of
 
@@ -93,8 +95,10 @@ def create_app(
     *,
     token: str | None = None,
     publish_dir: Path | None = None,
+    bind: str = "127.0.0.1",
 ) -> Starlette:
-    """The studio over `folder`. `token` None means loopback only (the Host must be loopback)."""
+    """The studio over `folder`. `token` None means loopback only: the Host must be a loopback
+    name or `bind`, the address the server listens on."""
     from panel.web import reviews, runs, views
 
     if token is not None:
@@ -127,7 +131,11 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(StudioGuard, guard=guard)],
+        # The guard outermost, so that the Host refusal carries its security headers too.
+        middleware=[
+            Middleware(StudioGuard, guard=guard),
+            Middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(bind, token), www_redirect=False),
+        ],
         exception_handlers={
             CsrfRefused: refuse_csrf,
             BodyTooLarge: refuse_large,

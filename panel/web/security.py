@@ -1,7 +1,8 @@
 """The studio's guards, in one ASGI middleware and one form check:
 
 - a token on every request when the server listens beyond loopback (`?token=` once, then an
-  HttpOnly SameSite=Strict cookie), and a Host check on loopback (no DNS rebinding);
+  HttpOnly SameSite=Strict cookie); on loopback, Starlette's TrustedHostMiddleware refuses a
+  Host that is not a loopback name (no DNS rebinding), see `trusted_hosts`;
 - a CSRF token on every state-changing request (a form field or the X-CSRF-Token header), one
   per browser session (an HttpOnly SameSite=Strict session cookie the token is derived from),
   and an Origin that must be this server;
@@ -149,9 +150,17 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def host_name(host: str) -> str:
-    """The Host header without its port ('[::1]:8000' -> '[::1]')."""
-    return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def trusted_hosts(bind: str, token: str | None) -> list[str]:
+    """The Host names TrustedHostMiddleware lets in: with a token, any (the token guards the
+    door); on loopback, the loopback names and the address the studio is bound to, so that a
+    page on another site that resolves its own name to 127.0.0.1 (DNS rebinding) is refused."""
+    if token is not None:
+        return ["*"]
+    bound = f"[{bind.strip('[]')}]" if ":" in bind else bind
+    return sorted({*LOOPBACK_HOSTS, bound})
 
 
 def cookie_value(scope: Scope, name: str) -> str:
@@ -201,9 +210,6 @@ class StudioGuard:
         await self.app(scope, capped(receive), self.send_with_headers(send, scope))
 
     def refusal(self, scope: Scope) -> Response | None:
-        host = host_name(header(scope, b"host"))
-        if self.guard.token is None and not is_loopback(host):
-            return PlainTextResponse("This studio answers on 127.0.0.1 only (Host check).", 403)
         if self.guard.token is not None:
             client, now = (scope.get("client") or ("unknown",))[0], time.monotonic()
             wait = math.ceil(self.guard.wrong_tokens.blocked_for(client, now))

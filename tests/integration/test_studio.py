@@ -86,13 +86,25 @@ def test_every_change_needs_the_csrf_token(studio, panel_name):
         assert find_review(loaded(studio.folder / panel_name), "dx").locked
 
 
-def test_loopback_studio_refuses_other_host_names(studio):
+def test_loopback_studio_refuses_other_host_names(studio, panel_name):
     with httpx.Client(base_url=studio.url) as client:
         assert client.get("/").status_code == 200
-        for host in ("attacker.example", "127.0.0.1.attacker.example", "localhost.attacker.example"):
-            assert client.get("/", headers={"host": host}).status_code == 403, host
-        for host in ("localhost:8765", "127.0.0.2:8765", "[::1]:8765"):  # --bind 127.0.0.2 must work
+        for host in ("attacker.example", "127.0.0.1.attacker.example", "localhost.attacker.example", ""):
+            refused = client.get(f"/panels/{panel_name}", headers={"host": host})
+            assert (refused.status_code, refused.text) == (400, "Invalid host header"), host
+            assert refused.headers["x-content-type-options"] == "nosniff"  # the guard's headers too
+        for host in ("localhost:8765", "127.0.0.1", "[::1]:8765"):
             assert client.get("/", headers={"host": host}).status_code == 200, host
+        assert client.get("/", headers={"host": "127.0.0.2:8765"}).status_code == 400
+
+
+def test_a_studio_bound_to_another_loopback_address_answers_to_it(settings, tmp_path):
+    with (
+        running_studio(settings.out_dir, settings, tmp_path / "pub", bind="127.0.0.2") as studio,
+        httpx.Client(base_url=studio.url) as client,
+    ):
+        assert client.get("/", headers={"host": "127.0.0.2:8765"}).status_code == 200
+        assert client.get("/", headers={"host": "attacker.example"}).status_code == 400
 
 
 def test_a_token_is_checked_on_every_request(settings, tmp_path, panel_name):

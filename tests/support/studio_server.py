@@ -26,12 +26,14 @@ class RunningStudio:
 
 @contextmanager
 def running_studio(
-    folder: Path, settings: Settings, publish_dir: Path, token: str | None = None
+    folder: Path, settings: Settings, publish_dir: Path, token: str | None = None, bind: str = "127.0.0.1"
 ) -> Iterator[RunningStudio]:
+    """The studio listening on 127.0.0.1; `bind` is the address it believes it is bound to (the
+    Host names it trusts), to test a studio started with another --bind."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(folder, settings, token=token, publish_dir=publish_dir)
+    app = create_app(folder, settings, token=token, publish_dir=publish_dir, bind=bind)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
