@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from panel.engine.prompts import template_hashes
+from panel.engine.prompt_sets import load_prompt_set
 from panel.engine.runner import sampling_options
 from panel.errors import PanelError, TranscriptError
 from panel.records.cards import ToolCard
@@ -34,7 +34,7 @@ def panel_fingerprint(personas: list[LoadedPersona], settings: Settings) -> dict
     return {
         "schema_version": SCHEMA_VERSION,
         "personas": {lp.persona.id: lp.sha256 for lp in personas},
-        "templates": template_hashes(),
+        "templates": load_prompt_set(settings.prompts_dir).templates,
         "models": {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas},
         "options": {lp.persona.id: sampling_options(lp.persona, settings, seed=0) for lp in personas},
         "seed": settings.seed,

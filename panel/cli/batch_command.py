@@ -36,7 +36,16 @@ BatchOutOption = Annotated[
 
 @app.command()
 @settings_flags(
-    "backend", "hosts", "model", "persona_model", "seed", "temperature", "timeout", "personas", "gguf"
+    "backend",
+    "hosts",
+    "model",
+    "persona_model",
+    "seed",
+    "temperature",
+    "timeout",
+    "personas",
+    "prompts",
+    "gguf",
 )
 def batch(
     input_path: Annotated[

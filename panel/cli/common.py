@@ -158,6 +158,9 @@ CacheOption = Annotated[
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No live progress and no notices on stderr (errors still show).")
+]
 
 
 @app.callback(invoke_without_command=True)

@@ -18,6 +18,7 @@ from panel.publish.diff import (
     TranscriptDiff,
     varies_per_tool,
 )
+from panel.publish.diff_provenance import PROMPTS_ITEM
 
 CHANGED_STYLE = "yellow"
 
@@ -121,6 +122,9 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
             (flips, "bold red" if diff.flips else "green"),
         )
     )
+    prompts = next((change for change in diff.provenance if change.item == PROMPTS_ITEM), None)
+    if prompts is not None:
+        console.print(Text(f"Prompts: {prompts.before} → {prompts.after}", style="bold"))
     failed_lines(console, [("A", diff.panel_before), ("B", diff.panel_after)])
     for persona in diff.personas:
         if persona.changed:

@@ -119,6 +119,7 @@ def print_panel(console: Console, transcript: PanelTranscript, path: Path | None
                     border_style=DECISION_STYLE[review.verdict.decision].split()[-1],
                 )
             )
+    console.print(Text(f"Prompts: {transcript.prompts.label}", style="dim"))
     if path:
         console.print(Text(f"Transcript: {path}", style="dim"))
 

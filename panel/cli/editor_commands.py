@@ -17,10 +17,11 @@ from panel.cli.common import (
     CacheOption,
     JsonOption,
     NoCacheOption,
+    QuietOption,
     app,
     notice,
-    nullstatus,
     print_json,
+    quiet_notice,
     reporting_errors,
     stderr,
     stdout,
@@ -81,18 +82,18 @@ def rerun(
     note: NoteOption = None,
     flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Sample one persona again, keep the others, tally again.
 
-    Saved in the transcript as a new revision.
+    Saved in the transcript as a new revision. On a terminal, the reviewer's progress shows on
+    stderr as it happens.
     """
+    from panel.cli.progress_display import ReviewerProgressView
+
     with reporting_errors():
         settings = flags.settings()
-        with (
-            stderr.status(f"{persona} is reviewing again…", spinner="dots")
-            if stderr.is_terminal
-            else nullstatus()
-        ):
+        with ReviewerProgressView(stderr, quiet=quiet) as view:
             result = asyncio.run(
                 rerun_persona_async(
                     transcript,
@@ -103,7 +104,8 @@ def rerun(
                     force=force,
                     personas_dir=personas,
                     note=note,
-                    notice=notice,
+                    notice=quiet_notice if quiet else notice,
+                    on_progress=view.update,
                 )
             )
     print_revision(result, as_json)

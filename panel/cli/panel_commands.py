@@ -15,10 +15,11 @@ from panel.cli.common import (
     EXIT_OK,
     ByOption,
     JsonOption,
+    QuietOption,
     app,
     notice,
-    nullstatus,
     print_json,
+    quiet_notice,
     reporting_errors,
     stderr,
     stdout,
@@ -45,8 +46,12 @@ def run(
         typer.Option("--review", help="Pause before the tally to accept, lock, rerun or edit each verdict."),
     ] = False,
     by: ByOption = None,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run the panel on one tool card and write its transcript."""
+    """Run the panel on one tool card and write its transcript.
+
+    On a terminal, each reviewer's progress shows on stderr as it happens.
+    """
     with reporting_errors():
         settings = flags.settings()
         if review:
@@ -54,12 +59,11 @@ def run(
 
             result = asyncio.run(review_in_terminal(card, settings, by))
         else:
-            with (
-                stderr.status("The panel is reviewing…", spinner="dots")
-                if stderr.is_terminal
-                else nullstatus()
-            ):
-                result = asyncio.run(run_panel_async(card, settings, notice=notice))
+            from panel.cli.progress_display import ReviewerProgressView
+
+            with ReviewerProgressView(stderr, quiet=quiet) as view:
+                told = quiet_notice if quiet else notice
+                result = asyncio.run(run_panel_async(card, settings, notice=told, on_progress=view.update))
     if as_json:
         print_json(summarize_panel(result.transcript, result.path))
     else:
@@ -76,16 +80,21 @@ def compare(
     card_b: Annotated[Path, typer.Argument(metavar="CARD_B", help="Second tool card.")],
     flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run the panel on two tools and say which one to ship with."""
+    """Run the panel on two tools and say which one to ship with.
+
+    On a terminal, each reviewer's progress on both tools shows on stderr as it happens.
+    """
     with reporting_errors():
         settings = flags.settings()
-        with (
-            stderr.status("The panel is reviewing both tools…", spinner="dots")
-            if stderr.is_terminal
-            else nullstatus()
-        ):
-            result = asyncio.run(compare_tools_async(card_a, card_b, settings, notice=notice))
+        from panel.cli.progress_display import ReviewerProgressView
+
+        with ReviewerProgressView(stderr, quiet=quiet, show_tool=True) as view:
+            told = quiet_notice if quiet else notice
+            result = asyncio.run(
+                compare_tools_async(card_a, card_b, settings, notice=told, on_progress=view.update)
+            )
     if as_json:
         a = summarize_panel(result.a.transcript, result.a.path)
         b = summarize_panel(result.b.transcript, result.b.path)

@@ -36,7 +36,7 @@ def listening_socket(bind: str, port: int) -> socket.socket:
 
 
 @app.command()
-@settings_flags("backend", "host", "model", "timeout", "personas", "gguf")
+@settings_flags("backend", "host", "model", "timeout", "personas", "prompts", "gguf")
 def serve(
     transcripts: Annotated[
         Path,

@@ -74,6 +74,14 @@ PersonasOption = Annotated[
         "--personas", metavar="DIR", help="Folder of persona .toml files [default: the bundled four]."
     ),
 ]
+PromptsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--prompts",
+        metavar="DIR",
+        help="Folder of prompt templates (a prompt set) [default: the bundled set] [env: PANEL_PROMPTS].",
+    ),
+]
 OutOption = Annotated[
     Path | None,
     typer.Option(
@@ -95,6 +103,7 @@ OPTIONS: dict[str, Any] = {
     "temperature": TemperatureOption,
     "timeout": TimeoutOption,
     "personas": PersonasOption,
+    "prompts": PromptsOption,
     "out": OutOption,
     "gguf": GgufOption,
 }
@@ -107,6 +116,7 @@ ALL = (
     "temperature",
     "timeout",
     "personas",
+    "prompts",
     "out",
     "gguf",
 )
@@ -125,6 +135,7 @@ class SettingsFlags:
     temperature: float | None = None
     timeout: float | None = None
     personas: Path | None = None
+    prompts: Path | None = None
     out: Path | None = None
     gguf: Path | None = None
 
@@ -139,6 +150,7 @@ class SettingsFlags:
         renamed = {
             "persona_models": parse_persona_models(given.pop("persona_model")),
             "personas_dir": given.pop("personas"),
+            "prompts_dir": given.pop("prompts"),
             "out_dir": given.pop("out"),
         }
         chosen = {**given, **renamed}

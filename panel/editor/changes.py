@@ -28,6 +28,7 @@ import tomlkit
 from panel.backends import Backend
 from panel.backends.registry import opened_backend
 from panel.engine.graph import ReviewTask, review_task
+from panel.engine.prompt_sets import refuse_another_prompt_set
 from panel.engine.runner import Notice, panel_context, sampling_options
 from panel.errors import PanelError, PersonaError
 from panel.records.personas import (
@@ -38,6 +39,7 @@ from panel.records.personas import (
     recorded_persona,
     verdict_model,
 )
+from panel.records.progress import ProgressCallback
 from panel.records.transcript import PanelTranscript, PersonaRecord
 from panel.records.verdicts import PersonaReview, Verdict
 from panel.settings import Settings, resolve_seed
@@ -98,9 +100,11 @@ async def rerun_persona_async(
     note: str | None = None,
     backend: Backend | None = None,
     notice: Notice | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> RevisionResult:
     """Sample one persona's verdict again (a fresh seed unless given), keep the other reviews
-    as they are, tally again and save the new revision in the same transcript."""
+    as they are, tally again and save the new revision in the same transcript; `on_progress`
+    is told of the reviewer's steps (panel.records.progress)."""
     path = Path(path)
     transcript = load_panel_transcript(path, "rerun and edit")
     base = revision_number(transcript)
@@ -111,6 +115,7 @@ async def rerun_persona_async(
             hint="Add {force} to replace it anyway, or unlock it with {unlock_edit}.",
         )
     persona, record = persona_for_rerun(transcript, persona_id, personas_dir)
+    refuse_another_prompt_set(transcript.prompt_set, settings.prompts_dir, path)
     if model is None:
         recorded_model = transcript.models.get(persona_id)
         model = recorded_model.name if recorded_model else persona.model
@@ -120,7 +125,9 @@ async def rerun_persona_async(
     async with opened_backend(settings, notice, backend) as backend:
         info = (await backend.prepare([model]))[model]
         task = ReviewTask(persona=persona, model=info.name, options=options)
-        review = await review_task(transcript.card, task, panel_context(backend, settings))
+        review = await review_task(
+            transcript.card, task, panel_context(backend, settings, on_progress=on_progress)
+        )
 
     def add_rerun(latest: PanelTranscript) -> PanelTranscript:
         personas = [record if item.id == persona_id else item for item in latest.personas]

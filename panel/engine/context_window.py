@@ -6,6 +6,7 @@ between calls), or refuses when even the model's own context length cannot hold 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from panel.engine.prompts import render_messages, render_retry
@@ -26,10 +27,10 @@ def estimate_tokens(messages: list[dict[str, str]]) -> int:
     return sum(len(m["content"].encode("utf-8")) // BYTES_PER_TOKEN + TOKENS_PER_MESSAGE for m in messages)
 
 
-def feedback_tokens() -> int:
+def feedback_tokens(prompts_dir: Path | None = None) -> int:
     """What one re-ask adds: the bad reply echoed back (at most FEEDBACK_ECHO_LIMIT characters)
     and the retry message."""
-    retry = render_retry("x" * 200)
+    retry = render_retry("x" * 200, prompts_dir)
     return estimate_tokens([{"content": "x" * FEEDBACK_ECHO_LIMIT}, {"content": retry}])
 
 
@@ -39,12 +40,13 @@ def context_needed(
     *,
     num_predict: int,
     attempts: int,
+    prompts_dir: Path | None = None,
 ) -> int:
     """Tokens the longest persona conversation may reach: its first prompt, one re-ask (a
     conversation never holds more than the last bad reply and its feedback), and room for the
     reply."""
-    first = max(estimate_tokens(render_messages(persona, card)) for persona in personas)
-    return first + (feedback_tokens() if attempts > 1 else 0) + num_predict
+    first = max(estimate_tokens(render_messages(persona, card, prompts_dir)) for persona in personas)
+    return first + (feedback_tokens(prompts_dir) if attempts > 1 else 0) + num_predict
 
 
 def panel_num_ctx(needed: int, num_ctx: int, models: dict[str, ModelInfo], card: ToolCard) -> int:
@@ -73,6 +75,7 @@ def fit_context(
     *,
     num_predict: int,
     attempts: int,
+    prompts_dir: Path | None = None,
 ) -> None:
     """Give every persona's options the same `num_ctx`, large enough for this card."""
     if not tasks:
@@ -82,6 +85,7 @@ def fit_context(
         card,
         num_predict=num_predict,
         attempts=attempts,
+        prompts_dir=prompts_dir,
     )
     num_ctx = panel_num_ctx(needed, max(task["options"].get("num_ctx", 0) for task in tasks), models, card)
     for task in tasks:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -26,6 +27,7 @@ from panel.errors import KeyRefused
 from panel.records.aggregate import Aggregate, tally_reviews
 from panel.records.cards import ToolCard
 from panel.records.personas import Persona
+from panel.records.progress import ProgressCallback, finished_event, for_tool, report_progress
 from panel.records.verdicts import PersonaReview
 from panel.settings import QualityGates
 
@@ -81,6 +83,10 @@ class PanelContext:
     # Told of each review as it lands (the studio's live progress); must not raise.
     on_review: Callable[[PersonaReview], None] | None = None
     quality: QualityGates | None = None
+    # Told of each reviewer's steps as they happen (panel.records.progress); None costs nothing.
+    on_progress: ProgressCallback | None = None
+    # The prompt set's folder (panel.engine.prompt_sets); None: the bundled prompts.
+    prompts_dir: Path | None = None
 
 
 def send_to_reviewers(state: PanelState) -> list[Send]:
@@ -96,8 +102,9 @@ async def review_task(card: ToolCard, task: ReviewTask, context: PanelContext) -
     """One persona's review of the card, in a panel or on its own (a rerun). Any failure becomes
     a failed review, so that an exception here never cancels the sibling branches."""
     persona = task["persona"]
+    on_progress = for_tool(context.on_progress, card.name)
     try:
-        messages = render_messages(persona, card)
+        messages = render_messages(persona, card, context.prompts_dir)
         review = await review_persona(
             context.backend,
             persona,
@@ -107,7 +114,11 @@ async def review_task(card: ToolCard, task: ReviewTask, context: PanelContext) -
             max_attempts=context.max_attempts,
             transport_retries=context.transport_retries,
             max_quote_chars=context.max_quote_chars,
-            quality_gate=verdict_gate(persona, card, context.quality) if context.quality else None,
+            quality_gate=(
+                verdict_gate(persona, card, context.quality, context.prompts_dir) if context.quality else None
+            ),
+            prompts_dir=context.prompts_dir,
+            on_progress=on_progress,
         )
     except KeyRefused:
         raise  # every call would be refused: the run stops (exit 3), not one reviewer
@@ -119,6 +130,7 @@ async def review_task(card: ToolCard, task: ReviewTask, context: PanelContext) -
             status="failed",
             error=f"{type(error).__name__}: {error}",
         )
+    report_progress(on_progress, finished_event(review, context.max_attempts))
     if context.on_review is not None:
         context.on_review(review)
     return review

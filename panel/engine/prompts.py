@@ -26,8 +26,13 @@ def default_prompts_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parents[2] / "prompts"
 
 
+def prompts_folder(prompts_dir: Path | None) -> str:
+    """The folder a prompt set's templates are read from, as the key of the caches below."""
+    return str(Path(prompts_dir).resolve() if prompts_dir else default_prompts_dir())
+
+
 @lru_cache(maxsize=8)
-def _environment(folder: str) -> jinja2.Environment:
+def prompts_environment(folder: str) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
@@ -61,7 +66,7 @@ def render_messages(
     persona: Persona, card: ToolCard, prompts_dir: Path | None = None
 ) -> list[dict[str, str]]:
     """The first request of a persona: shared system message, then the persona's brief."""
-    environment = _environment(str(prompts_dir or default_prompts_dir()))
+    environment = prompts_environment(prompts_folder(prompts_dir))
     system = environment.get_template("system.j2").render(card_json=card_as_data(card))
     review = environment.get_template("review.j2").render(persona=persona, card=card_for_template(card))
     if persona.examples:  # after the persona's brief, so the system message stays shared
@@ -78,23 +83,24 @@ def as_json(data: dict) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def render_retry(error: str) -> str:
+def render_retry(error: str, prompts_dir: Path | None = None) -> str:
     """The message that feeds a validation error back to the model."""
-    return render_error_note("retry.j2", error)
+    return render_error_note("retry.j2", error, prompts_dir)
 
 
-def render_redo(error: str) -> str:
+def render_redo(error: str, prompts_dir: Path | None = None) -> str:
     """The note added to the brief when a verdict failed a quality gate and is asked afresh."""
-    return render_error_note("redo.j2", error)
+    return render_error_note("redo.j2", error, prompts_dir)
 
 
-def render_error_note(template: str, error: str) -> str:
-    return _environment(str(default_prompts_dir())).get_template(template).render(error=error).strip()
+def render_error_note(template: str, error: str, prompts_dir: Path | None = None) -> str:
+    environment = prompts_environment(prompts_folder(prompts_dir))
+    return environment.get_template(template).render(error=error).strip()
 
 
 def template_hashes(prompts_dir: Path | None = None) -> dict[str, str]:
     """sha256 of each template, recorded in every transcript."""
-    return dict(_template_hashes(str(prompts_dir or default_prompts_dir())))
+    return dict(_template_hashes(prompts_folder(prompts_dir)))
 
 
 @lru_cache(maxsize=8)

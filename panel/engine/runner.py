@@ -14,12 +14,13 @@ from panel.backends import Backend
 from panel.backends.registry import opened_backend
 from panel.engine.context_window import fit_context
 from panel.engine.graph import PanelContext, Reviewer, ReviewTask, compiled_graph, invoke_with_review
-from panel.engine.prompts import template_hashes
+from panel.engine.prompt_sets import load_prompt_set
 from panel.errors import ConfigError
 from panel.records.aggregate import compare_aggregates
 from panel.records.cards import ToolCard, load_card
 from panel.records.chat import ModelInfo
 from panel.records.personas import LoadedPersona, Persona, load_personas
+from panel.records.progress import ProgressCallback, ProgressEvent, report_progress
 from panel.records.transcript import ComparisonTranscript, PanelTranscript, PersonaRecord
 from panel.records.verdicts import PersonaReview
 from panel.settings import Settings, resolve_seed, resolve_settings
@@ -83,7 +84,10 @@ def check_persona_models(settings: Settings, personas: list[LoadedPersona]) -> N
 
 
 def panel_context(
-    backend: Backend, settings: Settings, on_review: Callable[[PersonaReview], None] | None = None
+    backend: Backend,
+    settings: Settings,
+    on_review: Callable[[PersonaReview], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> PanelContext:
     """What every review node needs besides its task: the backend and the settings' limits."""
     return PanelContext(
@@ -92,7 +96,9 @@ def panel_context(
         transport_retries=settings.transport_retries,
         max_quote_chars=settings.max_quote_chars,
         on_review=on_review,
+        on_progress=on_progress,
         quality=settings.quality,
+        prompts_dir=settings.prompts_dir,
     )
 
 
@@ -107,10 +113,12 @@ async def review_tool(
     seed: int | None = None,
     reviewer: Reviewer | None = None,
     on_review: Callable[[PersonaReview], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> PanelResult:
     """Run one panel on an open backend and save its transcript. `seed`, when given, wins
     over settings.seed (a batch derives one per card so that reruns hit the cache)."""
     check_persona_models(settings, personas)
+    prompt_set = load_prompt_set(settings.prompts_dir)
     seed = resolve_seed(seed, settings.seed)
     requested = {lp.persona.id: settings.model_for(lp.persona.id, lp.persona.model) for lp in personas}
     infos = await backend.prepare(list(requested.values()))
@@ -124,8 +132,15 @@ async def review_tool(
         for lp in personas
     ]
     if backend.name == "ollama":  # the embedded model's context is fixed when it loads
-        fit_context(tasks, card, models, num_predict=settings.num_predict, attempts=settings.attempts)
-    context = panel_context(backend, settings, on_review)
+        fit_context(
+            tasks,
+            card,
+            models,
+            num_predict=settings.num_predict,
+            attempts=settings.attempts,
+            prompts_dir=settings.prompts_dir,
+        )
+    context = panel_context(backend, settings, on_review, on_progress)
     started = time.perf_counter()
     graph_input: Any = {"card": card, "tasks": tasks, "reviews": []}
     if reviewer is None:
@@ -143,7 +158,8 @@ async def review_tool(
         models=answering_models(models, state["reviews"]),
         options={task["persona"].id: task["options"] for task in tasks},
         seed=seed,
-        prompt_templates=template_hashes(),
+        prompt_templates=prompt_set.templates,
+        prompt_set=prompt_set.record(),
         personas=[
             PersonaRecord(id=lp.persona.id, path=lp.path, sha256=lp.sha256, text=lp.text) for lp in personas
         ],
@@ -171,16 +187,36 @@ async def run_panel_async(
     notice: Notice | None = None,
     save: bool = True,
     on_review: Callable[[PersonaReview], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> PanelResult:
     """Async form of `run_panel`, for callers that already run an event loop; `on_review` is
-    told of each persona's review as it lands."""
+    told of each persona's review as it lands, `on_progress` of each reviewer's steps
+    (panel.records.progress)."""
     settings = settings or resolve_settings()
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
+    load_prompt_set(settings.prompts_dir)  # a bad prompts folder is refused before a backend starts
+    report_waiting(on_progress, [tool], personas)
     async with opened_backend(settings, notice, backend) as backend:
         return await review_tool(
-            backend, tool, personas, settings, card_source=source, save=save, on_review=on_review
+            backend,
+            tool,
+            personas,
+            settings,
+            card_source=source,
+            save=save,
+            on_review=on_review,
+            on_progress=on_progress,
         )
+
+
+def report_waiting(
+    on_progress: ProgressCallback | None, cards: list[ToolCard], personas: list[LoadedPersona]
+) -> None:
+    """Every reviewer of every card waits for its model while the backend opens."""
+    for card in cards:
+        for loaded in personas:
+            report_progress(on_progress, ProgressEvent(loaded.persona.id, "waiting", tool=card.name))
 
 
 def run_panel(card: ToolCard | str | Path, settings: Settings | None = None, **kwargs: Any) -> PanelResult:
@@ -195,15 +231,19 @@ async def compare_tools_async(
     *,
     backend: Backend | None = None,
     notice: Notice | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ComparisonResult:
-    """Async form of `compare_tools`."""
+    """Async form of `compare_tools`; `on_progress` is told of each reviewer's steps on both
+    tools (panel.records.progress)."""
     settings = settings or resolve_settings()
     (tool_a, source_a), (tool_b, source_b) = as_card(card_a, settings), as_card(card_b, settings)
     personas = load_personas(settings.personas_dir)
+    load_prompt_set(settings.prompts_dir)
+    report_waiting(on_progress, [tool_a, tool_b], personas)
     async with opened_backend(settings, notice, backend) as backend:
         a, b = await asyncio.gather(
-            review_tool(backend, tool_a, personas, settings, card_source=source_a),
-            review_tool(backend, tool_b, personas, settings, card_source=source_b),
+            review_tool(backend, tool_a, personas, settings, card_source=source_a, on_progress=on_progress),
+            review_tool(backend, tool_b, personas, settings, card_source=source_b, on_progress=on_progress),
         )
     return save_comparison(a, b, settings.out_dir)
 

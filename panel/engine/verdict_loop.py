@@ -3,7 +3,7 @@
 Transport errors (connection, 5xx, timeout) are retried by tenacity with exponential backoff
 and jitter. Invalid output (not JSON, wrong shape, empty, cut off) is re-asked with the reply
 and the error in the conversation; a verdict that fails a quality gate is asked afresh, with the
-problem noted and another seed. This is the only retry layer: the graph adds none.
+problem noted, another seed and a warmer temperature. This is the only retry layer: the graph adds none.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -33,6 +34,7 @@ from panel.errors import (
 )
 from panel.records.chat import ChatReply, ChatRequest
 from panel.records.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
+from panel.records.progress import ProgressCallback, attempt_started, report_progress, transport_retry
 from panel.records.verdicts import Attempt, PersonaReview, Verdict
 
 # Replaced in tests so that backoff does not slow them down.
@@ -67,18 +69,32 @@ def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # write the same reply again and a seeded run stays reproducible. The step is a prime far from
 # the 1, 2, 3 steps between the samples of `panel stability`.
 RE_ASK_SEED_STEP = 7919
+# And a little warmer each time, up to a ceiling: a new seed alone left small models writing the
+# same copy of the card five times in a row (issue 22). A temperature already above the ceiling
+# is kept, never lowered.
+RE_ASK_TEMPERATURE_STEP = 0.1
+RE_ASK_TEMPERATURE_CEILING = 1.0
 
 
 def attempt_options(options: dict[str, Any], attempt_index: int) -> dict[str, Any]:
     """The sampling options of attempt `attempt_index` (0 = the first ask)."""
-    seed = options.get("seed")
-    if attempt_index == 0 or seed is None:
+    if attempt_index == 0:
         return options
-    return {**options, "seed": (int(seed) + attempt_index * RE_ASK_SEED_STEP) % 2**31}
+    changed = dict(options)
+    if options.get("seed") is not None:
+        changed["seed"] = (int(options["seed"]) + attempt_index * RE_ASK_SEED_STEP) % 2**31
+    if options.get("temperature") is not None:
+        temperature = float(options["temperature"])
+        warmer = min(temperature + attempt_index * RE_ASK_TEMPERATURE_STEP, RE_ASK_TEMPERATURE_CEILING)
+        changed["temperature"] = round(max(temperature, warmer), 2)
+    return changed
 
 
 def re_ask_conversation(
-    messages: list[dict[str, str]], reply: ChatReply, error: InvalidOutput
+    messages: list[dict[str, str]],
+    reply: ChatReply,
+    error: InvalidOutput,
+    prompts_dir: Path | None = None,
 ) -> list[dict[str, str]]:
     """The conversation for the next attempt: the first request and one step after it, so it
     never grows past that however many attempts there are. A reply that did not parse goes back
@@ -87,11 +103,11 @@ def re_ask_conversation(
     said in words at the end of the brief (the shared system message stays first, unchanged)."""
     if isinstance(error, FailedGate):
         *head, brief = messages
-        note = render_redo(str(error))
+        note = render_redo(str(error), prompts_dir)
         return [*head, {**brief, "content": brief["content"] + "\n\n" + note}]
     return messages + [
         {"role": "assistant", "content": reply.content[:FEEDBACK_ECHO_LIMIT] or "(empty reply)"},
-        {"role": "user", "content": render_retry(str(error))},
+        {"role": "user", "content": render_retry(str(error), prompts_dir)},
     ]
 
 
@@ -178,14 +194,20 @@ def attempt_record(
 
 
 async def chat_with_transport_retries(
-    backend: Backend, request: ChatRequest, retries: int, attempts: list[Attempt]
+    backend: Backend,
+    request: ChatRequest,
+    retries: int,
+    attempts: list[Attempt],
+    on_retry: Callable[[str], None] | None = None,
 ) -> ChatReply:
-    """One model call, retried on transport errors; each failed try is recorded in `attempts`."""
+    """One model call, retried on transport errors; each failed try is recorded in `attempts`,
+    and `on_retry` is told the error before each retry."""
     async for retrying in AsyncRetrying(
         stop=stop_after_attempt(retries),
         wait=TRANSPORT_WAIT,
         retry=retry_if_exception_type(TransientBackendError),
         reraise=True,
+        before_sleep=(lambda state: on_retry(str(state.outcome.exception()))) if on_retry else None,
     ):
         with retrying:
             started = time.perf_counter()
@@ -210,12 +232,16 @@ async def chat_with_transport_retries(
 
 
 async def next_reply(
-    backend: Backend, request: ChatRequest, retries: int, attempts: list[Attempt]
+    backend: Backend,
+    request: ChatRequest,
+    retries: int,
+    attempts: list[Attempt],
+    on_retry: Callable[[str], None] | None = None,
 ) -> tuple[ChatReply, str | None]:
     """The model's next reply, and what makes it unreadable when the server's answer was not a
     chat reply at all: that answer is kept raw and asked again like any invalid output."""
     try:
-        return await chat_with_transport_retries(backend, request, retries, attempts), None
+        return await chat_with_transport_retries(backend, request, retries, attempts, on_retry), None
     except UnreadableReply as error:
         return ChatReply(content=error.raw), str(error)
 
@@ -248,9 +274,12 @@ async def review_persona(
     transport_retries: int,
     max_quote_chars: int | None = None,
     quality_gate: Callable[[Verdict], str | None] | None = None,
+    prompts_dir: Path | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> PersonaReview:
     """Get one valid verdict from the model, or a failed review that keeps every raw output.
-    `quality_gate` (panel.engine.quality) names what makes a parsed verdict unusable, or returns None."""
+    `quality_gate` (panel.engine.quality) names what makes a parsed verdict unusable, or returns None;
+    `on_progress` (panel.records.progress) is told of each attempt as it is sent."""
     shape, schema = verdict_shape(persona.model_dump_json())
     conversation = list(messages)
     attempts: list[Attempt] = []
@@ -258,9 +287,12 @@ async def review_persona(
     for attempt_index in range(max_attempts):
         started = time.perf_counter()
         ask_options = attempt_options(options, attempt_index)
+        step = attempt_started(persona.id, attempt_index + 1, max_attempts, last_error, attempts)
+        report_progress(on_progress, step)
         try:
             request = ChatRequest(model, conversation, schema, ask_options)
-            reply, unreadable = await next_reply(backend, request, transport_retries, attempts)
+            on_retry = transport_retry(on_progress, step)
+            reply, unreadable = await next_reply(backend, request, transport_retries, attempts, on_retry)
         except KeyRefused:
             raise  # every call would be refused: the run stops (exit 3) instead of failing each reviewer
         except PanelError as error:
@@ -293,7 +325,7 @@ async def review_persona(
                     seed=ask_options.get("seed"),
                 )
             )
-            conversation = re_ask_conversation(messages, reply, error)
+            conversation = re_ask_conversation(messages, reply, error, prompts_dir)
             continue
         attempts.append(
             attempt_record(

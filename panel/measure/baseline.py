@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from panel.errors import ConfigError, TranscriptError, describe_validation_error
-from panel.measure.report import LOWER_IS_BETTER, PANEL_METRICS, PERSONA_METRICS, EvalReport
+from panel.measure.report import LOWER_IS_BETTER, NEITHER_BETTER, PANEL_METRICS, PERSONA_METRICS, EvalReport
 from panel.measure.suite import unreadable_json
 from panel.regular_files import FileKind, read_regular_text
 
@@ -63,7 +63,9 @@ def compare_reports(baseline: EvalReport, report: EvalReport) -> list[Change]:
         for metric, after in after_metrics.items():
             before = before_metrics.get(metric)
             delta = None if before is None or after is None else round(after - before, 4)
-            better = None if not delta else (delta < 0) == (metric in LOWER_IS_BETTER)
+            better = (
+                None if not delta or metric in NEITHER_BETTER else (delta < 0) == (metric in LOWER_IS_BETTER)
+            )
             changes.append(
                 Change(scope=scope, metric=metric, before=before, after=after, delta=delta, better=better)
             )

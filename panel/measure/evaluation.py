@@ -111,7 +111,7 @@ async def run_eval_async(
         )
         calls, hits = calls + summary.model_calls, hits + summary.cache_hits
         sample_transcripts(summary, samples)
-    report = score_suite(suite, personas, samples, settings.quality, started)
+    report = score_suite(suite, personas, samples, settings.quality, started, settings.prompts_dir)
     report.out_dir, report.seeds = str(folder), seeds
     report.model_calls, report.cache_hits = calls, hits
     report.wall_seconds = round(time.perf_counter() - clock, 2)

@@ -7,14 +7,11 @@ a difference of two rates, from -1 to 1.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
-from panel.engine.quality import card_texts, words
-from panel.records.cards import ToolCard
-from panel.records.verdicts import Verdict
+from panel.engine.quality import words
 
 DISTINCTNESS_METHOD = (
     "TF-IDF (words and word pairs, log-scaled counts) nearest-centroid, leave-one-card-out: each "
@@ -22,12 +19,6 @@ DISTINCTNESS_METHOD = (
     "other cards, is most similar by cosine; distinctness is the share assigned to their own persona "
     "(a tie between k personas counts 1/k; identical quotes on one card share their credit evenly)"
 )
-GROUNDING_METHOD = (
-    "a verdict is grounded when one of its texts names a term of its card beyond the tool's name: "
-    "a word of 4+ letters or a number from the card that is not a common word and not in the "
-    "prompts or persona files"
-)
-NUMBER = re.compile(r"\$?\d[\d,.]*\d|\$\d")
 # Common words that say nothing specific about a card.
 STOPWORDS = set(
     [
@@ -144,26 +135,6 @@ def discrimination(ship_rates: Sequence[tuple[str, float]]) -> float | None:
         return None
     mean = {label: sum(values) / len(values) for label, values in by_label.items()}
     return round(mean["ship"] - mean["skip"], 4)
-
-
-def card_terms(card: ToolCard, common: set[str]) -> set[str]:
-    """Terms specific to this card: its numbers and prices, and its longer words that are not
-    common English, not in the prompts or persona files (`common`) and not the tool's name."""
-    name = set(words(card.name))
-    texts = card_texts(card)
-    terms = {match.group(0).lstrip("$").replace(",", "") for text in texts for match in NUMBER.finditer(text)}
-    for text in texts:
-        terms.update(word for word in words(text) if len(word) >= 4 and word not in STOPWORDS | common | name)
-    return terms - name
-
-
-def is_grounded(verdict: Verdict, terms: set[str]) -> bool:
-    texts = [verdict.headline, verdict.quote, *verdict.fields.values()]
-    found = set()
-    for text in texts:
-        found.update(words(text))
-        found.update(match.group(0).lstrip("$").replace(",", "") for match in NUMBER.finditer(text))
-    return bool(found & terms)
 
 
 # -- distinctness --------------------------------------------------------------------------

@@ -9,26 +9,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from panel.engine.prompts import default_prompts_dir
-from panel.engine.quality import (
-    References,
-    build_references,
-    degenerate_problem,
-    echo_problem,
-    persona_texts,
-    template_texts,
-    words,
-)
-from panel.engine.verdict_loop import InvalidOutput, parse_verdict, verdict_shape
-from panel.measure.metrics import (
-    DISTINCTNESS_METHOD,
+from panel.engine.quality import References, build_references, degenerate_problem, echo_problem, text_fields
+from panel.measure.claims import (
+    CONTRADICTION_METHOD,
     GROUNDING_METHOD,
-    Quote,
-    card_terms,
-    cohen_kappa,
-    discrimination,
+    Facts,
+    card_facts,
+    check_claims,
+    contradicts,
     is_grounded,
 )
+from panel.measure.metrics import DISTINCTNESS_METHOD, Quote, cohen_kappa, discrimination
+from panel.measure.replies import judge_replies
 from panel.measure.suite import LabelledCard, Suite
 from panel.measure.tally import (
     Count,
@@ -36,46 +28,86 @@ from panel.measure.tally import (
     count_of,
     distinctness_metrics,
     flip_stability,
+    gate_kinds,
     persona_metrics,
     share,
 )
-from panel.records.chat import ChatReply
 from panel.records.personas import LoadedPersona
 from panel.records.transcript import Document, PanelTranscript
-from panel.records.verdicts import PersonaReview, Verdict
 from panel.settings import QualityGates
 
-# Higher is better for every metric but these.
-LOWER_IS_BETTER = ("echo_rate", "degenerate_rate", "reply_echo_rate", "reply_degenerate_rate")
-PERSONA_METRICS = (
-    "agreement",
-    "kappa",
-    "discrimination",
+# The metrics in the order they are shown, by what they measure: what the model wrote comes
+# first (every reply, whatever the gates made of it), then what the gates refused, then what was
+# published and the calls the panel made. Panel-level metrics have no per-persona value.
+SECTIONS = {
+    "what the model wrote (all replies)": (
+        "reply_echo_rate",
+        "reply_degenerate_rate",
+        "reply_contradiction_rate",
+        "reply_unreadable_rate",
+        "first_try_validity",
+        "calls_per_valid",
+    ),
+    "what the gates refused": ("gate_catch_rate",),
+    "what was published": (
+        "validity",
+        "complete_panels",
+        "echo_rate",
+        "degenerate_rate",
+        "contradiction_rate",
+        "grounding",
+        "distinctness",
+    ),
+    "the calls": (
+        "agreement",
+        "kappa",
+        "discrimination",
+        "stability",
+        "panel_agreement",
+        "panel_kappa",
+        "panel_discrimination",
+    ),
+}
+PANEL_METRICS = ("complete_panels", "panel_agreement", "panel_kappa", "panel_discrimination")
+PERSONA_METRICS = tuple(
+    metric for metrics in SECTIONS.values() for metric in metrics if metric not in PANEL_METRICS
+)
+# Higher is better for every metric but these (and the gates' catch rate, which is neither).
+LOWER_IS_BETTER = (
     "echo_rate",
     "degenerate_rate",
-    "grounding",
-    "distinctness",
-    "validity",
-    "first_try_validity",
+    "contradiction_rate",
     "reply_echo_rate",
     "reply_degenerate_rate",
-    "stability",
+    "reply_contradiction_rate",
+    "reply_unreadable_rate",
+    "calls_per_valid",
 )
-PANEL_METRICS = ("panel_agreement", "panel_kappa", "panel_discrimination")
+NEITHER_BETTER = ("gate_catch_rate",)
 METHODS = {
-    "agreement": "share of verdicts whose decision matches the card's persona label (cards without "
-    "one for that persona are not counted); kappa is Cohen's kappa over the same pairs",
-    "panel_agreement": "the panel ships when more than half of its valid verdicts ship (ship % > 50)",
-    "discrimination": "mean ship rate on cards labelled ship minus on cards labelled skip",
-    "echo_rate": "share of valid verdicts with a text copying a run of the prompts/persona file or "
-    "of the card (thresholds under gates)",
-    "degenerate_rate": "share of valid verdicts with a placeholder, the persona's name as headline, "
-    "a short quote or one text in two fields",
-    "reply_echo_rate": "the same, over every reply that parsed, accepted or re-asked",
+    "reply_echo_rate": "share of all the model's replies (every attempt, accepted, re-asked or "
+    "unreadable) with a text copying a run of the prompts/persona file or of the card (thresholds "
+    "under gates; an unreadable reply is checked on its raw text)",
+    "reply_degenerate_rate": "share of all replies that read as a verdict with a placeholder, the "
+    "persona's name as headline, a short quote or one text in two fields",
+    "reply_contradiction_rate": CONTRADICTION_METHOD + "; over all replies",
+    "reply_unreadable_rate": "share of all replies that are not a verdict of the persona's schema",
+    "first_try_validity": "share of persona reviews whose first reply was accepted",
+    "calls_per_valid": "model calls (every attempt, transport failures included) per valid review",
+    "gate_catch_rate": "share of the readable replies that a quality gate refused (by kind: gate_kinds)",
+    "validity": "share of persona reviews that ended with a valid verdict",
+    "complete_panels": "share of cards whose panel has a valid verdict from every persona",
+    "echo_rate": "the reply echo rate over published verdicts only (the gates chose them: near 0 "
+    "by construction)",
+    "degenerate_rate": "the reply degenerate rate over published verdicts only",
+    "contradiction_rate": "the reply contradiction rate over published verdicts only",
     "grounding": GROUNDING_METHOD,
     "distinctness": DISTINCTNESS_METHOD,
-    "validity": "share of persona reviews that ended with a valid verdict",
+    "agreement": "share of verdicts whose decision matches the card's persona label (cards without "
+    "one for that persona are not counted); kappa is Cohen's kappa over the same pairs",
+    "discrimination": "mean ship rate on cards labelled ship minus on cards labelled skip",
     "stability": "1 - mean flip rate (panel.measure.stability) over cards, with --samples 2 or more",
+    "panel_agreement": "the panel ships when more than half of its valid verdicts ship (ship % > 50)",
 }
 
 
@@ -111,39 +143,29 @@ class EvalReport(Document):
     persona_counts: dict[str, dict[str, Count]] = Field(default_factory=dict)
     rows: list[CardRow]
     missing: list[str] = Field(default_factory=list)
+    # Replies each kind of quality gate refused (the kind as the gate named it).
+    gate_kinds: dict[str, int] = Field(default_factory=dict)
+    prompts: str | None = None
     methods: dict[str, str] = Field(default_factory=lambda: dict(METHODS))
     model_calls: int | None = None
     cache_hits: int | None = None
     wall_seconds: float | None = None
-
-
-def parsed_replies(review: PersonaReview, loaded: LoadedPersona) -> list[Verdict]:
-    """Every reply of the review that parsed as a verdict, re-asked or not."""
-    shape, _ = verdict_shape(loaded.persona.model_dump_json())
-    verdicts = []
-    for attempt in review.attempts:
-        if attempt.raw is None:
-            continue
-        try:
-            verdicts.append(parse_verdict(ChatReply(content=attempt.raw), shape, review.persona))
-        except InvalidOutput:
-            continue
-    return verdicts
+    # The panels' own durations added up (first sample of each card): unlike wall_seconds, it
+    # holds across a resumed eval, which only times what it ran.
+    panel_seconds: float | None = None
 
 
 def score_review(
-    scored: Scored, loaded: LoadedPersona, refs: References, terms: set[str], gates: QualityGates
+    scored: Scored, loaded: LoadedPersona, refs: References, facts: Facts, gates: QualityGates
 ) -> None:
-    def flags(verdict: Verdict) -> tuple[bool, bool]:
-        return (
-            echo_problem(verdict, refs, gates) is not None,
-            degenerate_problem(verdict, refs.persona_name, gates) is not None,
-        )
-
-    scored.replies = [flags(verdict) for verdict in parsed_replies(scored.review, loaded)]
-    if scored.verdict is not None:
-        scored.echo, scored.degenerate = flags(scored.verdict)
-        scored.grounded = is_grounded(scored.verdict, terms)
+    """Judge every reply of the review, and its published verdict."""
+    scored.replies = judge_replies(scored.review, loaded, refs, facts, gates)
+    verdict = scored.verdict
+    if verdict is not None:
+        scored.echo = echo_problem(verdict, refs, gates) is not None
+        scored.degenerate = degenerate_problem(verdict, refs.persona_name, gates) is not None
+        claims = check_claims(text_fields(verdict).values(), facts)
+        scored.contradiction, scored.grounded = contradicts(claims), is_grounded(claims)
 
 
 def panel_call(transcript: PanelTranscript) -> str | None:
@@ -160,6 +182,7 @@ def card_row(
         for kind, flag in (
             ("echo", item.echo),
             ("degenerate", item.degenerate),
+            ("contradicts the card", item.contradiction),
             ("ungrounded", item.grounded is False),
         )
         if flag
@@ -177,6 +200,56 @@ def card_row(
     )
 
 
+def score_card(
+    entry: LabelledCard,
+    transcript: PanelTranscript,
+    personas: dict[str, LoadedPersona],
+    gates: QualityGates,
+    prompts_dir: Path | None,
+) -> list[Scored]:
+    """Each review of the card's panel, its replies and its verdict judged."""
+    facts = card_facts(entry.card)
+    items = []
+    for review in transcript.reviews:
+        loaded = personas.get(review.persona)
+        if loaded is None:
+            continue
+        item = Scored(
+            entry.card.name,
+            review.persona,
+            entry.labels.panel,
+            entry.labels.personas.get(review.persona),
+            review,
+        )
+        references = build_references(loaded.persona, entry.card, gates, prompts_dir)
+        score_review(item, loaded, references, facts, gates)
+        items.append(item)
+    return items
+
+
+def add_panel_metrics(
+    rows: list[CardRow], overall: dict[str, float | None], counts: dict[str, Count]
+) -> None:
+    """The metrics of whole panels (one per card), into the overall table."""
+    panels = [row for row in rows if row.decisions]
+    overall["complete_panels"], counts["complete_panels"] = share(
+        [(row.name, "failed" not in row.decisions.values()) for row in panels]
+    )
+    labelled_rows = [row for row in rows if row.call is not None]
+    overall["panel_agreement"], counts["panel_agreement"] = share(
+        [(row.name, row.call == row.label) for row in labelled_rows]
+    )
+    overall["panel_kappa"] = cohen_kappa(
+        [row.call or "" for row in labelled_rows], [row.label for row in labelled_rows]
+    )
+    counts["panel_kappa"] = count_of(row.name for row in labelled_rows)
+    measured = [row for row in rows if row.ship_pct is not None]
+    overall["panel_discrimination"] = discrimination(
+        [(row.label, (row.ship_pct or 0) / 100) for row in measured]
+    )
+    counts["panel_discrimination"] = count_of(row.name for row in measured)
+
+
 def score_suite(
     suite: Suite,
     personas: list[LoadedPersona],
@@ -188,11 +261,6 @@ def score_suite(
     """The eval report: the first sample of each card scores agreement, echo and the rest; all
     samples together score stability. Cards with no transcript are listed as missing."""
     by_id = {loaded.persona.id: loaded for loaded in personas}
-    common = {
-        word for text in template_texts(str(prompts_dir or default_prompts_dir())) for word in words(text)
-    }
-    for loaded in personas:
-        common.update(word for text in persona_texts(loaded.persona) for word in words(text))
     scored: list[Scored] = []
     rows, missing = [], []
     for entry in suite.cards:
@@ -201,23 +269,7 @@ def score_suite(
             missing.append(entry.card.name)
             continue
         transcript, path = found[0]
-        terms = card_terms(entry.card, common)
-        items = []
-        for review in transcript.reviews:
-            loaded = by_id.get(review.persona)
-            if loaded is None:
-                continue
-            item = Scored(
-                entry.card.name,
-                review.persona,
-                entry.labels.panel,
-                entry.labels.personas.get(review.persona),
-                review,
-            )
-            score_review(
-                item, loaded, build_references(loaded.persona, entry.card, gates, prompts_dir), terms, gates
-            )
-            items.append(item)
+        items = score_card(entry, transcript, by_id, gates, prompts_dir)
         scored.extend(items)
         rows.append(card_row(entry, transcript, items, path))
     flips = flip_stability({name: [t for t, _ in found] for name, found in samples.items()})
@@ -235,19 +287,7 @@ def score_suite(
         per_persona[persona], persona_counts[persona] = metrics, counts
     overall, overall_counts = persona_metrics(scored, [flip for values in flips.values() for flip in values])
     overall["distinctness"], overall_counts["distinctness"] = overall_distinct, overall_distinct_count
-    labelled_rows = [row for row in rows if row.call is not None]
-    overall["panel_agreement"], overall_counts["panel_agreement"] = share(
-        [(row.name, row.call == row.label) for row in labelled_rows]
-    )
-    overall["panel_kappa"] = cohen_kappa(
-        [row.call or "" for row in labelled_rows], [row.label for row in labelled_rows]
-    )
-    overall_counts["panel_kappa"] = count_of(row.name for row in labelled_rows)
-    measured = [row for row in rows if row.ship_pct is not None]
-    overall["panel_discrimination"] = discrimination(
-        [(row.label, (row.ship_pct or 0) / 100) for row in measured]
-    )
-    overall_counts["panel_discrimination"] = count_of(row.name for row in measured)
+    add_panel_metrics(rows, overall, overall_counts)
     first = next((found[0][0] for found in samples.values() if found), None)
     return EvalReport(
         created_at=created_at,
@@ -266,4 +306,7 @@ def score_suite(
         persona_counts=persona_counts,
         rows=rows,
         missing=missing,
+        gate_kinds=gate_kinds(scored),
+        panel_seconds=round(sum(found[0][0].seconds for found in samples.values() if found), 2),
+        prompts=str(prompts_dir) if prompts_dir else None,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from panel.measure.metrics import Quote, cohen_kappa, discrimination, distinctness_counts, rate
+from panel.measure.replies import ReplyFlags
 from panel.measure.stability import assess_stability
 from panel.records.transcript import PanelTranscript
 from panel.records.verdicts import PersonaReview, Verdict
@@ -24,11 +25,13 @@ class Count(BaseModel):
     """What one metric rests on. `n`: the verdicts (replies, quotes, cards) it was computed
     over; `hits`: how many of them count for it, for a share (a tie shared between personas
     counts a fraction; None for kappa, discrimination and stability, which are not shares);
-    `cards`: how many cards they come from."""
+    `cards`: how many cards they come from; `total`: the numerator of a ratio that is not a
+    share (the model calls of calls per valid review, `n` being the valid reviews)."""
 
     n: int
     hits: int | float | None = None
     cards: int
+    total: int | None = None
 
 
 def share(items: Sequence[tuple[Hashable, bool]]) -> tuple[float | None, Count]:
@@ -54,8 +57,9 @@ class Scored:
     review: PersonaReview
     echo: bool | None = None
     degenerate: bool | None = None
+    contradiction: bool | None = None
     grounded: bool | None = None
-    replies: list[tuple[bool, bool]] = field(default_factory=list)
+    replies: list[ReplyFlags] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict | None:
@@ -74,7 +78,6 @@ def persona_metrics(
     labelled = [(item, verdict) for item, verdict in valid if item.persona_label]
     decisions = [verdict.decision for _, verdict in labelled]
     expected = [item.persona_label or "" for item, _ in labelled]
-    replies = [(item.card, reply) for item in items for reply in item.replies]
     values: dict[str, float | None] = {}
     counts: dict[str, Count] = {}
     values["agreement"], counts["agreement"] = share(
@@ -88,28 +91,55 @@ def persona_metrics(
         [(item.panel_label, float(verdict.decision == "ship")) for item, verdict in valid]
     )
     counts["discrimination"] = count_of(item.card for item, _ in valid)
-    values["echo_rate"], counts["echo_rate"] = share([(item.card, bool(item.echo)) for item, _ in valid])
-    values["degenerate_rate"], counts["degenerate_rate"] = share(
-        [(item.card, bool(item.degenerate)) for item, _ in valid]
-    )
-    values["grounding"], counts["grounding"] = share([(item.card, bool(item.grounded)) for item, _ in valid])
-    values["distinctness"], counts["distinctness"] = None, Count(n=0, cards=0)
-    values["validity"], counts["validity"] = share([(item.card, item.verdict is not None) for item in items])
-    values["first_try_validity"], counts["first_try_validity"] = share(
-        [
+    published = {
+        "echo_rate": [(item.card, bool(item.echo)) for item, _ in valid],
+        "degenerate_rate": [(item.card, bool(item.degenerate)) for item, _ in valid],
+        "contradiction_rate": [(item.card, bool(item.contradiction)) for item, _ in valid],
+        "grounding": [(item.card, bool(item.grounded)) for item, _ in valid],
+        "validity": [(item.card, item.verdict is not None) for item in items],
+        "first_try_validity": [
             (item.card, bool(item.review.attempts) and item.review.attempts[0].outcome == "valid")
             for item in items
-        ]
-    )
-    values["reply_echo_rate"], counts["reply_echo_rate"] = share(
-        [(card, echo) for card, (echo, _) in replies]
-    )
-    values["reply_degenerate_rate"], counts["reply_degenerate_rate"] = share(
-        [(card, degenerate) for card, (_, degenerate) in replies]
-    )
+        ],
+    }
+    for metric, pairs in {**published, **reply_shares(items)}.items():
+        values[metric], counts[metric] = share(pairs)
+    values["distinctness"], counts["distinctness"] = None, Count(n=0, cards=0)
+    values["calls_per_valid"], counts["calls_per_valid"] = calls_per_valid(items)
     values["stability"] = mean_stability([value for _, value in flips])
     counts["stability"] = count_of(card for card, _ in flips)
     return values, counts
+
+
+def reply_shares(items: Sequence[Scored]) -> dict[str, list[tuple[Hashable, bool]]]:
+    """The rates over every reply the model wrote (see panel.measure.replies); the gates' catch
+    rate is over the readable ones."""
+    replies = [(item.card, reply) for item in items for reply in item.replies]
+    return {
+        "reply_echo_rate": [(card, reply.echo) for card, reply in replies],
+        "reply_degenerate_rate": [(card, reply.degenerate) for card, reply in replies],
+        "reply_contradiction_rate": [(card, reply.contradiction) for card, reply in replies],
+        "reply_unreadable_rate": [(card, not reply.readable) for card, reply in replies],
+        "gate_catch_rate": [(card, reply.gate is not None) for card, reply in replies if reply.readable],
+    }
+
+
+def calls_per_valid(items: Sequence[Scored]) -> tuple[float | None, Count]:
+    """Model calls (every attempt, transport failures included) per valid review."""
+    calls = sum(len(item.review.attempts) for item in items)
+    valid = [item.card for item in items if item.verdict is not None]
+    value = round(calls / len(valid), 2) if valid else None
+    return value, Count(n=len(valid), cards=len(set(valid)), total=calls)
+
+
+def gate_kinds(items: Iterable[Scored]) -> dict[str, int]:
+    """How many replies each kind of gate refused, most first."""
+    kinds: dict[str, int] = {}
+    for item in items:
+        for reply in item.replies:
+            if reply.gate is not None:
+                kinds[reply.gate] = kinds.get(reply.gate, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
 def distinctness_metrics(

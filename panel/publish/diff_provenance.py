@@ -27,6 +27,10 @@ class FolderProvenanceChange(ProvenanceChange):
     tools: list[str]
 
 
+# The provenance item that names both prompt sets, "default v1 (sha256 …)" → "terse v1 (sha256 …)".
+PROMPTS_ITEM = "prompts"
+
+
 def shown(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -71,6 +75,10 @@ def diff_provenance(a: PanelTranscript, b: PanelTranscript, personas: list[str])
             {p: getattr(info, attribute) for p, info in a.models.items()},
             {p: getattr(info, attribute) for p, info in b.models.items()},
             personas,
+        )
+    if a.prompts.sha256 != b.prompts.sha256:  # a name alone (an older transcript has none) is no change
+        changes.append(
+            ProvenanceChange(item=PROMPTS_ITEM, personas=[], before=a.prompts.label, after=b.prompts.label)
         )
     for name in sorted(set(a.prompt_templates) | set(b.prompt_templates)):
         whole_panel(f"prompt template {name}", a.prompt_templates.get(name), b.prompt_templates.get(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -36,6 +37,30 @@ class PersonaRecord(BaseModel):
     path: str
     sha256: str
     text: str
+
+
+class PromptSetRecord(BaseModel):
+    """The prompt set a panel was written with: its name, one hash over its templates, its folder."""
+
+    name: str
+    sha256: str
+    path: str | None = None
+
+    @property
+    def label(self) -> str:
+        """ "terse v1 (sha256 3f2a9c0b7d1e)": the name, and the hash that tells two edits of it apart."""
+        return f"{self.name} (sha256 {self.sha256[:12]})"
+
+
+# What a transcript written before prompt sets had names is called.
+UNNAMED_PROMPT_SET = "unnamed"
+
+
+def prompt_set_hash(template_hashes: dict[str, str]) -> str:
+    """One sha256 over a prompt set's templates (from each template's own sha256), so that a
+    transcript that recorded only the template hashes still gets its set's hash."""
+    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(template_hashes.items()))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 class Revision(BaseModel):
@@ -82,6 +107,8 @@ class PanelTranscript(SavedDocument):
     options: dict[str, dict[str, Any]]
     seed: int
     prompt_templates: dict[str, str]
+    # None in transcripts written before prompt sets had names: see `prompts`.
+    prompt_set: PromptSetRecord | None = None
     personas: list[PersonaRecord]
     reviews: list[PersonaReview]
     aggregate: Aggregate
@@ -93,6 +120,13 @@ class PanelTranscript(SavedDocument):
     @property
     def verdicts(self) -> list[Verdict]:
         return [review.verdict for review in self.reviews if review.verdict is not None]
+
+    @property
+    def prompts(self) -> PromptSetRecord:
+        """The prompt set as recorded, or, for an older transcript, unnamed with the hash of its templates."""
+        return self.prompt_set or PromptSetRecord(
+            name=UNNAMED_PROMPT_SET, sha256=prompt_set_hash(self.prompt_templates)
+        )
 
 
 class ComparisonTranscript(SavedDocument):

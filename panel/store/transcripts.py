@@ -224,6 +224,7 @@ def summarize_panel(transcript: PanelTranscript, path: Path | None) -> dict[str,
         "backend": transcript.backend.get("name"),
         "models": {persona: info.name for persona, info in transcript.models.items()},
         "seed": transcript.seed,
+        "prompts": {"name": transcript.prompts.name, "sha256": transcript.prompts.sha256},
         "seconds": transcript.seconds,
         "transcript": str(path) if path else None,
     }

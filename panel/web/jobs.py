@@ -1,5 +1,6 @@
 """Panel runs started from the browser: each is a task on the server's event loop whose events
-(a review landed, the panel is saved, it failed) are kept for replay and streamed as SSE."""
+(a reviewer's step, a review landed, the panel is saved, it failed) are kept for replay and
+streamed as SSE."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from panel.errors import PanelError
+from panel.records.progress import ProgressCallback, ProgressEvent, progress_text
 from panel.records.verdicts import PersonaReview
 
 OnReview = Callable[[PersonaReview], None]
@@ -26,6 +28,8 @@ class Job:
     # Where the "done" link leads when not to the saved panel (a comparison saved with it).
     link: str | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    # The engine's on_progress for this run: each reviewer's steps become "progress" events.
+    on_progress: ProgressCallback | None = None
 
     async def publish(self, event: dict[str, Any]) -> None:
         async with self.changed:
@@ -68,6 +72,21 @@ def review_event(review: PersonaReview, tool: str) -> dict[str, Any]:
     }
 
 
+def progress_event(event: ProgressEvent) -> dict[str, Any]:
+    """A reviewer's step for its box: the step in words (`text`) and its parts."""
+    return {
+        "type": "progress",
+        "tool": event.tool,
+        "persona": event.persona,
+        "kind": event.kind,
+        "attempt": event.attempt,
+        "attempts": event.attempts,
+        "detail": event.detail,
+        "tokens": event.tokens,
+        "text": progress_text(event),
+    }
+
+
 def sse(event: dict[str, Any]) -> str:
     """One server-sent event; JSON keeps every model-written string a string (the page sets it
     as text, never as markup)."""
@@ -97,6 +116,11 @@ class JobBoard:
                 self.keep(loop.create_task(job.publish(review_event(review, tool))))
 
             return landed
+
+        def progressed(event: ProgressEvent) -> None:
+            self.keep(loop.create_task(job.publish(progress_event(event))))
+
+        job.on_progress = progressed
 
         async def body() -> None:
             try:

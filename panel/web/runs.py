@@ -137,7 +137,9 @@ async def start_panel(request: Request) -> Response:
     personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
 
     async def run(job: Job, on_review_for: Any) -> str:
-        result = await run_panel_async(card, settings, on_review=on_review_for(card.name))
+        result = await run_panel_async(
+            card, settings, on_review=on_review_for(card.name), on_progress=job.on_progress
+        )
         assert result.path is not None
         if compare_with:
             job.link = compare_with_saved(studio, result, compare_with)

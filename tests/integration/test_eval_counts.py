@@ -51,10 +51,10 @@ def test_eval_terminal_shows_n_marks_few_cards_and_checks_thresholds(
     ollama.verdict_hook = editors_agree
     result = run_eval(ollama, suite, tmp_path / "out", *THRESHOLDS)
     assert result.exit_code == 1, result.output
-    agreement = line_with(result.stdout, "│ agreement ")
+    agreement = line_with(result.stdout, "│   agreement ")
     assert agreement.count("100% (4 of 4) †") == 2  # overall and dx; the others unlabelled
-    assert "0% (0 of 16) †" in line_with(result.stdout, "│ echo rate ")
-    assert "+1.00 (n=4) †" in line_with(result.stdout, "│ panel kappa ")
+    assert "0% (0 of 16) †" in line_with(result.stdout, "│   echo, published ")
+    assert "+1.00 (n=4) †" in line_with(result.stdout, "│   panel kappa ")
     assert "† rests on fewer than 5 cards" in result.stdout
     assert "✓" in line_with(result.stdout, "agreement", "≥ 90%", "100%")
     assert "✓" in line_with(result.stdout, "echo_rate", "≤ 10%", "0%")
@@ -91,11 +91,11 @@ def test_eval_report_carries_counts_and_an_older_report_is_still_a_baseline(
     result = run_eval(ollama, suite, tmp_path / "out", "--json", "--fail-under", "dx.agreement=0.5")
     data = json.loads(result.stdout)
     assert data["overall"]["agreement"] == 1.0  # the old keys, as they were
-    assert data["overall_counts"]["agreement"] == {"n": 4, "hits": 4, "cards": 4}
-    assert data["overall_counts"]["validity"] == {"n": 16, "hits": 16, "cards": 4}
-    assert data["overall_counts"]["kappa"] == {"n": 4, "hits": None, "cards": 4}
-    assert data["persona_counts"]["business"]["agreement"] == {"n": 0, "hits": 0, "cards": 0}
-    assert data["persona_counts"]["dx"]["distinctness"] == {"n": 4, "hits": 4.0, "cards": 4}
+    assert data["overall_counts"]["agreement"] == {"n": 4, "hits": 4, "cards": 4, "total": None}
+    assert data["overall_counts"]["validity"] == {"n": 16, "hits": 16, "cards": 4, "total": None}
+    assert data["overall_counts"]["kappa"] == {"n": 4, "hits": None, "cards": 4, "total": None}
+    assert data["persona_counts"]["business"]["agreement"] == {"n": 0, "hits": 0, "cards": 0, "total": None}
+    assert data["persona_counts"]["dx"]["distinctness"] == {"n": 4, "hits": 4.0, "cards": 4, "total": None}
     assert data["thresholds"] == [
         {
             "name": "dx.agreement",
@@ -129,7 +129,12 @@ def test_eval_identical_quotes_score_the_same_for_every_persona(
     ollama.verdict_hook = one_voice
     data = json.loads(run_eval(ollama, suite, tmp_path / "out", "--json").stdout)
     assert {metrics["distinctness"] for metrics in data["personas"].values()} == {0.25}
-    assert data["persona_counts"]["business"]["distinctness"] == {"n": 4, "hits": 1.0, "cards": 4}
+    assert data["persona_counts"]["business"]["distinctness"] == {
+        "n": 4,
+        "hits": 1.0,
+        "cards": 4,
+        "total": None,
+    }
 
 
 def one_card_report(**extra: Any) -> EvalReport:
@@ -153,8 +158,8 @@ def one_card_report(**extra: Any) -> EvalReport:
 
 def test_a_percentage_on_one_card_says_so_and_an_older_report_shows_without_counts():
     counted = one_card_report(
-        overall_counts={"agreement": {"n": 1, "hits": 0, "cards": 1}},
-        persona_counts={"business": {"agreement": {"n": 1, "hits": 0, "cards": 1}}},
+        overall_counts={"agreement": {"n": 1, "hits": 0, "cards": 1, "total": None}},
+        persona_counts={"business": {"agreement": {"n": 1, "hits": 0, "cards": 1, "total": None}}},
     )
     assert "| agreement | 0% (0 of 1) † | 0% (0 of 1) † |" in eval_markdown(counted)
     console = Console(record=True, width=200)
@@ -162,7 +167,7 @@ def test_a_percentage_on_one_card_says_so_and_an_older_report_shows_without_coun
         console, counted, None, "r.json", check_thresholds(counted, [parse_threshold("agreement=0.7", True)])
     )
     text = console.export_text()
-    assert "0% (0 of 1) †" in line_with(text, "│ agreement ") and "fewer than 5 cards" in text
+    assert "0% (0 of 1) †" in line_with(text, "│   agreement ") and "fewer than 5 cards" in text
     assert "✗" in line_with(text, "agreement", "≥ 70%", "0%")
 
     older = eval_markdown(one_card_report())
@@ -174,8 +179,8 @@ def test_five_cards_or_more_are_not_marked():
         cards=5,
         overall={"agreement": 0.8},
         personas={"business": {"agreement": 0.8}},
-        overall_counts={"agreement": {"n": 5, "hits": 4, "cards": 5}},
-        persona_counts={"business": {"agreement": {"n": 5, "hits": 4, "cards": 5}}},
+        overall_counts={"agreement": {"n": 5, "hits": 4, "cards": 5, "total": None}},
+        persona_counts={"business": {"agreement": {"n": 5, "hits": 4, "cards": 5, "total": None}}},
     )
     markdown = eval_markdown(report)
     assert "| agreement | 80% (4 of 5) | 80% (4 of 5) |" in markdown and "†" not in markdown

@@ -22,6 +22,7 @@ DEVELOPER_SHELL = {
     "PANEL_NUM_PREDICT": "128",
     "PANEL_ATTEMPTS": "2",
     "PANEL_PERSONAS": "developer-personas",
+    "PANEL_PROMPTS": "developer-prompts",
     "PANEL_OUT": "developer-transcripts",
     "PANEL_GGUF": "developer.gguf",
     "PANEL_EMBEDDED_SLOTS": "2",

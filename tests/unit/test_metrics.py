@@ -6,25 +6,12 @@ import pytest
 
 from panel.measure.metrics import (
     Quote,
-    card_terms,
     cohen_kappa,
     discrimination,
     distinctness,
     distinctness_counts,
-    is_grounded,
     rate,
 )
-from panel.records.cards import load_card
-from panel.records.verdicts import Verdict
-from tests.support.paths import EXAMPLES
-
-PGVECTOR = load_card(EXAMPLES / "pgvector.toml")
-
-
-def verdict(quote: str, headline: str = "Ship it", **fields: str) -> Verdict:
-    return Verdict(
-        persona="dx", decision="ship", confidence=0.7, headline=headline, quote=quote, fields=fields
-    )
 
 
 def test_rate_is_a_share_and_none_when_empty():
@@ -49,15 +36,6 @@ def test_discrimination_is_ship_rate_on_ship_cards_minus_on_skip_cards():
     assert discrimination([("ship", 1.0), ("ship", 0.5), ("skip", 0.25), ("skip", 0.25)]) == 0.5
     assert discrimination([("ship", 1.0), ("skip", 1.0)]) == 0.0
     assert discrimination([("ship", 1.0)]) is None
-
-
-def test_grounding_needs_a_card_term_beyond_the_tool_name():
-    terms = card_terms(PGVECTOR, common={"vector"})
-    assert {"hnsw", "ivfflat", "16000", "postgres"} <= terms
-    assert "pgvector" not in terms and "vector" not in terms and "with" not in terms
-    assert is_grounded(verdict("The HNSW index is the point. It ships."), terms)
-    assert is_grounded(verdict("Fine. Good.", weekend_test="16,000 dimensions is plenty"), terms)
-    assert not is_grounded(verdict("pgvector is a great tool. Use it."), terms)
 
 
 VOICES = {

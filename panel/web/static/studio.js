@@ -1,5 +1,7 @@
 // The studio's only script: live progress of a panel run over server-sent events.
 // Every model-written string is set as text (textContent), never as markup.
+// A reviewer's box shows each of its steps as it happens ("attempt 2 of 3 · 120 tokens —
+// re-asked: …"), then its verdict, with the last step kept beneath.
 "use strict";
 
 function boxFor(event) {
@@ -9,9 +11,21 @@ function boxFor(event) {
   return null;
 }
 
+function showProgress(event) {
+  const box = boxFor(event);
+  if (!box || !box.classList.contains("waiting")) return; // its verdict is in
+  box.dataset.step = event.kind;
+  box.querySelector(".state").textContent = event.text;
+}
+
 function showReview(event) {
   const box = boxFor(event);
   if (!box) return;
+  const step = box.querySelector(".step");
+  if (step && box.dataset.step) {
+    step.textContent = box.querySelector(".state").textContent; // how the verdict was reached
+    step.hidden = false;
+  }
   box.classList.remove("waiting");
   box.classList.add(event.status === "ok" ? event.decision : "failed");
   box.querySelector(".state").textContent =
@@ -41,6 +55,7 @@ function rawOutputs(attempts) {
 
 function follow(status) {
   const source = new EventSource(status.dataset.events);
+  source.addEventListener("progress", (message) => showProgress(JSON.parse(message.data)));
   source.addEventListener("review", (message) => showReview(JSON.parse(message.data)));
   source.addEventListener("done", (message) => {
     const event = JSON.parse(message.data);
