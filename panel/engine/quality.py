@@ -1,5 +1,5 @@
-"""Quality gates: a verdict that echoes the instructions, copies the card, is filler, is cut off
-mid-sentence, or has a quote off its persona's lens.
+"""Quality gates: a verdict that echoes the instructions, copies the card, contradicts the card,
+is filler or junk, is cut off mid-sentence, or has a quote off its persona's lens.
 
 Pure text checks on one verdict, used twice: in the verdict loop (structured.py asks again,
 afresh, with the problem noted) and by `panel eval`, which counts how often verdicts echo or are
@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from panel.backends.decoding import STRING_CAP, STRING_CAPS
+from panel.engine.card_claims import CardFacts, contradiction_problem, read_card_facts
+from panel.engine.junk import junk_problem
 from panel.engine.prompts import TEMPLATE_NAMES, default_prompts_dir
+from panel.engine.truncation import WHOLE_ADVICE, cut_field_problem
 from panel.records.cards import ToolCard
 from panel.records.personas import Persona
 from panel.records.verdicts import Verdict
@@ -26,18 +29,9 @@ from panel.settings import QualityGates
 WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 JINJA_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
-# Words no sentence or phrase ends on: articles, conjunctions, possessives, and the question words
-# and prepositions a cut leaves hanging ("...cannot compromise on what").
-DANGLING_WORDS = frozenset(
-    {"a", "an", "the", "its", "their", "your", "our", "my"}
-    | {"and", "or", "but", "nor", "than", "because", "whether"}
-    | {"of", "to", "what", "which", "whose"}
-)
-# Marks a cut leaves at the end: a comma, colon, dash or opening mark before the rest of it.
-MID_PHRASE_ENDS = (",", ";", ":", "-", "–", "—", "&", "‘", "“", "(", "[", "{")
-BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
-# A word cut inside its contraction: "what’" of "what’s" (a plural's "users’" is whole).
-CUT_CONTRACTION = re.compile(r"[A-Za-z]*[A-RT-Za-rt-z]['’]$")
+# A citation: a short run in double quotation marks, which may repeat the card's own words.
+CITATION = re.compile(r'“[^”]{1,300}”|"[^"]{1,300}"')
+MAX_CITED_WORDS = 30
 # Values that say nothing: what small models put in a field they cannot fill.
 PLACEHOLDERS = {
     "",
@@ -68,13 +62,12 @@ COMMON_FIELD_DESCRIPTIONS = (
 
 # The advice the gates feed back to the model. It is in the prompt of a re-ask, so copying it
 # counts as echoing the instructions too.
-OWN_WORDS = "write what you think of this tool in your own words instead of repeating the brief"
-NOT_THE_CARD = "judge the tool in your own words instead of repeating its description"
+OWN_WORDS = "Say it in your own words: what you think of this tool, not the brief's wording."
+NOT_THE_CARD = "Say it in your own words; name the tool, don't describe it."
 FILL_IT = "fill it with what you think of this tool"
 HEADLINE_ADVICE = "write your call on the tool in one line"
 QUOTE_ADVICE = "write one paragraph of three to six sentences that makes your moves"
 OWN_FIELD = "each field says something of its own"
-WHOLE_ADVICE = "say it in fewer words and end it where a sentence or phrase ends"
 GATE_ADVICE = (OWN_WORDS, NOT_THE_CARD, FILL_IT, HEADLINE_ADVICE, QUOTE_ADVICE, OWN_FIELD, WHOLE_ADVICE)
 
 
@@ -82,18 +75,25 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def shingles(text: str, size: int) -> set[tuple[str, ...]]:
-    tokens = words(text)
+def word_runs(tokens: list[str], size: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[index : index + size]) for index in range(len(tokens) - size + 1)}
 
 
-def copied_run(text: str, reference: AbstractSet[tuple[str, ...]], size: int) -> str | None:
-    """The first run of `size` consecutive words of `text` found in the reference, or None."""
-    tokens = words(text)
+def shingles(text: str, size: int) -> set[tuple[str, ...]]:
+    return word_runs(words(text), size)
+
+
+def first_shared_run(tokens: list[str], reference: AbstractSet[tuple[str, ...]], size: int) -> str | None:
+    """The first run of `size` consecutive tokens found in the reference, or None."""
     for index in range(len(tokens) - size + 1):
         if tuple(tokens[index : index + size]) in reference:
             return " ".join(tokens[index : index + size])
     return None
+
+
+def copied_run(text: str, reference: AbstractSet[tuple[str, ...]], size: int) -> str | None:
+    """The first run of `size` consecutive words of `text` found in the reference, or None."""
+    return first_shared_run(words(text), reference, size)
 
 
 @lru_cache(maxsize=8)
@@ -131,6 +131,9 @@ class References:
     persona_name: str
     lens_words: tuple[str, ...] = ()
     lens: str = ""
+    # Names every review must use (the tool, its maker, licence and price): never copying.
+    card_names: tuple[str, ...] = ()
+    facts: CardFacts | None = field(default=None)
 
 
 def build_references(
@@ -144,13 +147,40 @@ def build_references(
         lens_advice(persona.lens),
     )
     instructions = {run for text in instruction_pieces for run in shingles(text, gates.instruction_words)}
-    copied = {run for text in card_texts(card) for run in shingles(text, gates.card_words)}
+    names = card_names(card)
+    copied = {
+        run for text in card_texts(card) for run in word_runs(card_words(text, names), gates.card_words)
+    }
     return References(
         frozenset(instructions),
         frozenset(copied),
         persona.name,
         tuple(persona.lens_words),
         persona.lens,
+        names,
+        read_card_facts(card, date.today().year),
+    )
+
+
+def card_names(card: ToolCard) -> tuple[str, ...]:
+    """The card's names, longest first so that "Llama 3.1 Community License" goes before "Llama"."""
+    names = {card.name, card.maker, card.license, card.pricing}
+    return tuple(sorted((name for name in names if name.strip()), key=len, reverse=True))
+
+
+def card_words(text: str, names: Iterable[str]) -> list[str]:
+    """The words a card copy check counts: names of the tool, maker, licence and price, and any
+    word with a digit in it, are what every review must mention, not copying."""
+    for name in names:
+        text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
+    return [word for word in words(text) if not any(char.isdigit() for char in word)]
+
+
+def without_citations(text: str) -> str:
+    """The text with its short quotations taken out: citing the card in quotation marks is not
+    copying it."""
+    return CITATION.sub(
+        lambda found: " " if len(words(found.group(0))) <= MAX_CITED_WORDS else found.group(0), text
     )
 
 
@@ -167,17 +197,27 @@ def echo_problem(verdict: Verdict, references: References, gates: QualityGates) 
     for name, text in text_fields(verdict).items():
         run = copied_run(text, references.instructions, gates.instruction_words)
         if run:
-            return f'"{name}" copies the instructions word for word ("{run}"); {OWN_WORDS}'
-        run = copied_run(text, references.card, gates.card_words)
+            return f'"{name}" copies the instructions word for word: "{run}". {OWN_WORDS}'
+        run = card_copy(text, references, gates.card_words)
         if run:
-            return f'"{name}" copies the tool card word for word ("{run}"); {NOT_THE_CARD}'
+            return f'"{name}" copies the tool card word for word: "{run}". {NOT_THE_CARD}'
     return None
 
 
+def card_copy(text: str, references: References, size: int) -> str | None:
+    """The first run of `size` words the text shares with the card, citations, names and
+    numbers aside, or None."""
+    tokens = card_words(without_citations(text), references.card_names)
+    return first_shared_run(tokens, references.card, size)
+
+
 def degenerate_problem(verdict: Verdict, persona_name: str, gates: QualityGates) -> str | None:
-    """Why the verdict is filler (placeholder, own name as headline, one-line quote, a value
-    repeated in two fields), or None."""
+    """Why the verdict is filler or junk (placeholder, own name as headline or as subject, one-line
+    quote, a value repeated in two fields, numbers or JSON in place of words), or None."""
     fields = text_fields(verdict)
+    junk = junk_problem(fields, persona_name)
+    if junk:
+        return junk
     for name, text in fields.items():
         if " ".join(words(text)) in PLACEHOLDERS:
             return f'"{name}" is a placeholder ({text!r}); {FILL_IT}'
@@ -194,48 +234,9 @@ def degenerate_problem(verdict: Verdict, persona_name: str, gates: QualityGates)
     return None
 
 
-def cut_reason(text: str, cap: int) -> str | None:
-    """How the text shows it was cut off mid-sentence, or None. A grammar-constrained decoder
-    closes a string at its cap (panel.backends.decoding): a text of exactly that length that does
-    not end a sentence was cut there. Shorter texts are cut when they end on a mark, a word or an
-    open bracket that something must follow."""
-    body = text.rstrip()
-    if not body:
-        return None
-    if len(text) == cap and not body.endswith((".", "!", "?", "…")):
-        return f"stops at the {cap}-character limit, cut off mid-sentence"
-    tail = f"…{body[-30:]}" if len(body) > 30 else body
-    if body.endswith(MID_PHRASE_ENDS):
-        return f'ends mid-phrase ("{tail}")'
-    for opening, closing in BRACKETS:
-        if body.count(opening) > body.count(closing):
-            return f'leaves a "{opening}" open ("{tail}")'
-    if body.count('"') % 2:
-        return f'leaves a quotation open ("{tail}")'
-    if CUT_CONTRACTION.search(body) and not closes_a_quote(body):
-        return f'ends in a word fragment ("{tail}")'
-    last = words(body)[-1:] if body[-1].isalnum() else []
-    if last and last[0] in DANGLING_WORDS:
-        return f'ends mid-phrase on "{last[0]}" ("{tail}")'
-    return None
-
-
-def closes_a_quote(body: str) -> bool:
-    """Whether the apostrophe that ends the text closes a single quotation ("‘magic’")."""
-    curly, straight = body.rfind("‘", 0, -1), body.rfind(" '", 0, -1)
-    if curly == straight == -1:
-        return False
-    start = max(curly + 1, straight + 2 if straight != -1 else 0)
-    return not any(mark in body[start:-1] for mark in "’'")
-
-
 def cut_problem(verdict: Verdict) -> str | None:
     """Why a field of the verdict reads as cut off (a truncated field is never published), or None."""
-    for name, text in text_fields(verdict).items():
-        reason = cut_reason(text, STRING_CAPS.get(name, STRING_CAP))
-        if reason:
-            return f'"{name}" {reason}; {WHOLE_ADVICE}'
-    return None
+    return cut_field_problem(text_fields(verdict))
 
 
 def uses_lens_word(text: str, lens_words: Iterable[str]) -> bool:
@@ -262,10 +263,19 @@ def quality_problem(verdict: Verdict, references: References, gates: QualityGate
     """The first gate the verdict fails, phrased as feedback for the model, or None."""
     return (
         echo_problem(verdict, references, gates)
+        or claims_problem(verdict, references)
         or degenerate_problem(verdict, references.persona_name, gates)
         or cut_problem(verdict)
         or lens_problem(verdict, references, gates)
     )
+
+
+def claims_problem(verdict: Verdict, references: References) -> str | None:
+    """Why the verdict states a price, date, funding or user count its card contradicts, or None
+    (panel.engine.card_claims says what counts)."""
+    if references.facts is None:
+        return None
+    return contradiction_problem(text_fields(verdict), references.facts)
 
 
 def verdict_gate(

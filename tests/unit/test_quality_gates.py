@@ -4,12 +4,12 @@ from panel.backends.decoding import STRING_CAP, STRING_CAPS
 from panel.engine.quality import (
     build_references,
     cut_problem,
-    cut_reason,
     degenerate_problem,
     echo_problem,
     quality_problem,
     verdict_gate,
 )
+from panel.engine.truncation import cut_reason
 from panel.records.cards import load_card
 from panel.records.personas import load_personas
 from panel.records.verdicts import Verdict
