@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import secrets
 import socket
@@ -17,6 +18,7 @@ from panel.cli.common import (
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
 from panel.errors import ConfigError, PanelError
+from panel.settings import Settings
 
 STUDIO_PACKAGES = ("starlette", "uvicorn", "multipart")
 
@@ -33,6 +35,56 @@ def listening_socket(bind: str, port: int) -> socket.socket:
             f"Cannot listen on {bind}:{port} ({error}); pick another --port or --bind."
         ) from None
     return sock
+
+
+def models_text(settings: Settings) -> str:
+    """The model each reviewer would use: one name when they agree, else each persona's."""
+    from panel.records.personas import load_personas
+
+    models = {
+        item.persona.id: settings.model_for(item.persona.id, item.persona.model)
+        for item in load_personas(settings.personas_dir)
+    }
+    if len(set(models.values())) == 1:
+        return f"model {next(iter(models.values()))} for every reviewer"
+    return "models " + ", ".join(f"{persona} {model}" for persona, model in models.items())
+
+
+async def ollama_answers(settings: Settings) -> bool:
+    from panel.backends.registry import AUTO_PROBE_SECONDS, answers, get_spec
+
+    spec = get_spec("ollama")
+    backend = spec.build(settings.model_copy(update={"timeout": AUTO_PROBE_SECONDS}), settings.host)
+    try:
+        return await answers(spec, backend)
+    finally:
+        await backend.aclose()
+
+
+def default_run_lines(settings: Settings) -> list[str]:
+    """What a studio run uses unless its form says otherwise, and a warning when that is the
+    bundled 135M model (it cannot judge a tool, and a run takes minutes on a CPU)."""
+    from panel.backends.embedded_files import bundled_gguf
+
+    backend = settings.backend
+    if backend == "auto":
+        backend = "ollama" if asyncio.run(ollama_answers(settings)) else "embedded"
+    if backend == "ollama":
+        return [f"Runs use Ollama at {settings.host} by default, {models_text(settings)}."]
+    if backend == "openai":
+        return [
+            f"Runs use the OpenAI-compatible server at {settings.host} by default, {models_text(settings)}."
+        ]
+    gguf = settings.gguf or bundled_gguf()
+    intro = f"Ollama did not answer at {settings.host}, so runs" if settings.backend == "auto" else "Runs"
+    lines = [f"{intro} use the embedded model {gguf.name if gguf else '(none installed)'} by default."]
+    if settings.gguf is None:
+        lines.append(
+            "Warning: that is the bundled SmolLM2-135M test model. It cannot judge a tool (its "
+            "reviews are drafts at best) and a run takes minutes on a CPU. Start Ollama, pass "
+            "--backend/--model or --gguf, or choose the backend and model in each run's form."
+        )
+    return lines
 
 
 @app.command()
@@ -90,6 +142,8 @@ def serve(
                 f"Cannot use {transcripts} as the transcripts folder ({error.strerror}); pass "
                 "--transcripts a folder (it is made when missing)."
             ) from None
+        for line in default_run_lines(settings):
+            stderr.print(line, highlight=False, soft_wrap=True)
         sock = listening_socket(bind, port)
         shown = socket.gethostname() if bind in ("0.0.0.0", "::", "[::]") else bind  # reachable name
         shown = f"[{shown.strip('[]')}]" if ":" in shown else shown

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from panel.errors import PanelError, PersonaError, TranscriptError, describe_validation_error
 from panel.records.aggregate import tally_reviews
 from panel.records.personas import COMMON_VERDICT_FIELDS, Persona, verdict_model
+from panel.records.plain_errors import plain_problem
 from panel.records.transcript import PanelTranscript, Revision
 from panel.records.verdicts import PersonaReview, Verdict
 from panel.store.transcripts import load_panel_transcript, now_utc, write_file
@@ -57,7 +58,7 @@ class TranscriptBusy(TranscriptError):
 
 class InvalidVerdict(PanelError):
     """Verdict values that do not fit the persona's schema; `problems` maps each field to what
-    is wrong with it, for a form to show beside the field."""
+    is wrong with it in plain words, for a form to show beside the field."""
 
     def __init__(self, message: str, problems: dict[str, str]) -> None:
         super().__init__(message)
@@ -262,7 +263,8 @@ def verdict_from_values(persona: Persona, values: dict[str, Any]) -> Verdict:
         checked = verdict_model(persona).model_validate(data).model_dump()
     except ValidationError as error:
         problems = {
-            ".".join(str(part) for part in item["loc"]) or "verdict": item["msg"] for item in error.errors()
+            ".".join(str(part) for part in item["loc"]) or "verdict": plain_problem(item)
+            for item in error.errors()
         }
         raise InvalidVerdict(describe_validation_error(error), problems) from None
     return Verdict(

@@ -99,7 +99,7 @@ def create_app(
 ) -> Starlette:
     """The studio over `folder`. `token` None means loopback only: the Host must be a loopback
     name or `bind`, the address the server listens on."""
-    from panel.web import reviews, runs, views
+    from panel.web import card_form, pages, reviews, runs, views
 
     if token is not None:
         check_token(token)
@@ -112,8 +112,8 @@ def create_app(
         guard=guard,
     )
     routes = [
-        Route("/", views.list_panels),
-        Route("/new", runs.new_panel_form, methods=["GET"]),
+        Route("/", pages.list_panels),
+        Route("/new", card_form.new_panel_form, methods=["GET"]),
         Route("/new", runs.start_panel, methods=["POST"]),
         Route("/jobs/{job_id:str}", runs.job_page),
         Route("/jobs/{job_id:str}/events", runs.job_events),
@@ -122,10 +122,11 @@ def create_app(
         Route("/compare", runs.compare_page, methods=["GET"]),
         Route("/compare", runs.save_compared, methods=["POST"]),
         Route("/votes", runs.upload_votes, methods=["POST"]),
-        Route("/publish", views.publish, methods=["POST"]),
-        Route("/preview", views.preview),
+        Route("/publish", pages.publish, methods=["POST"]),
+        Route("/preview", pages.preview),
         Route("/panels/{name:str}", views.panel_page),
         Route("/panels/{name:str}/diff", views.diff_revisions),
+        Route("/panels/{name:str}/revert", views.revert, methods=["POST"]),
         Route("/panels/{name:str}/verdicts/{persona:str}/{action:str}", views.change, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -12,7 +12,7 @@ from panel.errors import PanelError, TranscriptError
 from panel.publish.page_facts import panel_size
 from panel.publish.render import Vote, load_votes
 from panel.records.transcript import ComparisonTranscript, PanelTranscript, Transcript
-from panel.store.revisions import history
+from panel.store.revisions import history, revision_number
 from panel.store.transcripts import load_transcript
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json")
@@ -34,6 +34,24 @@ class Entry:
     status: list[str]
     created_at: datetime
     models: list[str]
+    # What the list's filter reads besides the tool's name (both sides' for a comparison).
+    about: str = ""
+    revision: int | None = None
+
+
+# The list's columns an editor can sort by, and what each sorts on.
+SORT_COLUMNS = {
+    "tool": lambda entry: entry.tool.casefold(),
+    "ship": lambda entry: -1 if entry.ship_pct is None else entry.ship_pct,
+    "status": lambda entry: " ".join(entry.status),
+    "when": lambda entry: entry.created_at,
+    "model": lambda entry: ", ".join(entry.models).casefold(),
+}
+
+
+def sort_entries(entries: list[Entry], column: str, descending: bool) -> list[Entry]:
+    """The entries by one of SORT_COLUMNS; ties keep their order (newest first)."""
+    return sorted(entries, key=SORT_COLUMNS[column], reverse=descending)
 
 
 def transcript_path(folder: Path, name: str) -> Path:
@@ -94,6 +112,7 @@ def entry_for(path: Path, transcript: Transcript) -> Entry:
             status=status_of(transcript),
             created_at=transcript.created_at,
             models=[],
+            about=f"{transcript.a_tool} {transcript.b_tool}",
         )
     return Entry(
         name=path.name,
@@ -103,12 +122,14 @@ def entry_for(path: Path, transcript: Transcript) -> Entry:
         status=status_of(transcript),
         created_at=history(transcript)[-1].created_at,
         models=sorted({info.name for info in transcript.models.values()}),
+        about=f"{transcript.card.tagline}\n{transcript.card.description}",
+        revision=revision_number(transcript),
     )
 
 
 def list_folder(folder: Path, query: str = "") -> list[Entry]:
     """Panels and comparisons in the folder, newest first (the file written last first among
-    those of the same second); `query` filters by tool name."""
+    those of the same second); `query` keeps those whose tool name, tagline or description holds it."""
     entries: list[tuple[Entry, int]] = []
     for path in folder.glob("*.json") if folder.is_dir() else []:
         if not SAFE_NAME.fullmatch(path.name):
@@ -118,7 +139,7 @@ def list_folder(folder: Path, query: str = "") -> list[Entry]:
         except TranscriptError:
             continue  # not a transcript (a manifest, a report); the CLI says why when asked
         entry = entry_for(path, transcript)
-        if query.casefold() in entry.tool.casefold():
+        if query.casefold() in f"{entry.tool}\n{entry.about}".casefold():
             entries.append((entry, path.stat().st_mtime_ns))
     entries.sort(key=lambda found: (found[0].created_at, found[1]), reverse=True)
     return [entry for entry, _ in entries]

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from panel.editor.changes import Choice
 from panel.store.revisions import InvalidVerdict
 from panel.web.studio import studio_of
+from panel.web.views import field_descriptions
 
 CHOICES: tuple[Choice, ...] = ("accept", "lock", "rerun", "edit")
 COMMON_FIELDS = ("decision", "confidence", "headline", "quote")
@@ -25,13 +26,24 @@ def review_view(request: Request, status: int = 200, errors: dict[str, str] | No
             continue
         verdict = review.verdict
         values = {**verdict.fields, **verdict.model_dump(include=set(COMMON_FIELDS))} if verdict else {}
-        fields = [*COMMON_FIELDS, *personas[review.persona].fields]
-        rows.append({"review": review, "values": values, "fields": fields})
+        persona = personas[review.persona]
+        fields = [*COMMON_FIELDS, *persona.fields]
+        rows.append(
+            {
+                "review": review,
+                "values": values,
+                "fields": fields,
+                "name": persona.name,
+                "descriptions": field_descriptions(persona),
+            }
+        )
     return studio.page("review.html.j2", status, state=state, rows=rows, errors=errors or {}, choices=CHOICES)
 
 
 async def review_page(request: Request) -> Response:
-    return review_view(request)
+    """The review; after refused edit values, as the redirect's draft left it."""
+    shown = studio_of(request).drafts.find(request.query_params.get("draft"))
+    return review_view(request, errors=shown.get("errors"))
 
 
 async def answer_review(request: Request) -> Response:
@@ -50,6 +62,7 @@ async def answer_review(request: Request) -> Response:
             }
     try:
         studio.desk.resume(state.id, choices, edits)
-    except InvalidVerdict as error:
-        return review_view(request, 422, errors=error.problems)
+    except InvalidVerdict as error:  # post/redirect/get: a reload does not send the answers again
+        draft = studio.drafts.keep({"errors": error.problems})
+        return RedirectResponse(f"/reviews/{state.id}?draft={draft}", 303)
     return RedirectResponse(f"/reviews/{state.id}", 303)

@@ -3,109 +3,33 @@ progress (server-sent events), a comparison of two panels, and the votes file.""
 
 from __future__ import annotations
 
-import tempfile
+import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from panel.engine.runner import PanelResult, run_panel_async, save_comparison
-from panel.errors import CardError, PanelError
+from panel.errors import PanelError
+from panel.publish.page_facts import panel_size
 from panel.publish.render import parse_votes
 from panel.records.aggregate import compare_aggregates
-from panel.records.cards import CARD_SUFFIXES, ToolCard, link_as_text, load_card
 from panel.records.personas import load_personas
 from panel.regular_files import MAX_CARD_BYTES
 from panel.store.transcripts import write_atomic
-from panel.web.folder import VOTES_FILES, list_folder, load_panel, panel_files_for, panels_for
+from panel.web.card_form import card_and_settings, card_values, read_upload, show_again
+from panel.web.folder import VOTES_FILES, load_panel, panel_files_for, panels_for
 from panel.web.jobs import Job, sse
 from panel.web.studio import Studio, studio_of
 from panel.web.views import editor_of
 
-CARD_FIELDS = ("name", "tagline", "category", "description", "maker", "license", "pricing")
-EMPTY_CARD = {**dict.fromkeys(CARD_FIELDS, ""), "links": "", "facts": ""}
-
-
-def card_values(card: ToolCard) -> dict[str, str]:
-    """A card as the form shows it: links one `label=url` a line, facts one a line."""
-    values = {name: str(getattr(card, name)) for name in CARD_FIELDS}
-    values["links"] = "\n".join(link_as_text(link) for link in card.links)
-    values["facts"] = "\n".join(card.facts)
-    return values
-
-
-def card_data(values: dict[str, str]) -> dict[str, Any]:
-    """The form's values as card data: each line of links is one link as text (`label=url`), which
-    the card model reads and checks as it does a CSV cell's."""
-    links = [line.strip() for line in values["links"].splitlines() if line.strip()]
-    facts = [line.strip() for line in values["facts"].splitlines() if line.strip()]
-    return {**{name: values[name] for name in CARD_FIELDS}, "links": links, "facts": facts}
-
-
-def field_errors(error: ValidationError) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "card"
-        # links and facts are one a line in the form: name the line, not the list index
-        where = ", ".join(
-            f"line {part + 1}" if isinstance(part, int) else str(part) for part in item["loc"][1:]
-        )
-        problems.setdefault(field, f"{where}: {item['msg']}" if where else item["msg"])
-    return problems
-
-
-def new_form(
-    request: Request,
-    status: int = 200,
-    *,
-    values: dict[str, str] = EMPTY_CARD,
-    errors: dict[str, str] | None = None,
-    upload_error: str | None = None,
-    compare_with: str = "",
-) -> Response:
-    """The new-panel form, with the saved panels a new one can be compared with."""
-    studio = studio_of(request)
-    panels = [entry for entry in list_folder(studio.folder) if entry.kind == "panel"]
-    return studio.page(
-        "new.html.j2",
-        status,
-        values=values,
-        errors=errors or {},
-        upload_error=upload_error,
-        panels=panels,
-        compare_with=compare_with,
-        editor=editor_of(request),
-    )
-
-
-async def new_panel_form(request: Request) -> Response:
-    return new_form(request, compare_with=request.query_params.get("compare_with", ""))
-
-
-async def read_upload(upload: UploadFile) -> ToolCard:
-    """A card file from the browser, read with the CLI's own loader (size cap, formats, errors)."""
-    suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in CARD_SUFFIXES:
-        raise PanelError(f"Upload a .toml, .json, .yaml or .yml tool card (got {suffix or 'no suffix'}).")
-    data = await upload.read(MAX_CARD_BYTES + 1)
-    with tempfile.TemporaryDirectory(prefix="panel-card-") as folder:
-        path = Path(folder) / f"uploaded-card{suffix}"
-        path.write_bytes(data)
-        try:
-            return load_card(path)
-        except CardError as error:
-            # Name the file the editor chose, not where the server kept it for reading.
-            shown = Path(upload.filename or "").name[:120] or f"the uploaded card{suffix}"
-            raise CardError(error.message.replace(str(path), shown), hint=error.hint) from None
-
 
 async def start_panel(request: Request) -> Response:
-    """Upload: fill the form from the card file. Run: validate the form's card and start the run."""
+    """Upload: fill the form from the card file. Run: validate the form's card and run choices and
+    start the run. A refused form comes back through a redirect (post/redirect/get)."""
     studio = studio_of(request)
     form = await studio.form(request)
     upload = form.get("card_file")
@@ -114,16 +38,14 @@ async def start_panel(request: Request) -> Response:
         try:
             card = await read_upload(upload)
         except PanelError as error:
-            return new_form(request, 400, upload_error=str(error), compare_with=compare_with)
-        return new_form(request, values=card_values(card), compare_with=compare_with)
-    values = {name: str(form.get(name) or "") for name in EMPTY_CARD}
-    try:
-        card = ToolCard.model_validate(card_data(values))
-    except ValidationError as error:
-        return new_form(request, 422, values=values, errors=field_errors(error), compare_with=compare_with)
+            return show_again(studio, {"upload_error": str(error), "compare_with": compare_with})
+        return show_again(studio, {"values": card_values(card), "compare_with": compare_with})
+    checked = card_and_settings(studio, form)
+    if isinstance(checked, dict):
+        return show_again(studio, checked)
+    card, settings = checked
     if compare_with:
         load_panel(studio.folder, compare_with)  # refuse a name outside the folder before the run
-    settings = studio.settings.model_copy(update={"out_dir": studio.folder})
     if form.get("review") == "on":
         if compare_with:
             return studio.problem(
@@ -134,19 +56,40 @@ async def start_panel(request: Request) -> Response:
             card, settings, by=str(form.get("by") or "").strip()[:80] or editor_of(request)
         )
         return RedirectResponse(f"/reviews/{review_id}", 303)
-    personas = [loaded.persona.id for loaded in load_personas(settings.personas_dir)]
+    loaded = load_personas(settings.personas_dir)
+    personas = [item.persona.id for item in loaded]
 
     async def run(job: Job, on_review_for: Any) -> str:
         result = await run_panel_async(
             card, settings, on_review=on_review_for(card.name), on_progress=job.on_progress
         )
         assert result.path is not None
+        await refuse_empty_panel(result, studio.run_names.get(job.id, {}))
         if compare_with:
             job.link = compare_with_saved(studio, result, compare_with)
         return result.path.name
 
     job = studio.jobs.start([card.name], personas, run)
+    studio.run_names[job.id] = {item.persona.id: item.persona.name for item in loaded}
     return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+async def refuse_empty_panel(result: PanelResult, names: dict[str, str]) -> None:
+    """A run where every reviewer failed ends as a failed run that says so (its transcript, kept
+    for the raw outputs, holds no verdict), never as "the panel is saved"."""
+    if panel_size(result.transcript.aggregate)[0] > 0:
+        return
+    assert result.path is not None
+    reasons = "; ".join(
+        f"{names.get(review.persona, review.persona)}: {review.error or 'no valid verdict'}"
+        for review in result.transcript.reviews
+    )
+    await asyncio.sleep(0)  # let the reviewers' own events land first
+    raise PanelError(
+        f"Every reviewer failed ({reasons}), so there is no panel to read. The transcript is kept "
+        f"as {result.path.name} with their raw outputs: open it from the list, or change the "
+        "backend or model and run again."
+    )
 
 
 def compare_with_saved(studio: Studio, result: PanelResult, other: str) -> str:
@@ -170,7 +113,7 @@ async def job_page(request: Request) -> Response:
     job = job_of(request)
     if job is None:
         return studio_of(request).problem("No such run on this server (runs are kept until it stops).", 404)
-    return studio_of(request).page("job.html.j2", job=job)
+    return studio_of(request).page("job.html.j2", job=job, names=studio_of(request).run_names.get(job.id, {}))
 
 
 async def job_events(request: Request) -> Response:

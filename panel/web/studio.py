@@ -15,7 +15,10 @@ from starlette.responses import HTMLResponse
 from panel.editor.review_desk import ReviewDesk
 from panel.records.aggregate import percent_text
 from panel.settings import Settings
+from panel.web.choices import ModelLists
+from panel.web.drafts import Drafts
 from panel.web.jobs import JobBoard
+from panel.web.published import PublishedPages
 from panel.web.security import (
     Guard,
 )
@@ -34,6 +37,10 @@ class Studio:
     guard: Guard
     jobs: JobBoard = field(default_factory=JobBoard)
     desk: ReviewDesk = field(default_factory=ReviewDesk)
+    drafts: Drafts = field(default_factory=Drafts)
+    model_lists: ModelLists = field(default_factory=ModelLists)
+    # Persona id -> display name, by run id: a run's page names its reviewers as its personas do.
+    run_names: dict[str, dict[str, str]] = field(default_factory=dict)
     templates: Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -42,6 +49,10 @@ class Studio:
         )
         self.templates.filters["pct"] = percent_text
         self.templates.trim_blocks = self.templates.lstrip_blocks = True
+
+    @property
+    def published(self) -> PublishedPages:
+        return PublishedPages(self.publish_dir)
 
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = self.templates.get_template(template).render(csrf=self.guard.csrf_token, **context)

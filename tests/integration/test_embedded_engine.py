@@ -203,7 +203,7 @@ def test_the_studio_survives_an_engine_crash_and_says_so_on_the_runs_page(
     settings = settings_for(tmp_path, personas_dir=personas)
     backend = EmbeddedBackend.for_settings(settings)
     from panel.records.cards import load_card
-    from panel.web.runs import card_values
+    from panel.web.card_form import card_values
 
     card = card_values(load_card(EXAMPLES / "pgvector.toml"))
 
