@@ -55,6 +55,8 @@ PUBLIC_NAMES = {
     "Persona": "panel.records.personas",
     "load_personas": "panel.records.personas",
     "verdict_schema": "panel.records.personas",
+    "ProgressEvent": "panel.records.progress",
+    "progress_text": "panel.records.progress",
     "ComparisonTranscript": "panel.records.transcript",
     "PanelTranscript": "panel.records.transcript",
     "PersonaReview": "panel.records.verdicts",

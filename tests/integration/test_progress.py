@@ -35,7 +35,9 @@ def test_a_reviewer_s_steps_arrive_in_order_with_the_re_ask_and_the_retry(
     }
     waiting, first, re_ask, retrying, done = events
     assert "not valid JSON" in re_ask.detail
-    assert progress_text(re_ask).startswith("attempt 2 of 5 · 120 tokens — re-asked: the reply is not valid JSON")
+    assert progress_text(re_ask).startswith(
+        "attempt 2 of 5 · 120 tokens — re-asked: the reply is not valid JSON"
+    )
     assert "503" in retrying.detail
     assert done.detail == "ship"
     # tokens so far: none before the first reply, then the completion tokens of the replies

@@ -15,7 +15,9 @@ RUN = [
     ProgressEvent("competition", "waiting", tool="pgvector"),
     ProgressEvent("dx", "attempt", tool="pgvector", attempt=1, attempts=3),
     ProgressEvent("competition", "attempt", tool="pgvector", attempt=1, attempts=3),
-    ProgressEvent("competition", "re_ask", tool="pgvector", attempt=2, attempts=3, detail=RE_ASKED, tokens=120),
+    ProgressEvent(
+        "competition", "re_ask", tool="pgvector", attempt=2, attempts=3, detail=RE_ASKED, tokens=120
+    ),
     ProgressEvent("dx", "done", tool="pgvector", attempt=1, attempts=3, detail="ship", tokens=140),
 ]
 
@@ -43,7 +45,9 @@ def test_each_reviewer_has_one_line_that_ends_at_its_latest_step():
 
 
 def test_a_failed_reviewer_is_marked_and_says_why():
-    failed = ProgressEvent("dx", "failed", tool="pgvector", attempt=3, attempts=3, detail="the reply was empty")
+    failed = ProgressEvent(
+        "dx", "failed", tool="pgvector", attempt=3, attempts=3, detail="the reply was empty"
+    )
     [line] = last_lines(drawn([RUN[0], failed]), 1)
     assert line.startswith("✗ dx") and "failed: the reply was empty" in line
 
@@ -64,7 +68,9 @@ def test_a_long_reason_is_cut_to_the_line():
 
 
 def test_model_text_is_shown_as_text_never_as_markup():
-    hostile = ProgressEvent("dx", "failed", attempt=1, attempts=3, detail="[bold red]boom[/] \x1b]0;title\x07")
+    hostile = ProgressEvent(
+        "dx", "failed", attempt=1, attempts=3, detail="[bold red]boom[/] \x1b]0;title\x07"
+    )
     [line] = last_lines(drawn([hostile]), 1)
     assert "[bold red]boom[/]" in line and "title" not in line
 
