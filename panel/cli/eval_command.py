@@ -97,6 +97,14 @@ def eval_suite(
             "--prompt-sets", metavar="DIR,DIR", help="One variant per prompt set folder, side by side."
         ),
     ] = None,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore",
+            help="Score the transcripts an earlier eval left in the output folder again, with no "
+            "model call (after a change to the metrics, or to set earlier runs side by side).",
+        ),
+    ] = False,
     output_format: Annotated[
         Literal["table", "md", "json"], typer.Option("--format", help="table, md (Markdown) or json.")
     ] = "table",
@@ -131,7 +139,12 @@ def eval_suite(
             )
         earlier = load_report(baseline) if baseline else None
         options = EvalOptions(
-            samples=samples, hosts=flags.hosts or [], slots=slots, cache_path=cache, use_cache=not no_cache
+            samples=samples,
+            hosts=flags.hosts or [],
+            slots=slots,
+            cache_path=cache,
+            use_cache=not no_cache,
+            rescore=rescore,
         )
         with BatchProgressView(stderr, quiet=quiet) as view:
             if variants:

@@ -122,7 +122,11 @@ def print_matrix(console: Console, matrix: MatrixReport, path: str, checks: Vari
     console.print(table)
     if any_few(every_cell(matrix)):
         console.print(Text(FEW_NOTE, style="yellow"))
-    side_by_side(console, "Refused by the gates, by kind (replies)", names, gate_kind_rows(matrix))
+    kinds = gate_kind_rows(matrix)
+    if kinds:
+        side_by_side(console, "Replies refused by the gates, by kind", names, kinds)
+    else:
+        console.print("No reply was refused by a gate.")
     cards = Table(title="Cards: ship %, call (reviewers when incomplete)", title_justify="left")
     for column in ("card", "label", *names):
         cards.add_column(plain(column), no_wrap=True)

@@ -38,6 +38,8 @@ class EvalOptions(BaseModel):
     concurrency: int | None = Field(default=None, ge=1)
     cache_path: Path | None = None
     use_cache: bool = True
+    # Score the transcripts an earlier run left in the eval folder again, with no model call.
+    rescore: bool = False
 
 
 OTHER_FOLDER = "Choose another {out_dir} folder."
@@ -66,6 +68,56 @@ def sample_transcripts(
             samples.setdefault(transcript.card.name, []).append((transcript, result.transcript))
 
 
+def saved_samples(folder: Path) -> dict[str, list[tuple[PanelTranscript, str | None]]]:
+    """The transcripts an earlier eval left in `folder`, by card name, sample by sample."""
+    samples: dict[str, list[tuple[PanelTranscript, str | None]]] = {}
+    numbered = sorted(folder.glob("sample-*"), key=lambda path: int(path.name.partition("-")[2] or 0))
+    for sample in numbered:
+        for path in sorted(sample.glob("*.json")):
+            transcript = existing_transcript(path)
+            if transcript is not None:
+                samples.setdefault(transcript.card.name, []).append((transcript, str(path)))
+    return samples
+
+
+async def run_samples(
+    cards_file: Path,
+    settings: Settings,
+    options: EvalOptions,
+    seeds: list[int | None],
+    progress: Progress | None,
+    notice: Notice | None,
+) -> tuple[dict[str, list[tuple[PanelTranscript, str | None]]], int, int]:
+    """Run the cards once per seed with batch, each sample in its own folder beside the cards
+    file; the transcripts by card, the model calls and the cache hits."""
+    batch_options = BatchOptions(
+        hosts=options.hosts,
+        slots=options.slots,
+        concurrency=options.concurrency,
+        cache_path=options.cache_path,
+        use_cache=options.use_cache,
+        # A failed persona is a measured outcome: a rerun of the eval keeps it rather than
+        # asking the model again (use a fresh output folder to measure anew).
+        redo_incomplete=False,
+    )
+    samples: dict[str, list[tuple[PanelTranscript, str | None]]] = {}
+    calls, hits = 0, 0
+    for number, seed in enumerate(seeds, 1):
+        sample_settings = settings.model_copy(
+            update={"seed": seed, "out_dir": cards_file.parent / f"sample-{number}"}
+        )
+        summary = await run_batch_async(
+            cards_file,
+            sample_settings,
+            batch_options,
+            progress=progress,
+            notice=notice if number == 1 else None,
+        )
+        calls, hits = calls + summary.model_calls, hits + summary.cache_hits
+        sample_transcripts(summary, samples)
+    return samples, calls, hits
+
+
 async def run_eval_async(
     suite_path: str | Path,
     settings: Settings,
@@ -86,35 +138,21 @@ async def run_eval_async(
     except OSError as error:
         raise TranscriptError(f"Cannot make {folder}: {error}.", hint=OTHER_FOLDER) from None
     write_file(cards_file, cards_jsonl(suite), f"Cannot write {cards_file}", hint=OTHER_FOLDER)
-    batch_options = BatchOptions(
-        hosts=options.hosts,
-        slots=options.slots,
-        concurrency=options.concurrency,
-        cache_path=options.cache_path,
-        use_cache=options.use_cache,
-        # A failed persona is a measured outcome: a rerun of the eval keeps it rather than
-        # asking the model again (use a fresh output folder to measure anew).
-        redo_incomplete=False,
-    )
     started, clock = now_utc(), time.perf_counter()
-    seeds = sample_seeds(settings.seed, options.samples)
-    samples: dict[str, list[tuple[PanelTranscript, str | None]]] = {}
-    calls, hits = 0, 0
-    for number, seed in enumerate(seeds, 1):
-        sample_settings = settings.model_copy(update={"seed": seed, "out_dir": folder / f"sample-{number}"})
-        summary = await run_batch_async(
-            cards_file,
-            sample_settings,
-            batch_options,
-            progress=progress,
-            notice=notice if number == 1 else None,
-        )
-        calls, hits = calls + summary.model_calls, hits + summary.cache_hits
-        sample_transcripts(summary, samples)
+    if options.rescore:
+        samples, seeds, calls, hits = saved_samples(folder), [], 0, 0
+        if not samples:
+            raise TranscriptError(
+                f"{folder} holds no transcripts to score again.", hint="Run the eval without rescoring first."
+            )
+    else:
+        seeds = sample_seeds(settings.seed, options.samples)
+        samples, calls, hits = await run_samples(cards_file, settings, options, seeds, progress, notice)
     report = score_suite(suite, personas, samples, settings.quality, started, settings.prompts_dir)
     report.out_dir, report.seeds = str(folder), seeds
-    report.model_calls, report.cache_hits = calls, hits
-    report.wall_seconds = round(time.perf_counter() - clock, 2)
+    if not options.rescore:  # a rescore times nothing the model did
+        report.model_calls, report.cache_hits = calls, hits
+        report.wall_seconds = round(time.perf_counter() - clock, 2)
     path = folder / REPORT_NAME
     write_file(
         path,

@@ -147,3 +147,25 @@ def test_one_variant_is_not_a_matrix_and_a_matrix_takes_no_baseline(
         ollama, suite, tmp_path / "out", "--models", "a,b", "--baseline", tmp_path / "r.json"
     )
     assert baseline.exit_code == 2 and "--baseline compares one eval" in baseline.stderr
+
+
+def test_rescore_scores_the_saved_transcripts_again_with_no_model_call(
+    two_models: FakeOllama, suite: Path, tmp_path: Path
+):
+    models = ("--models", f"{STRONG_MODEL},{SHIPPER}", "--json")
+    first = json.loads(run_matrix(two_models, suite, tmp_path / "out", *models).stdout)
+    calls = len(two_models.chats)
+    again = run_matrix(two_models, suite, tmp_path / "out", *models, "--rescore")
+    assert again.exit_code == 0, again.output
+    assert len(two_models.chats) == calls
+    rescored = json.loads(again.stdout)
+    for before, after in zip(first["variants"], rescored["variants"], strict=True):
+        assert after["report"]["overall"] == before["report"]["overall"]
+        assert after["report"]["wall_seconds"] is None
+
+
+def test_rescore_of_a_folder_with_no_eval_says_so(ollama: FakeOllama, suite: Path, tmp_path: Path):
+    result = run_matrix(ollama, suite, tmp_path / "out", "--rescore")
+    assert result.exit_code == 2
+    assert "holds no transcripts to score again" in result.stderr
+    assert not ollama.chats
