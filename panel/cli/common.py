@@ -92,6 +92,7 @@ state = {"debug": False}
 FLAG_NAMES = {
     "out_dir": "--out",
     "personas_dir": "--personas",
+    "prompts_dir": "--prompts",
     "persona_models": "--persona-model",
     "model": "--model",
     "host": "--host",

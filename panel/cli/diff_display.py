@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.markup import escape
 from rich.rule import Rule
@@ -18,7 +20,7 @@ from panel.publish.diff import (
     TranscriptDiff,
     varies_per_tool,
 )
-from panel.publish.diff_provenance import PROMPTS_ITEM
+from panel.publish.diff_provenance import PROMPTS_ITEM, ProvenanceChange
 
 CHANGED_STYLE = "yellow"
 
@@ -41,6 +43,13 @@ def failed_lines(console: Console, sides: list[tuple[str, PanelSide]]) -> None:
     for label, side in sides:
         if side.failed:
             console.print(Text(f"No verdict in {label}: {failed_text(side.failed)}", style="yellow"))
+
+
+def print_prompts_change(console: Console, provenance: Sequence[ProvenanceChange]) -> None:
+    """ "Prompts: default v1 (sha256 …) → terse v1 (sha256 …)" when the runs had different prompt sets."""
+    for change in provenance:
+        if change.item == PROMPTS_ITEM:
+            console.print(Text(f"Prompts: {change.before} → {change.after}", style="bold"))
 
 
 def persona_title(persona: PersonaDiff) -> str:
@@ -122,9 +131,7 @@ def print_transcript_diff(console: Console, diff: TranscriptDiff) -> None:
             (flips, "bold red" if diff.flips else "green"),
         )
     )
-    prompts = next((change for change in diff.provenance if change.item == PROMPTS_ITEM), None)
-    if prompts is not None:
-        console.print(Text(f"Prompts: {prompts.before} → {prompts.after}", style="bold"))
+    print_prompts_change(console, diff.provenance)
     failed_lines(console, [("A", diff.panel_before), ("B", diff.panel_after)])
     for persona in diff.personas:
         if persona.changed:
@@ -165,6 +172,7 @@ def print_folder_diff(console: Console, diff: FolderDiff) -> None:
             f"{len(diff.flips)} decisions flipped."
         )
     )
+    print_prompts_change(console, diff.provenance)
     moved = [tool for tool in diff.changed if tool.headline_change]
     if moved:
         table = Table(title="Tools whose ship %, decisions or reviewers changed", title_justify="left")

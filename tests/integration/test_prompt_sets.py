@@ -115,6 +115,15 @@ def test_diff_of_two_prompt_sets_says_which_to_which(ollama: FakeOllama, tmp_pat
     assert [change["item"] for change in same["provenance"]] == []
 
 
+def test_folder_diff_says_which_set_to_which(ollama: FakeOllama, tmp_path: Path):
+    run_panel(ollama, tmp_path / "a")
+    run_panel(ollama, tmp_path / "b", "--prompts", TERSE_PROMPTS)
+    result = invoke("diff", tmp_path / "a", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    a_label, b_label = load_prompt_set().record().label, load_prompt_set(TERSE_PROMPTS).record().label
+    assert f"Prompts: {a_label} → {b_label}" in result.stdout
+
+
 def test_an_older_transcript_without_a_set_name_still_loads_and_diffs(ollama: FakeOllama, tmp_path: Path):
     path = run_panel(ollama, tmp_path / "old")
     data = json.loads(path.read_text())
