@@ -11,6 +11,7 @@ from panel.cli import output_commands
 from panel.cli import batch_command
 from panel.cli import serve_command
 from panel.cli import eval_command
+from panel.cli import setup_commands
 from panel.cli.common import app, main
 
 __all__ = ["app", "main"]

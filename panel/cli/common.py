@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer._click.exceptions import UsageError  # Typer bundles its own Click since 0.2x
+from typer.core import TyperCommand, TyperGroup
 
-from panel.cli import display
 from panel.cli.terminal import TerminalConsole
-from panel.engine.runner import panel_version
 from panel.errors import PanelError
+from panel.version import panel_version
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 
 class PanelCommand(TyperCommand):
@@ -74,25 +75,50 @@ class PanelTyper(typer.Typer):
         return super().command(*args, **kwargs)
 
 
+class PanelGroup(TyperGroup):
+    """`panel` itself: notes whether the command line asks for JSON (before any parameter is
+    parsed, so that a usage error can be JSON too), and reports a usage error in that form."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        state["json"] = wants_json(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as error:
+            if not state["json"]:
+                raise
+            print_json_error(error.format_message(), "UsageError", error.exit_code)
+            raise typer.Exit(error.exit_code) from None
+
+
+def wants_json(args: list[str]) -> bool:
+    """`--json`, `--format json` or `--format=json` anywhere on the command line."""
+    pairs = zip(args, args[1:], strict=False)
+    return "--json" in args or "--format=json" in args or ("--format", "json") in pairs
+
+
 app = PanelTyper(
     name="panel",
     help="A panel of reviewer personas, backed by self-hosted models, judges a software or AI tool.",
+    cls=PanelGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,  # help text shows [env: ...] literally
 )
 # Every string a card or a model wrote passes through these two: see panel.cli.terminal.
 stdout = TerminalConsole(soft_wrap=False)
 stderr = TerminalConsole(stderr=True)
-state = {"debug": False}
+state = {"debug": False, "json": False}
 
 
 # The settings a library error's hint names, as the CLI's flags (see PanelError.hint).
 FLAG_NAMES = {
     "out_dir": "--out",
     "personas_dir": "--personas",
-    "prompts_dir": "--prompts",
     "persona_models": "--persona-model",
     "model": "--model",
     "host": "--host",
@@ -121,11 +147,26 @@ def reporting_errors() -> Iterator[None]:
     except PanelError as error:
         if state["debug"]:
             raise
-        display.print_error(stderr, error_message(error))
+        print_error(error_message(error), type(error).__name__, error.exit_code)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
-        stderr.print("Interrupted; finished transcripts are kept.")
-        raise typer.Exit(130) from None
+        print_error("Interrupted; finished transcripts are kept.", "Interrupted", EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def print_error(message: str, kind: str, exit_code: int) -> None:
+    """An error as one paragraph on stderr, or, when the command line asked for JSON, as
+    `{"error": {...}}` on stdout (where a script reads the JSON either way)."""
+    if state["json"]:
+        print_json_error(message, kind, exit_code)
+        return
+    from panel.cli import display
+
+    display.print_error(stderr, message)
+
+
+def print_json_error(message: str, kind: str, exit_code: int) -> None:
+    print_json({"error": {"message": message, "type": kind, "exit_code": exit_code}})
 
 
 def notice(message: str) -> None:
@@ -177,11 +218,6 @@ def main_options(
         raise typer.Exit(EXIT_OK)
 
 
-@contextmanager
-def nullstatus() -> Iterator[None]:
-    yield
-
-
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -189,5 +225,5 @@ def main() -> None:
     except PanelError as error:  # raised from a callback before reporting_errors runs
         if state["debug"]:
             raise
-        display.print_error(stderr, error_message(error))
+        print_error(error_message(error), type(error).__name__, error.exit_code)
         sys.exit(error.exit_code)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from panel.cli import display
 from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -27,17 +26,16 @@ from panel.cli.common import (
     stdout,
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
-from panel.editor.changes import Choice, edit_verdict, rerun_persona_async
-from panel.editor.review_mode import review_panel_async
-from panel.engine.runner import PanelResult
 from panel.errors import PanelError
-from panel.measure.stability import sample_stability_async, stability_of_folder
-from panel.records.aggregate import percent_text
-from panel.records.transcript import PanelTranscript
-from panel.records.verdicts import PersonaReview
-from panel.settings import Settings, response_cache_path
-from panel.store.revisions import RevisionResult, history
-from panel.store.transcripts import summarize_panel
+
+# The engine, the editor and rich's tables load when a command runs, not for `panel --help`.
+if TYPE_CHECKING:
+    from panel.editor.changes import Choice
+    from panel.engine.runner import PanelResult
+    from panel.records.transcript import PanelTranscript
+    from panel.records.verdicts import PersonaReview
+    from panel.settings import Settings
+    from panel.store.revisions import RevisionResult
 
 # --- editor workflow: rerun, edit, review, stability -----------------------------------------
 
@@ -47,6 +45,10 @@ REVIEW_ANSWERS = {"a": "accept", "l": "lock", "r": "rerun", "e": "edit"}
 
 
 def print_revision(result: RevisionResult, as_json: bool) -> None:
+    from panel.cli import display
+    from panel.store.revisions import history
+    from panel.store.transcripts import summarize_panel
+
     if as_json:
         summary = summarize_panel(result.transcript, result.path)
         summary["revision"] = history(result.transcript)[-1].model_dump(mode="json", exclude={"reviews"})
@@ -57,7 +59,7 @@ def print_revision(result: RevisionResult, as_json: bool) -> None:
 
 
 @app.command()
-@settings_flags("backend", "host", "timeout", "prompts", "gguf")
+@settings_flags("backend", "host", "timeout", "gguf")
 def rerun(
     transcript: Annotated[
         Path, typer.Argument(metavar="TRANSCRIPT", help="A panel transcript written by run.")
@@ -90,6 +92,7 @@ def rerun(
     stderr as it happens.
     """
     from panel.cli.progress_display import ReviewerProgressView
+    from panel.editor.changes import rerun_persona_async
 
     with reporting_errors():
         settings = flags.settings()
@@ -139,6 +142,8 @@ def edit(
 
     The edit is checked against the persona's schema and saved as a new revision.
     """
+    from panel.editor.changes import edit_verdict
+
     with reporting_errors():
         if no_edit and not (lock or unlock):
             raise PanelError("--no-edit leaves only a lock change: add --lock or --unlock.")
@@ -157,6 +162,8 @@ def leave_unedited(path: Path) -> None:
 def choose_in_terminal(reviews: list[PersonaReview], open_ids: list[str]) -> dict[str, Choice]:
     """Show the verdicts, then each open persona's verdict in full before asking: accept, lock,
     rerun or edit."""
+    from panel.cli import display
+
     stderr.print(display.reviews_table("Before the tally: accept, lock, rerun or edit", reviews))
     by_persona = {review.persona: review for review in reviews}
     choices: dict[str, Choice] = {}
@@ -180,6 +187,8 @@ def choose_in_terminal(reviews: list[PersonaReview], open_ids: list[str]) -> dic
 
 
 async def review_in_terminal(card: Path, settings: Settings, by: str | None) -> PanelResult:
+    from panel.editor.review_mode import review_panel_async
+
     return await review_panel_async(
         card, settings, choose_in_terminal, by=by, interactive=sys.stdin.isatty(), notice=notice
     )
@@ -187,16 +196,7 @@ async def review_in_terminal(card: Path, settings: Settings, by: str | None) -> 
 
 @app.command()
 @settings_flags(
-    "backend",
-    "host",
-    "model",
-    "persona_model",
-    "temperature",
-    "timeout",
-    "personas",
-    "prompts",
-    "out",
-    "gguf",
+    "backend", "host", "model", "persona_model", "temperature", "timeout", "personas", "out", "gguf"
 )
 def stability(
     target: Annotated[
@@ -217,6 +217,11 @@ def stability(
 
     Ship and flip rates per reviewer, the ship % with its interval, the fields whose wording varies.
     """
+    from panel.cli import display
+    from panel.measure.stability import sample_stability_async, stability_of_folder
+    from panel.records.aggregate import percent_text
+    from panel.settings import response_cache_path
+
     with reporting_errors():
         if target.is_dir():
             report, path = stability_of_folder(target)

@@ -8,16 +8,10 @@ from typing import Annotated, Literal, get_args
 
 import typer
 
-from panel.cli import diff_display
 from panel.cli.common import EXIT_OK, app, notice, reporting_errors, stdout
 from panel.cli.settings_flags import SettingsFlags
 from panel.cli.terminal import strip_control_sequences
 from panel.errors import ConfigError
-from panel.publish.diff import FailOn, diff_to_json, should_fail
-from panel.publish.diff_folders import diff_paths
-from panel.publish.page_facts import IncompletePanel, check_complete
-from panel.publish.render import load_for_render, load_votes, render_diff, render_page
-from panel.store.transcripts import write_file
 
 # --- diff and render -------------------------------------------------------------------------
 
@@ -27,6 +21,7 @@ OutputFileOption = Annotated[
     Path | None,
     typer.Option("-o", "--output", metavar="FILE", help="Write to this file (atomically) instead of stdout."),
 ]
+FailOn = Literal["none", "flip", "any"]  # panel.publish.diff's, without importing it for --help
 DiffFormat = Literal["json", "md", "html"]
 RenderFormat = Literal["html", "md"]
 DIFF_FORMATS: tuple[str, ...] = get_args(DiffFormat)
@@ -50,6 +45,8 @@ def pick_format(
 
 def emit(text: str, out: Path | None) -> None:
     """Print to stdout, or write the file atomically."""
+    from panel.store.transcripts import write_file
+
     if out is None:
         typer.echo(strip_control_sequences(text), nl=not text.endswith("\n"))
         return
@@ -82,6 +79,11 @@ def diff_runs(
 
     Decisions, confidence, fields, quotes, and what went in differently (provenance).
     """
+    from panel.cli import diff_display
+    from panel.publish.diff import diff_to_json, should_fail
+    from panel.publish.diff_folders import diff_paths
+    from panel.publish.render import render_diff
+
     with reporting_errors():
         if as_json and output_format not in (None, "json"):
             raise ConfigError(f"--json asks for JSON but --format asks for {output_format}; choose one.")
@@ -139,6 +141,9 @@ def render_command(
     One tool, or two side by side. An incomplete panel exits 1 and writes nothing unless
     --allow-incomplete.
     """
+    from panel.publish.page_facts import IncompletePanel, check_complete
+    from panel.publish.render import load_for_render, load_votes, render_page
+
     with reporting_errors():
         chosen = pick_format(output_format, out, RENDER_FORMATS, default="html")
         panels = load_for_render([transcript] + ([transcript_b] if transcript_b else []))

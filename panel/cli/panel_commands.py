@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from panel.cli import display
 from panel.cli.common import (
     EXIT_BACKEND,
     EXIT_INCOMPLETE,
@@ -25,27 +24,17 @@ from panel.cli.common import (
     stdout,
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
-from panel.engine.runner import compare_tools_async, run_panel_async
 from panel.errors import PanelError
-from panel.records.aggregate import compare_aggregates
-from panel.records.personas import LoadedPersona, load_personas
-from panel.records.transcript import ComparisonTranscript, PanelTranscript
-from panel.store.transcripts import load_transcript, resolve_side, summarize_comparison, summarize_panel
+
+# The engine (LangGraph), the records and rich's tables load when a command runs, not for --help.
+if TYPE_CHECKING:
+    from panel.records.personas import LoadedPersona
+    from panel.records.transcript import ComparisonTranscript
 
 
 @app.command()
 @settings_flags(
-    "backend",
-    "host",
-    "model",
-    "persona_model",
-    "seed",
-    "temperature",
-    "timeout",
-    "personas",
-    "prompts",
-    "out",
-    "gguf",
+    "backend", "host", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
 )
 def run(
     card: Annotated[Path, typer.Argument(metavar="CARD", help="Tool card: .toml, .yaml or .json.")],
@@ -62,6 +51,10 @@ def run(
 
     On a terminal, each reviewer's progress shows on stderr as it happens.
     """
+    from panel.cli import display
+    from panel.engine.runner import run_panel_async
+    from panel.store.transcripts import summarize_panel
+
     with reporting_errors():
         settings = flags.settings()
         if review:
@@ -83,17 +76,7 @@ def run(
 
 @app.command()
 @settings_flags(
-    "backend",
-    "host",
-    "model",
-    "persona_model",
-    "seed",
-    "temperature",
-    "timeout",
-    "personas",
-    "prompts",
-    "out",
-    "gguf",
+    "backend", "host", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
 )
 def compare(
     card_a: Annotated[Path, typer.Argument(metavar="CARD_A", help="First tool card.")],
@@ -106,6 +89,10 @@ def compare(
 
     On a terminal, each reviewer's progress on both tools shows on stderr as it happens.
     """
+    from panel.cli import display
+    from panel.engine.runner import compare_tools_async
+    from panel.store.transcripts import summarize_comparison, summarize_panel
+
     with reporting_errors():
         settings = flags.settings()
         from panel.cli.progress_display import ReviewerProgressView
@@ -135,6 +122,10 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a saved panel or comparison: its table, then the quotes."""
+    from panel.cli import display
+    from panel.records.transcript import PanelTranscript
+    from panel.store.transcripts import load_transcript, summarize_panel
+
     with reporting_errors():
         loaded = load_transcript(transcript)
         if isinstance(loaded, PanelTranscript):
@@ -148,6 +139,11 @@ def show(
 
 def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> None:
     """Both panels as they are now (an editor may have changed one since), and the call again."""
+    from panel.cli import display
+    from panel.records.aggregate import compare_aggregates
+    from panel.records.transcript import PanelTranscript
+    from panel.store.transcripts import load_transcript, resolve_side, summarize_comparison, summarize_panel
+
     sides = [resolve_side(side, path) for side in (loaded.a_transcript, loaded.b_transcript)]
     panels = []
     for side in sides:
@@ -158,6 +154,8 @@ def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> 
     a_panel, b_panel = panels
     loaded = loaded.model_copy(
         update={
+            "a_transcript": str(sides[0]),  # where the panels are now: the rerun commands name them
+            "b_transcript": str(sides[1]),
             "a_aggregate": a_panel.aggregate,
             "b_aggregate": b_panel.aggregate,
             "comparison": compare_aggregates(
@@ -200,6 +198,9 @@ def list_personas(
 
     The model is the one a run would use after flags, PANEL_MODEL and panel.toml.
     """
+    from panel.cli import display
+    from panel.records.personas import load_personas
+
     with reporting_errors():
         settings = flags.settings()
         loaded = load_personas(settings.personas_dir)

@@ -209,7 +209,7 @@ def test_diff_json_is_format_json(ollama: FakeOllama, tmp_path: Path):
     assert as_flag.exit_code == as_format.exit_code == 0
     assert json.loads(as_flag.stdout) == json.loads(as_format.stdout)
     clash = invoke("diff", str(a), str(b), "--json", "--format", "md")
-    assert clash.exit_code == 2 and "--json" in clash.stderr
+    assert clash.exit_code == 2 and "--json" in json.loads(clash.stdout)["error"]["message"]
 
 
 def test_folder_diff_shows_a_model_swapped_for_the_whole_batch(two_models: FakeOllama, tmp_path: Path):
