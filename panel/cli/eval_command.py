@@ -48,6 +48,7 @@ def threshold_option(flag: str, when: str) -> Any:
     "temperature",
     "timeout",
     "personas",
+    "prompts",
     "out",
     "gguf",
 )

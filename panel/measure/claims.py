@@ -4,10 +4,10 @@ A claim is a sentence of a review that names something checkable: a number, a pr
 a name (a capitalised word inside the sentence, other than the tool's own). It is *supported*
 when every checkable thing it names is on the card and one sentence of the card says it in the
 same context (shares a content word besides those names and numbers): "Google was hacked" is
-not supported by a card whose maker is Google. It *contradicts* the card when it states a price
-the card does not (on a card with a price), or a year before the earliest year on the card
-("founded in 2023" for a tool the card dates to 2026). A review is grounded when it makes at
-least one supported claim and contradicts nothing.
+not supported by a card whose maker is Google. What *contradicts* the card (a sum, a year,
+funding or a user count the card rules out) is panel.engine.card_claims' call, the same one the
+quality gate makes. A review is grounded when it makes at least one supported claim and
+contradicts nothing.
 """
 
 from __future__ import annotations
@@ -23,19 +23,17 @@ from panel.records.cards import ToolCard
 GROUNDING_METHOD = (
     "a verdict is grounded when at least one of its sentences names a number, price, year or name "
     "that the card states, in the same context as the card (one card sentence shares a content "
-    "word with it besides those facts), and none of its sentences contradicts the card (a price the "
-    "card does not state, or a year before the card's earliest); a name shared with the card is not "
-    "a claim checked"
+    "word with it besides those facts), and it contradicts the card nowhere (panel.engine."
+    "card_claims: a sum, year, funding or user count the card rules out); a name shared with the "
+    "card is not a claim checked"
 )
 CONTRADICTION_METHOD = (
-    "a reply contradicts the card when one of its texts states a price the card does not (the card "
-    "stating one) or a year before the earliest year on the card"
+    "a reply contradicts the card when one of its texts states a sum, a founding year, funding or a "
+    "user count the card rules out (panel.engine.card_claims, as the quality gate checks it)"
 )
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?(?:\s?[kKmMbB]\b)?")
 NAME = re.compile(r"(?<![\w$])[A-Z][A-Za-z0-9+#.-]*[A-Za-z0-9+#]|(?<![\w$])[A-Z](?![\w])")
-YEAR = re.compile(r"^(19|20)\d\d$")
-FREE = re.compile(r"\bfree\b", re.IGNORECASE)
 # Sentence words that are capitalised without being names.
 NOT_NAMES = {"i", "it", "its", "this", "that", "the", "a", "an", "if", "but", "and", "or", "so", "we"}
 MIN_CONTEXT_LETTERS = 4
@@ -47,9 +45,6 @@ class Facts:
 
     sentences: tuple[tuple[frozenset[str], frozenset[str]], ...]  # (checkable tokens, words)
     tokens: frozenset[str]
-    prices: frozenset[str]
-    priced: bool  # the card states a price (or says it is free)
-    earliest_year: int | None
     own_name: frozenset[str]
 
 
@@ -57,7 +52,6 @@ class Facts:
 class Claim:
     text: str
     supported: bool
-    contradiction: str | None
 
 
 SCALES = {"k": 1e3, "m": 1e6, "b": 1e9}
@@ -73,10 +67,6 @@ def normalised_number(text: str) -> str:
 
 def numbers_in(text: str) -> set[str]:
     return {normalised_number(match.group(0)) for match in NUMBER.finditer(text)}
-
-
-def prices_in(text: str) -> set[str]:
-    return {normalised_number(match.group(0)) for match in NUMBER.finditer(text) if match.group(0)[0] == "$"}
 
 
 def names_in(sentence: str, own_name: frozenset[str]) -> set[str]:
@@ -123,27 +113,11 @@ def card_facts(card: ToolCard) -> Facts:
         # A card field is often one name ("Parity Labs"): its first word is a name too.
         tokens = checkable(sentence, own_name) | {w for w in words(sentence) if w not in own_name}
         sentences.append((frozenset(tokens), frozenset(words(sentence))))
-    years = [int(n) for n in numbers_in(" ".join(texts)) if YEAR.match(n)]
     return Facts(
         sentences=tuple(sentences),
         tokens=frozenset(token for tokens, _ in sentences for token in tokens),
-        prices=frozenset(prices_in(card.pricing) | {p for text in texts for p in prices_in(text)}),
-        priced=bool(prices_in(card.pricing) or FREE.search(card.pricing)),
-        earliest_year=min(years) if years else None,
         own_name=own_name,
     )
-
-
-def contradiction(sentence: str, facts: Facts) -> str | None:
-    """What in the sentence contradicts the card, or None."""
-    if facts.priced:
-        for price in sorted(prices_in(sentence) - facts.prices):
-            return f"a price (${price}) the card does not state"
-    if facts.earliest_year is not None:
-        for number in sorted(numbers_in(sentence)):
-            if YEAR.match(number) and int(number) < facts.earliest_year:
-                return f"a year ({number}) before the card's earliest ({facts.earliest_year})"
-    return None
 
 
 def check_claims(texts: Iterable[str], facts: Facts) -> list[Claim]:
@@ -157,14 +131,10 @@ def check_claims(texts: Iterable[str], facts: Facts) -> list[Claim]:
         supported = tokens <= facts.tokens and any(
             tokens & card_tokens and context & card_words for card_tokens, card_words in facts.sentences
         )
-        claims.append(Claim(sentence, supported, contradiction(sentence, facts)))
+        claims.append(Claim(sentence, supported))
     return claims
 
 
-def is_grounded(claims: Iterable[Claim]) -> bool:
-    checked = list(claims)
-    return any(claim.supported for claim in checked) and not any(claim.contradiction for claim in checked)
-
-
-def contradicts(claims: Iterable[Claim]) -> bool:
-    return any(claim.contradiction for claim in claims)
+def is_grounded(claims: Iterable[Claim], contradicted: bool) -> bool:
+    """At least one supported claim, and no contradiction of the card."""
+    return not contradicted and any(claim.supported for claim in claims)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from panel.engine.card_claims import contradiction_problem
 from panel.engine.quality import References, copied_run, degenerate_problem, echo_problem, text_fields
 from panel.engine.verdict_loop import InvalidOutput, parse_verdict, verdict_shape
-from panel.measure.claims import Facts, check_claims, contradicts
 from panel.records.chat import ChatReply
 from panel.records.personas import LoadedPersona
 from panel.records.verdicts import Attempt, PersonaReview
@@ -59,12 +59,13 @@ def gate_kind(error: str | None) -> str | None:
     return " ".join(head.split()).strip(" ,.:") or "other"
 
 
+def contradicts_card(texts: dict[str, str], references: References) -> bool:
+    """Whether a text states what the card rules out (panel.engine.card_claims)."""
+    return references.facts is not None and contradiction_problem(texts, references.facts) is not None
+
+
 def judge_reply(
-    attempt: Attempt,
-    loaded: LoadedPersona,
-    references: References,
-    facts: Facts,
-    gates: QualityGates,
+    attempt: Attempt, loaded: LoadedPersona, references: References, gates: QualityGates
 ) -> ReplyFlags | None:
     """The flags of one attempt's reply; None for an attempt that got no reply (transport error)."""
     if attempt.raw is None or attempt.outcome == "transport_error":
@@ -82,28 +83,24 @@ def judge_reply(
                 (references.card, gates.card_words),
             )
         )
-        texts = [attempt.raw]
+        texts = {"reply": attempt.raw}
     else:
         echo = echo_problem(verdict, references, gates) is not None
-        texts = list(text_fields(verdict).values())
+        texts = text_fields(verdict)
     return ReplyFlags(
         readable=verdict is not None,
         echo=echo,
         degenerate=verdict is not None
         and degenerate_problem(verdict, references.persona_name, gates) is not None,
-        contradiction=contradicts(check_claims(texts, facts)),
+        contradiction=contradicts_card(texts, references),
         accepted=attempt.outcome == "valid",
         gate=gate_kind(attempt.error),
     )
 
 
 def judge_replies(
-    review: PersonaReview,
-    loaded: LoadedPersona,
-    references: References,
-    facts: Facts,
-    gates: QualityGates,
+    review: PersonaReview, loaded: LoadedPersona, references: References, gates: QualityGates
 ) -> list[ReplyFlags]:
     """Every reply of the review, judged."""
-    judged = [judge_reply(attempt, loaded, references, facts, gates) for attempt in review.attempts]
+    judged = [judge_reply(attempt, loaded, references, gates) for attempt in review.attempts]
     return [flags for flags in judged if flags is not None]

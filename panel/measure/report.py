@@ -16,11 +16,10 @@ from panel.measure.claims import (
     Facts,
     card_facts,
     check_claims,
-    contradicts,
     is_grounded,
 )
 from panel.measure.metrics import DISTINCTNESS_METHOD, Quote, cohen_kappa, discrimination
-from panel.measure.replies import judge_replies
+from panel.measure.replies import contradicts_card, judge_replies
 from panel.measure.suite import LabelledCard, Suite
 from panel.measure.tally import (
     Count,
@@ -159,13 +158,14 @@ def score_review(
     scored: Scored, loaded: LoadedPersona, refs: References, facts: Facts, gates: QualityGates
 ) -> None:
     """Judge every reply of the review, and its published verdict."""
-    scored.replies = judge_replies(scored.review, loaded, refs, facts, gates)
+    scored.replies = judge_replies(scored.review, loaded, refs, gates)
     verdict = scored.verdict
     if verdict is not None:
+        texts = text_fields(verdict)
         scored.echo = echo_problem(verdict, refs, gates) is not None
         scored.degenerate = degenerate_problem(verdict, refs.persona_name, gates) is not None
-        claims = check_claims(text_fields(verdict).values(), facts)
-        scored.contradiction, scored.grounded = contradicts(claims), is_grounded(claims)
+        scored.contradiction = contradicts_card(texts, refs)
+        scored.grounded = is_grounded(check_claims(texts.values(), facts), scored.contradiction)
 
 
 def panel_call(transcript: PanelTranscript) -> str | None:

@@ -5,7 +5,6 @@ import json
 
 from panel.engine.quality import build_references
 from panel.engine.verdict_loop import parse_verdict, verdict_shape
-from panel.measure.claims import card_facts
 from panel.measure.replies import gate_kind, judge_replies
 from panel.measure.tally import Scored, gate_kinds, persona_metrics
 from panel.records.cards import load_card
@@ -60,7 +59,7 @@ def review(*attempts: Attempt) -> PersonaReview:
 def scored(persona_review: PersonaReview) -> Scored:
     item = Scored("pgvector", "dx", "ship", "ship", persona_review)
     references = build_references(DX.persona, PGVECTOR, GATES)
-    item.replies = judge_replies(persona_review, DX, references, card_facts(PGVECTOR), GATES)
+    item.replies = judge_replies(persona_review, DX, references, GATES)
     return item
 
 
