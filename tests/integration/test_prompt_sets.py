@@ -16,6 +16,7 @@ from panel.engine.prompt_sets import load_prompt_set
 from panel.engine.prompts import default_prompts_dir
 from panel.records.transcript import PanelTranscript
 from panel.store.transcripts import load_transcript
+from tests.support.batches import batch_cli, manifest_hashes, transcripts, write_jsonl
 from tests.support.ollama_fake import FakeOllama
 from tests.support.paths import EXAMPLES, TERSE_PROMPTS
 
@@ -113,6 +114,21 @@ def test_diff_of_two_prompt_sets_says_which_to_which(ollama: FakeOllama, tmp_pat
 
     same = json.loads(invoke("diff", bundled, run_panel(ollama, tmp_path / "c"), "--format", "json").stdout)
     assert [change["item"] for change in same["provenance"]] == []
+
+
+def test_a_batch_under_another_set_is_another_panel(ollama: FakeOllama, tmp_path: Path):
+    source = write_jsonl(tmp_path / "cards.jsonl", 2)
+    backend = ("--backend", "ollama", "--host", ollama.url, "--seed", "5")
+    assert batch_cli(str(source), *backend, "--out", str(tmp_path / "a")).exit_code == 0
+    result = batch_cli(str(source), *backend, "--out", str(tmp_path / "b"), "--prompts", str(TERSE_PROMPTS))
+    assert result.exit_code == 0, result.output
+    assert [panel_at(path).prompts.name for path in transcripts(tmp_path / "b")] == ["terse v1"] * 2
+    systems = [request["messages"][0]["content"] for request in ollama.chats]
+    assert len(systems) == 16  # two cards, four reviewers, two batches
+    assert [text.startswith("Panel review.") for text in systems] == [False] * 8 + [True] * 8
+    # The prompt set is part of what makes a panel the same panel: a resumed batch under
+    # another set does not take the first set's panels as done.
+    assert not set(manifest_hashes(tmp_path / "a")) & set(manifest_hashes(tmp_path / "b"))
 
 
 def test_folder_diff_says_which_set_to_which(ollama: FakeOllama, tmp_path: Path):
