@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,8 +141,23 @@ def print_comparison(console: Console, transcript: ComparisonTranscript, path: P
         )
     console.print(table)
     console.print(Text(transcript.comparison.reason, style="bold"))
+    commands = rerun_commands(transcript)
+    if commands:
+        console.print(Text("To fill the panels, rerun the reviewers with no verdict:"))
+        for command in commands:
+            console.print(Text(f"  {command}"), soft_wrap=True)
     if path:
         console.print(Text(f"Comparison: {path}", style="dim"))
+
+
+def rerun_commands(transcript: ComparisonTranscript) -> list[str]:
+    """The exact `panel rerun` command for each reviewer the comparison is missing."""
+    sides = {"a": transcript.a_transcript, "b": transcript.b_transcript}
+    return [
+        f"panel rerun {shlex.quote(sides[side])} --persona {shlex.quote(persona)}"
+        for side, personas in transcript.comparison.rerun.items()
+        for persona in personas
+    ]
 
 
 def model_text(persona: Persona, model: str | None) -> str:

@@ -307,7 +307,7 @@ def render_page(
         comparison = compare_aggregates(
             a.aggregate, b.aggregate, a.card.name, b.card.name, prices=(a.card.pricing, b.card.pricing)
         )
-        if comparison.winner != "tie":
+        if comparison.winner in ("a", "b"):
             pages[0 if comparison.winner == "a" else 1].winner = True
     template = environment(format).get_template(f"page.{format}.j2")
     labels = reviewer_labels(pages)

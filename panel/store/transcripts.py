@@ -240,5 +240,8 @@ def summarize_comparison(
         "winner": winner,
         "winner_side": transcript.comparison.winner,
         "reason": transcript.comparison.reason,
+        "called": transcript.comparison.called,
+        "reviewers": {side: count.model_dump() for side, count in transcript.comparison.reviewers.items()},
+        "rerun": transcript.comparison.rerun,
         "transcript": str(path) if path else None,
     }

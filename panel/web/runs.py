@@ -21,7 +21,7 @@ from panel.records.personas import load_personas
 from panel.regular_files import MAX_CARD_BYTES
 from panel.store.transcripts import write_atomic
 from panel.web.card_form import card_and_settings, card_values, read_upload, show_again
-from panel.web.folder import VOTES_FILES, load_panel, panel_files_for, panels_for
+from panel.web.folder import VOTES_FILES, load_panel, panel_files_for
 from panel.web.jobs import Job, sse
 from panel.web.studio import Studio, studio_of
 from panel.web.views import editor_of
@@ -132,15 +132,20 @@ async def compare_page(request: Request) -> Response:
     """Two panels side by side: the call, and the page as `panel render A B` writes it."""
     studio = studio_of(request)
     names = request.query_params.getlist("name")
-    panels = [panel for name in names for panel in panels_for(studio.folder, name)]
-    if len(panels) != 2:
+    found = [panel_file for name in names for panel_file in panel_files_for(studio.folder, name)]
+    if len(found) != 2:
         return studio.problem("Tick two panels in the list to compare them.")
-    a, b = panels
+    (a, a_path), (b, b_path) = found
     comparison = compare_aggregates(
         a.aggregate, b.aggregate, a.card.name, b.card.name, prices=(a.card.pricing, b.card.pricing)
     )
     return studio.page(
-        "compare.html.j2", names=names, panels=panels, comparison=comparison, saved=len(names) == 1
+        "compare.html.j2",
+        names=names,
+        panels=[a, b],
+        sides={"a": (a, a_path.name), "b": (b, b_path.name)},
+        comparison=comparison,
+        saved=len(names) == 1,
     )
 
 

@@ -87,7 +87,9 @@ def test_compare_exact_tie():
 def test_compare_with_no_valid_votes():
     empty = tally_reviews([review("dx", None)])
     some = aggregate_of(("skip", 0.5))
-    assert compare_aggregates(empty, some, "Alpha", "Beta").winner == "b"
-    assert compare_aggregates(empty, empty, "Alpha", "Beta").winner == "tie"
+    # a panel with no valid verdict does not lose by default: there is no call (issue 22 item 4)
+    declined = compare_aggregates(empty, some, "Alpha", "Beta")
+    assert declined.winner == "none" and not declined.called and "Rerun dx on Alpha" in declined.reason
+    assert compare_aggregates(empty, empty, "Alpha", "Beta").winner == "none"
     zero_skips = aggregate_of(("skip", 0.5), ("skip", 0.5))
     assert compare_aggregates(zero_skips, aggregate_of(("skip", 0.9)), "A", "B").winner == "tie"
