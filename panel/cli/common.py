@@ -119,6 +119,7 @@ state = {"debug": False, "json": False}
 FLAG_NAMES = {
     "out_dir": "--out",
     "personas_dir": "--personas",
+    "prompts_dir": "--prompts",
     "persona_models": "--persona-model",
     "model": "--model",
     "host": "--host",

@@ -59,7 +59,7 @@ def print_revision(result: RevisionResult, as_json: bool) -> None:
 
 
 @app.command()
-@settings_flags("backend", "host", "timeout", "gguf")
+@settings_flags("backend", "host", "timeout", "prompts", "gguf")
 def rerun(
     transcript: Annotated[
         Path, typer.Argument(metavar="TRANSCRIPT", help="A panel transcript written by run.")
@@ -196,7 +196,16 @@ async def review_in_terminal(card: Path, settings: Settings, by: str | None) -> 
 
 @app.command()
 @settings_flags(
-    "backend", "host", "model", "persona_model", "temperature", "timeout", "personas", "out", "gguf"
+    "backend",
+    "host",
+    "model",
+    "persona_model",
+    "temperature",
+    "timeout",
+    "personas",
+    "prompts",
+    "out",
+    "gguf",
 )
 def stability(
     target: Annotated[

@@ -34,7 +34,17 @@ if TYPE_CHECKING:
 
 @app.command()
 @settings_flags(
-    "backend", "host", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
+    "backend",
+    "host",
+    "model",
+    "persona_model",
+    "seed",
+    "temperature",
+    "timeout",
+    "personas",
+    "prompts",
+    "out",
+    "gguf",
 )
 def run(
     card: Annotated[Path, typer.Argument(metavar="CARD", help="Tool card: .toml, .yaml or .json.")],
@@ -76,7 +86,17 @@ def run(
 
 @app.command()
 @settings_flags(
-    "backend", "host", "model", "persona_model", "seed", "temperature", "timeout", "personas", "out", "gguf"
+    "backend",
+    "host",
+    "model",
+    "persona_model",
+    "seed",
+    "temperature",
+    "timeout",
+    "personas",
+    "prompts",
+    "out",
+    "gguf",
 )
 def compare(
     card_a: Annotated[Path, typer.Argument(metavar="CARD_A", help="First tool card.")],
