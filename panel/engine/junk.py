@@ -18,8 +18,8 @@ PLAIN_WORD = re.compile(
 )
 # A version or size after a product's name: "Llama 3.1 8B", "Gemma 2 9B", "Qwen3 8B", "GPT-4o".
 VERSION = re.compile(r"^v?\d+(?:\.\d+)*[A-Za-z]{0,2}[,.;:)]?$")
-# Below this share of its characters in plain words, a field is numbers, dates or punctuation.
-MIN_WORD_SHARE = 0.6
+# Under half of its characters in plain words, a field is mostly numbers, dates or punctuation.
+MIN_WORD_SHARE = 0.5
 # Fields this short are judged by the other gates (a headline of "Ship: 128K context" is fine).
 MIN_TOKENS_TO_JUDGE = 6
 
