@@ -306,3 +306,13 @@ class CachedBackend:
             if cache is not None:
                 await asyncio.wrap_future(self.cache_worker.submit(cache.close))
             self.cache_worker.shutdown(wait=False)
+
+
+def caching(
+    cache_path: Path | None, notice: Callable[[str], None] | None = None
+) -> Callable[[Backend], Backend] | None:
+    """A `wrap` for registry.opened_backend that puts the response cache at `cache_path` in
+    front of the backend it opens; None (no wrapping) without a path."""
+    if cache_path is None:
+        return None
+    return lambda inner: CachedBackend(inner, ResponseCache(cache_path), notice)

@@ -17,6 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from panel.cli.terminal import TerminalConsole
 from panel.errors import PanelError
+from panel.settings import Settings
 from panel.version import panel_version
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
@@ -200,6 +201,16 @@ CacheOption = Annotated[
     ),
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
+
+
+def chosen_cache(settings: Settings, cache: Path | None, no_cache: bool) -> Path | None:
+    """The response cache file from --cache and --no-cache over the settings (PANEL_CACHE,
+    panel.toml), None for no cache."""
+    from panel.settings import response_cache_path
+
+    return None if no_cache else cache or response_cache_path(settings)
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No live progress and no notices on stderr (errors still show).")

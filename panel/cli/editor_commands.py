@@ -18,6 +18,7 @@ from panel.cli.common import (
     NoCacheOption,
     QuietOption,
     app,
+    chosen_cache,
     notice,
     print_json,
     quiet_notice,
@@ -229,14 +230,13 @@ def stability(
     from panel.cli import display
     from panel.measure.stability import sample_stability_async, stability_of_folder
     from panel.records.aggregate import percent_text
-    from panel.settings import response_cache_path
 
     with reporting_errors():
         if target.is_dir():
             report, path = stability_of_folder(target)
         else:
             settings = flags.settings()
-            cache_path = None if no_cache else cache or response_cache_path(settings)
+            cache_path = chosen_cache(settings, cache, no_cache)
 
             def progress(number: int, sample: PanelTranscript) -> None:
                 notice(

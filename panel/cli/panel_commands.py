@@ -13,9 +13,12 @@ from panel.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     ByOption,
+    CacheOption,
     JsonOption,
+    NoCacheOption,
     QuietOption,
     app,
+    chosen_cache,
     notice,
     print_json,
     quiet_notice,
@@ -24,7 +27,7 @@ from panel.cli.common import (
     stdout,
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
-from panel.errors import PanelError
+from panel.errors import ConfigError, PanelError
 
 # The engine (LangGraph), the records and rich's tables load when a command runs, not for --help.
 if TYPE_CHECKING:
@@ -56,10 +59,13 @@ def run(
     ] = False,
     by: ByOption = None,
     quiet: QuietOption = False,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Run the panel on one tool card and write its transcript.
 
-    On a terminal, each reviewer's progress shows on stderr as it happens.
+    On a terminal, each reviewer's progress shows on stderr as it happens. Replies go through
+    the response cache (as in batch), so the same card, seed and model cost no second call.
     """
     from panel.cli import display
     from panel.engine.runner import run_panel_async
@@ -76,7 +82,15 @@ def run(
 
             with ReviewerProgressView(stderr, quiet=quiet) as view:
                 told = quiet_notice if quiet else notice
-                result = asyncio.run(run_panel_async(card, settings, notice=told, on_progress=view.update))
+                result = asyncio.run(
+                    run_panel_async(
+                        card,
+                        settings,
+                        notice=told,
+                        on_progress=view.update,
+                        cache_path=chosen_cache(settings, cache, no_cache),
+                    )
+                )
     if as_json:
         print_json(summarize_panel(result.transcript, result.path))
     else:
@@ -104,6 +118,8 @@ def compare(
     flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Run the panel on two tools and say which one to ship with.
 
@@ -120,7 +136,14 @@ def compare(
         with ReviewerProgressView(stderr, quiet=quiet, show_tool=True) as view:
             told = quiet_notice if quiet else notice
             result = asyncio.run(
-                compare_tools_async(card_a, card_b, settings, notice=told, on_progress=view.update)
+                compare_tools_async(
+                    card_a,
+                    card_b,
+                    settings,
+                    notice=told,
+                    on_progress=view.update,
+                    cache_path=chosen_cache(settings, cache, no_cache),
+                )
             )
     if as_json:
         a = summarize_panel(result.a.transcript, result.a.path)
@@ -135,10 +158,16 @@ def compare(
 
 
 @app.command()
+@settings_flags("out")
 def show(
     transcript: Annotated[
-        Path, typer.Argument(metavar="TRANSCRIPT", help="A transcript written by run or compare.")
-    ],
+        Path | None,
+        typer.Argument(metavar="TRANSCRIPT", help="A transcript written by run or compare."),
+    ] = None,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="The transcript written last in the --out folder.")
+    ] = False,
+    flags: SettingsFlags = NO_FLAGS,
     as_json: JsonOption = False,
 ) -> None:
     """Show a saved panel or comparison: its table, then the quotes."""
@@ -147,6 +176,9 @@ def show(
     from panel.store.transcripts import load_transcript, summarize_panel
 
     with reporting_errors():
+        if (transcript is None) == (not latest):
+            raise ConfigError("Give a TRANSCRIPT, or --latest for the newest one in the --out folder.")
+        transcript = transcript or latest_transcript(flags.settings().out_dir)
         loaded = load_transcript(transcript)
         if isinstance(loaded, PanelTranscript):
             if as_json:
@@ -155,6 +187,23 @@ def show(
                 display.print_panel(stdout, loaded, transcript)
             return
         show_comparison(loaded, transcript, as_json)
+
+
+def latest_transcript(folder: Path) -> Path:
+    """The transcript (panel or comparison) written last in `folder`; other JSON is passed over."""
+    from panel.errors import TranscriptError
+    from panel.store.transcripts import load_transcript
+
+    candidates = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    for path in candidates:
+        try:
+            load_transcript(path)
+        except TranscriptError:
+            continue
+        return path
+    raise TranscriptError(
+        f"No transcript in {folder}.", hint="Run a panel first, or name the folder with {out_dir}."
+    )
 
 
 def show_comparison(loaded: ComparisonTranscript, path: Path, as_json: bool) -> None:

@@ -62,16 +62,26 @@ SeedOption = Annotated[
 ]
 TemperatureOption = Annotated[
     float | None,
-    typer.Option("--temperature", metavar="T", help="Override every persona's temperature (0 to 2)."),
+    typer.Option(
+        "--temperature",
+        metavar="T",
+        help="Override every persona's temperature (0 to 2) [env: PANEL_TEMPERATURE].",
+    ),
 ]
 TimeoutOption = Annotated[
     float | None,
-    typer.Option("--timeout", metavar="SECONDS", help="Seconds one model call may take [default: 180]."),
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds one model call may take [default: 180] [env: PANEL_TIMEOUT].",
+    ),
 ]
 PersonasOption = Annotated[
     Path | None,
     typer.Option(
-        "--personas", metavar="DIR", help="Folder of persona .toml files [default: the bundled four]."
+        "--personas",
+        metavar="DIR",
+        help="Folder of persona .toml files [default: the bundled four] [env: PANEL_PERSONAS].",
     ),
 ]
 PromptsOption = Annotated[

@@ -12,6 +12,7 @@ from typing import Any
 
 from panel.backends import Backend
 from panel.backends.registry import opened_backend
+from panel.backends.response_cache import caching
 from panel.engine.context_window import fit_context
 from panel.engine.graph import PanelContext, Reviewer, ReviewTask, compiled_graph, invoke_with_review
 from panel.engine.prompt_sets import load_prompt_set
@@ -188,16 +189,18 @@ async def run_panel_async(
     save: bool = True,
     on_review: Callable[[PersonaReview], None] | None = None,
     on_progress: ProgressCallback | None = None,
+    cache_path: Path | None = None,
 ) -> PanelResult:
     """Async form of `run_panel`, for callers that already run an event loop; `on_review` is
     told of each persona's review as it lands, `on_progress` of each reviewer's steps
-    (panel.records.progress)."""
+    (panel.records.progress). With `cache_path`, replies come from and go to that response
+    cache (panel.backends.response_cache)."""
     settings = settings or resolve_settings()
     tool, source = as_card(card, settings)
     personas = load_personas(settings.personas_dir)
     load_prompt_set(settings.prompts_dir)  # a bad prompts folder is refused before a backend starts
     report_waiting(on_progress, [tool], personas)
-    async with opened_backend(settings, notice, backend) as backend:
+    async with opened_backend(settings, notice, backend, wrap=caching(cache_path, notice)) as backend:
         return await review_tool(
             backend,
             tool,
@@ -232,15 +235,16 @@ async def compare_tools_async(
     backend: Backend | None = None,
     notice: Notice | None = None,
     on_progress: ProgressCallback | None = None,
+    cache_path: Path | None = None,
 ) -> ComparisonResult:
     """Async form of `compare_tools`; `on_progress` is told of each reviewer's steps on both
-    tools (panel.records.progress)."""
+    tools (panel.records.progress); `cache_path` as in `run_panel_async`."""
     settings = settings or resolve_settings()
     (tool_a, source_a), (tool_b, source_b) = as_card(card_a, settings), as_card(card_b, settings)
     personas = load_personas(settings.personas_dir)
     load_prompt_set(settings.prompts_dir)
     report_waiting(on_progress, [tool_a, tool_b], personas)
-    async with opened_backend(settings, notice, backend) as backend:
+    async with opened_backend(settings, notice, backend, wrap=caching(cache_path, notice)) as backend:
         a, b = await asyncio.gather(
             review_tool(backend, tool_a, personas, settings, card_source=source_a, on_progress=on_progress),
             review_tool(backend, tool_b, personas, settings, card_source=source_b, on_progress=on_progress),

@@ -94,3 +94,43 @@ def test_without_json_an_error_stays_a_paragraph_on_stderr(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith("Error: ")
+
+
+def commands_of(group, path=()):
+    """Every command under `group`, with the words that reach it (`cache info`)."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from commands_of(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_option_an_environment_variable_sets_shows_it_in_help() -> None:
+    """The settings flags, --cache and batch's --out read PANEL_* (and OLLAMA_HOST) through the
+    settings; their help says which variable, as `[env: NAME]`."""
+    import typer
+
+    from panel.cli.common import CacheOption
+    from panel.cli.settings_flags import OPTIONS
+    from panel.settings import ENVIRONMENT
+
+    setting_of = {"hosts": "host", "personas": "personas_dir", "prompts": "prompts_dir", "out": "out_dir"}
+    variable_of = {setting: name for name, setting in ENVIRONMENT.items()}
+    declared = {
+        name: typing_option(option).help for name, option in {**OPTIONS, "cache": CacheOption}.items()
+    }
+    missing = []
+    for path, command in commands_of(typer.main.get_command(app)):
+        for param in command.params:
+            variable = variable_of.get(setting_of.get(param.name, param.name))
+            if variable and declared.get(param.name) == param.help and f"[env: {variable}]" not in param.help:
+                missing.append(f"panel {' '.join(path)} --{param.name}: {variable}")
+    assert missing == []
+    batch_out = next(p for p in typer.main.get_command(app).commands["batch"].params if p.name == "out")
+    assert "[env: PANEL_OUT]" in batch_out.help
+
+
+def typing_option(annotated):
+    from typing import get_args
+
+    return get_args(annotated)[1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -13,6 +15,7 @@ from panel.records.cards import load_card
 from panel.records.chat import ChatReply
 from panel.settings import resolve_settings
 from tests.support.ollama_fake import FakeOllama, free_port_url
+from tests.support.paths import EXAMPLES
 
 runner = CliRunner()
 
@@ -148,3 +151,46 @@ def test_cache_clear_yes_does_not_ask(tmp_path: Path) -> None:
     result = invoke("cache", "clear", "--cache", str(path), "--yes", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"path": str(path), "deleted": 2}
+
+
+# --- show --latest ---------------------------------------------------------------------------
+
+
+def test_show_latest_shows_the_transcript_written_last(ollama: FakeOllama, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    flags = ("--backend", "ollama", "--host", ollama.url, "--out", str(out))
+    for card in ("pgvector.toml", "github-copilot.toml"):
+        assert invoke("run", str(EXAMPLES / card), *flags).exit_code == 0
+    (out / "notes.json").write_text("{}")  # other JSON in the folder is passed over
+    copilot = next(out.glob("github-copilot-*.json"))
+    os.utime(copilot, (time.time() + 60, time.time() + 60))
+    shown = invoke("show", "--latest", "--out", str(out), "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["transcript"] == str(copilot)
+
+
+def test_show_latest_in_an_empty_folder_says_so(tmp_path: Path) -> None:
+    result = invoke("show", "--latest", "--out", str(tmp_path / "none"))
+    assert result.exit_code == 2
+    assert f"No transcript in {tmp_path / 'none'}" in result.stderr and "--out" in result.stderr
+
+
+def test_show_needs_a_transcript_or_latest() -> None:
+    result = invoke("show")
+    assert result.exit_code == 2 and "--latest" in result.stderr
+
+
+# --- run --no-cache --------------------------------------------------------------------------
+
+
+def test_run_reuses_the_cache_for_the_same_seed_unless_no_cache(ollama: FakeOllama, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    flags = ("--backend", "ollama", "--host", ollama.url, "--seed", "5", "--cache", str(cache))
+    card = str(EXAMPLES / "pgvector.toml")
+    assert invoke("run", card, *flags).exit_code == 0
+    asked = len(ollama.chats)
+    assert asked >= 4 and len(ResponseCache(cache)) == 4
+    assert invoke("run", card, *flags).exit_code == 0
+    assert len(ollama.chats) == asked  # every reply came from the cache
+    assert invoke("run", card, *flags, "--no-cache").exit_code == 0
+    assert len(ollama.chats) == 2 * asked
