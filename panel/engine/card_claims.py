@@ -52,7 +52,7 @@ USER_COUNT = re.compile(
 )
 # How a card says the tool is new, and that it has no funding or no users.
 NEW_TOOL = re.compile(
-    r"\b(?:launched|released|founded|started|announced|opened)\s+(?:last|this)\s+(?:week|month|year)\b|"
+    r"\b(?:launched|released|founded|started|announced|opened)\s+(?:(?:last|this)\s+(?:week|month)|this\s+year)\b|"
     r"\bjust (?:launched|released)\b|\bpre-launch\b|\bnot yet (?:launched|released)\b|"
     r"\b(?:private|closed|public) beta\b|\bwaitlist\b|\bbrand[- ]new\b",
     re.IGNORECASE,
