@@ -62,8 +62,8 @@ COMMON_FIELD_DESCRIPTIONS = (
 
 # The advice the gates feed back to the model. It is in the prompt of a re-ask, so copying it
 # counts as echoing the instructions too.
-OWN_WORDS = "Say it in your own words: what you think of this tool, not the brief's wording."
-NOT_THE_CARD = "Say it in your own words; name the tool, don't describe it."
+OWN_WORDS = "Say it in your own words: what you think of this tool, not the brief's wording"
+NOT_THE_CARD = "Say it in your own words; name the tool, don't describe it"
 FILL_IT = "fill it with what you think of this tool"
 HEADLINE_ADVICE = "write your call on the tool in one line"
 QUOTE_ADVICE = "write one paragraph of three to six sentences that makes your moves"
