@@ -226,9 +226,13 @@ def test_the_studio_survives_an_engine_crash_and_says_so_on_the_runs_page(
         [review] = [event for event in events if event["type"] == "review"]
         assert review["status"] == "failed"
         assert "the embedded llama.cpp engine crashed (signal 11, SIGSEGV)" in review["error"]
-        [done] = [event for event in events if event["type"] == "done"]
+        # Its one reviewer failed, so the run ends saying so, naming the transcript it kept.
+        [ended] = [event for event in events if event["type"] == "error"]
+        assert ended["message"].startswith("Every reviewer failed (The Builder: ")
+        [saved] = (tmp_path / "out").glob("*.json")
+        assert saved.name in ended["message"]
         assert client.get("/").status_code == 200  # the studio is still up
-        page = client.get(f"/panels/{done['transcript']}").text
+        page = client.get(f"/panels/{saved.name}").text
         assert "crashed (signal 11, SIGSEGV)" in page
         again = run_one(client)  # and the next run gets a fresh engine
     assert [event["status"] for event in again if event["type"] == "review"] == ["ok"]

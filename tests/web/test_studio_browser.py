@@ -91,7 +91,9 @@ def test_the_editors_whole_flow(page, studio, ollama, tmp_path):
     page.click("text=New panel")
     fill_card(page, "pgvector", "")
     page.click("#run")
-    assert "at least 1 character" in page.inner_text(".field.invalid .error")
+    assert page.inner_text(".field.invalid .error") == "Fill this in."  # plain words, not pydantic's
+    page.reload()  # the refused form came back by a redirect: a reload sends nothing again
+    assert page.dialogs == [] and page.inner_text("#error-tagline") == "Fill this in."
     keep_screenshot(page, "studio-card-error")
     fill_card(page, "pgvector", "Vector search inside Postgres")
     page.click("#run")
@@ -244,7 +246,9 @@ def test_hostile_card_and_model_output_stay_inert(page, studio, ollama):
     model_hostile = "Ship it <img src=y onerror=alert(4)><script>alert(5)</script>"
 
     def hostile(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-        quote = f"{verdict['quote']} {model_hostile} <a href='javascript:alert(3)'>x</a>"
+        # Enough words around the markup that the quality gates take it as a quote, not junk.
+        words = "It is careful work that teams running Postgres in production can adopt this week. " * 3
+        quote = f"{verdict['quote']} {words}{model_hostile} <a href='javascript:alert(3)'>x</a>"
         return {**verdict, "headline": model_hostile, "quote": quote}
 
     ollama.verdict_hook = hostile
@@ -324,3 +328,60 @@ def test_a_failed_reviewer_shows_its_problem_and_folded_raw_outputs_live(page, s
     assert page.locator("#boxes script, #boxes img").count() == 0
     keep_screenshot(page, "studio-run-failed")
     assert page.dialogs == []
+
+
+def test_the_run_form_chooses_model_and_seed_for_the_run(page, studio, ollama):
+    ollama.models["qwen2.5:7b"] = "cd" * 32
+    page.goto(studio.url + "/new")
+    assert page.input_value("#run-backend") == "ollama"  # the server's defaults, preselected
+    assert page.input_value("#run-seed") == "7"
+    assert page.get_attribute("#run-seed", "type") == "number"
+    assert page.locator("#known-models option").evaluate_all("options => options.map(o => o.value)") == [
+        "llama3.1:8b",
+        "qwen2.5:7b",
+    ]
+    fill_card(page, "pgvector", "Vector search inside Postgres")
+    page.fill("#run-model", "qwen2.5:7b")
+    page.click("#reviewer-models summary")
+    page.fill("#run-model-dx", "llama3.1:8b")
+    page.fill("#run-seed", "77")
+    keep_screenshot(page, "studio-run-form")
+    page.click("#run")
+    name = run_to_the_end(page)
+    transcript = loaded(studio.folder / name)
+    assert transcript.seed == 77
+    assert transcript.models["dx"].name == "llama3.1:8b" and transcript.models["futures"].name == "qwen2.5:7b"
+    assert "The Builder" in page.inner_text("#reviewer-dx h2")
+
+
+def test_every_studio_page_holds_at_390_px(browser, studio, settings, ollama):
+    first = saved_panel(EXAMPLES / "pgvector.toml", settings).name
+    second = saved_panel(EXAMPLES / "github-copilot.toml", settings).name
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    tab = context.new_page()
+    tab.goto(f"{studio.url}/panels/{first}")
+    tab.click("#reviewer-dx button.lock")  # a second revision, so the history and revert show
+    tab.wait_for_selector("#reviewer-dx .tag.locked")
+    pages = {
+        "list": "/",
+        "new": "/new",
+        "panel": f"/panels/{first}",
+        "compare": f"/compare?name={first}&name={second}",
+    }
+    for label, url in pages.items():
+        tab.goto(studio.url + url)
+        if label == "new":
+            tab.click("#reviewer-models summary")
+        if label == "panel":
+            tab.click("#reviewer-dx details.edit summary")
+            tab.click("#reviewer-dx details.more-choices summary")
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (label, width)
+        keep_screenshot(tab, f"studio-390-{label}")
+    tab.goto(studio.url + "/new")
+    fill_card(tab, "pgvector", "Vector search inside Postgres")
+    tab.click("#run")
+    tab.wait_for_selector("#job-done:not([hidden])", timeout=30_000)
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+    keep_screenshot(tab, "studio-390-run")
+    context.close()
