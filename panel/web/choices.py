@@ -15,6 +15,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from panel.backends.registry import get_spec
+from panel.errors import PanelError
 from panel.records.personas import default_personas_dir, load_personas
 from panel.settings import Settings, backend_names
 
@@ -76,7 +77,7 @@ def persona_names(settings: Settings) -> dict[str, str]:
     """Persona id -> display name, over every persona set on offer (for one name on every page)."""
     names: dict[str, str] = {}
     for offered in persona_sets(settings):
-        with contextlib.suppress(Exception):  # a broken folder is reported when a run uses it
+        with contextlib.suppress(PanelError):  # a broken folder is reported when a run uses it
             names.update({item.persona.id: item.persona.name for item in load_personas(offered.path)})
     return names
 
@@ -85,7 +86,7 @@ def persona_defaults(settings: Settings) -> dict[str, str]:
     """Persona id -> the model it would use with the server's settings (for each persona on offer)."""
     models: dict[str, str] = {}
     for offered in persona_sets(settings):
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(PanelError):
             for item in load_personas(offered.path):
                 models.setdefault(item.persona.id, settings.model_for(item.persona.id, item.persona.model))
     return models
