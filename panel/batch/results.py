@@ -5,6 +5,8 @@ The batch summary carries these so that nobody has to read manifest.jsonl to lea
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Literal
 
@@ -47,3 +49,27 @@ def result_of_transcript(
         transcript=str(path),
         outcome=outcome,
     )
+
+
+CSV_COLUMNS = ("row", "tool", "ship_pct", "complete", "failed", "outcome", "source", "transcript")
+# A spreadsheet runs a cell that starts with one of these as a formula; a card's name is not one.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def results_csv(results: list[BatchResult]) -> str:
+    """The batch's panels as CSV for a spreadsheet: one row per tool, failed personas joined by
+    spaces, an empty ship % where no reviewer gave a verdict."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for result in results:
+        values = result.model_dump()
+        values["failed"] = " ".join(result.failed)
+        values["complete"] = "yes" if result.complete else "no"
+        writer.writerow([spreadsheet_cell(values[column]) for column in CSV_COLUMNS])
+    return buffer.getvalue()

@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from panel.cli.common import (
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     CacheOption,
     JsonOption,
     NoCacheOption,
     app,
     notice,
+    print_error,
     print_json,
     quiet_notice,
     reporting_errors,
+    resume_command,
     stderr,
     stdout,
 )
 from panel.cli.settings_flags import NO_FLAGS, SettingsFlags, settings_flags
+
+if TYPE_CHECKING:
+    from panel.batch.run import BatchSummary
 
 BatchOutOption = Annotated[
     Path | None,
@@ -76,12 +82,21 @@ def batch(
         bool, typer.Option("--force", help="Redo panels an editor has rerun, edited or locked.")
     ] = False,
     as_json: JsonOption = False,
+    results_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--results-csv",
+            metavar="FILE",
+            help="Also write one row per tool (ship %, complete, failed, transcript) as CSV.",
+        ),
+    ] = None,
 ) -> None:
     """Run the panel on every card of a file or folder.
 
     Resumable, cached, spread over several hosts.
 
     Exit 0 when every valid row has a complete panel; 1 when a row was skipped or a panel is incomplete.
+    Interrupted (Ctrl-C) or not, it ends by saying how many rows are done and the command that resumes.
     """
     from panel.batch.run import BatchOptions, run_batch_async
     from panel.cli.batch_display import BatchProgressView, print_batch_summary
@@ -97,17 +112,37 @@ def batch(
             force=force,
         )
         with BatchProgressView(stderr, quiet=quiet) as view:
-            summary = asyncio.run(
-                run_batch_async(
-                    input_path,
-                    settings,
-                    options,
-                    progress=view.update,
-                    notice=quiet_notice if quiet else notice,
+            try:
+                summary = asyncio.run(
+                    run_batch_async(
+                        input_path,
+                        settings,
+                        options,
+                        progress=view.update,
+                        notice=quiet_notice if quiet else notice,
+                    )
                 )
-            )
+            except KeyboardInterrupt:
+                report_interrupted(view.latest)
+        if results_csv is not None:
+            from panel.batch.results import results_csv as csv_text
+            from panel.store.transcripts import write_file
+
+            write_file(results_csv, csv_text(summary.results), f"Cannot write {results_csv}")
+            notice(f"Wrote {results_csv}")
     if as_json:
-        print_json({**summary.model_dump(mode="json"), "ok": summary.ok})
+        print_json({**summary.model_dump(mode="json"), "ok": summary.ok, "resume": resume_command()})
     elif not quiet:
-        print_batch_summary(stdout, summary)
+        print_batch_summary(stdout, summary, resume_command())
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_INCOMPLETE)
+
+
+def report_interrupted(summary: BatchSummary | None) -> None:
+    """Ctrl-C: how far the batch got and the command that goes on from there (exit 130)."""
+    done = f"{summary.done} of {summary.total} rows done" if summary and summary.total else "no row done yet"
+    print_error(
+        f"Interrupted ({done}); finished panels are kept. Resume with: {resume_command()}",
+        "Interrupted",
+        EXIT_INTERRUPTED,
+    )
+    raise typer.Exit(EXIT_INTERRUPTED)

@@ -75,6 +75,7 @@ class BatchProgressView:
             console=console,
             transient=False,
         )
+        self.latest: BatchSummary | None = None  # the summary at the last event, for Ctrl-C
         self.task = self.bar.add_task("batch", total=None, failures=0, skipped=0, rate=0, start=False)
 
     def __enter__(self) -> BatchProgressView:
@@ -92,6 +93,7 @@ class BatchProgressView:
             self.bar.stop()
 
     def update(self, event: ProgressEvent, summary: BatchSummary, detail: str | None) -> None:
+        self.latest = summary
         if self.quiet:
             return
         if event == "bad_row" and detail:
@@ -135,7 +137,7 @@ def print_batch_results(console: Console, summary: BatchSummary) -> None:
         console.print(Text(f"… and {hidden} more panels; --json lists them all.", style="dim"))
 
 
-def print_batch_summary(console: Console, summary: BatchSummary) -> None:
+def print_batch_summary(console: Console, summary: BatchSummary, resume: str) -> None:
     table = Table(title="Batch summary", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -166,10 +168,13 @@ def print_batch_summary(console: Console, summary: BatchSummary) -> None:
             )
         )
     console.print(Text(f"Manifest: {summary.manifest}   Cache: {summary.cache or 'off'}", style="dim"))
+    finished = sum(result.complete for result in summary.results)
+    console.print(Text(f"{finished} of {summary.total} rows have a complete panel."))
     if not summary.ok:
         console.print(
             Text(
-                "Some rows did not produce a complete panel. Fix the skipped rows, or run the same "
-                "command again: finished panels are skipped and incomplete ones are retried."
-            )
+                "Fix the skipped rows, or run the same command again (finished panels are skipped, "
+                f"incomplete ones retried): {resume}"
+            ),
+            soft_wrap=True,
         )

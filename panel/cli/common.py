@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,7 @@ class PanelGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         state["json"] = wants_json(args)
+        state["args"] = list(args)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
@@ -113,7 +115,7 @@ app = PanelTyper(
 # Every string a card or a model wrote passes through these two: see panel.cli.terminal.
 stdout = TerminalConsole(soft_wrap=False)
 stderr = TerminalConsole(stderr=True)
-state = {"debug": False, "json": False}
+state: dict[str, Any] = {"debug": False, "json": False, "args": []}
 
 
 # The settings a library error's hint names, as the CLI's flags (see PanelError.hint).
@@ -165,6 +167,11 @@ def print_error(message: str, kind: str, exit_code: int) -> None:
     from panel.cli import display
 
     display.print_error(stderr, message)
+
+
+def resume_command() -> str:
+    """The command line this run was started with, to run again (a batch resumes where it stopped)."""
+    return shlex.join(["panel", *state["args"]])
 
 
 def print_json_error(message: str, kind: str, exit_code: int) -> None:
