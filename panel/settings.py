@@ -1,4 +1,12 @@
-"""Settings: a CLI flag beats the environment, which beats panel.toml, which beats the persona file."""
+"""Settings: a CLI flag beats the environment, which beats panel.toml, which beats the persona file.
+
+Why not pydantic-settings (issue 21 item 9, weighed and declined): `Settings(...)` would then
+read PANEL_* itself, so a script's `Settings(backend="ollama")` would silently take the shell's
+PANEL_MODEL; panel.toml must be read through the guarded reader (regular file, size cap), so its
+TOML source would be replaced anyway; the key-routing refusals need to know which layer set
+`host`, which merged sources no longer tell; and a layer that sets `model` drops the per-persona
+models below it, which its merge does not express. The three layers below stay plain dicts.
+"""
 
 from __future__ import annotations
 
