@@ -82,9 +82,10 @@ def call_text(report: EvalReport, card: str) -> str:
     if row is None:
         return "—"
     failed = sum(decision == "failed" for decision in row.decisions.values())
-    ship = "—" if row.ship_pct is None else f"{row.ship_pct}%"
+    if row.ship_pct is None:
+        return f"no verdict, 0 of {len(row.decisions)}"
     incomplete = f", {len(row.decisions) - failed} of {len(row.decisions)}" if failed else ""
-    return f"{ship} {row.call or '—'}{incomplete}"
+    return f"{row.ship_pct}% {row.call or '—'}{incomplete}"
 
 
 def card_rows(matrix: MatrixReport) -> list[tuple[str, str, list[str]]]:

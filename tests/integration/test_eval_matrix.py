@@ -169,3 +169,28 @@ def test_rescore_of_a_folder_with_no_eval_says_so(ollama: FakeOllama, suite: Pat
     assert result.exit_code == 2
     assert "holds no transcripts to score again" in result.stderr
     assert not ollama.chats
+
+
+def test_a_reviewer_the_gates_always_refuse_shows_in_every_table(
+    two_models: FakeOllama, suite: Path, tmp_path: Path
+):
+    side_by_side = two_models.verdict_hook
+
+    def business_writes_placeholders(body: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+        verdict = side_by_side(body, verdict)
+        if body["model"] == SHIPPER and body["format"]["title"] == "BusinessVerdict":
+            verdict["headline"] = "TBD"
+        return verdict
+
+    two_models.verdict_hook = business_writes_placeholders
+    result = run_matrix(
+        two_models, suite, tmp_path / "out", "--models", f"{STRONG_MODEL},{SHIPPER}", "--format", "md"
+    )
+    assert result.exit_code == 0, result.output
+    markdown = result.stdout
+    assert "| complete panels | 100% (4 of 4) † | 0% (0 of 4) † |" in markdown
+    assert "| Pad API | skip | 0% skip | 100% ship, 3 of 4 |" in markdown
+    assert "| is a placeholder | 0 | 20 |" in markdown  # 4 cards x 5 attempts
+    assert "| degenerate | 0% (0 of 16) † | 62% (20 of 32) † |" in markdown
+    assert "| refused by a gate | 0% (0 of 16) † | 62% (20 of 32) † |" in markdown
+    assert "| calls per valid review | 1.00 (16 calls / 16) † | 2.67 (32 calls / 12) † |" in markdown
