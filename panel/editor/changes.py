@@ -148,6 +148,7 @@ async def rerun_persona_async(
             failed = updated.revisions[-1].model_copy(
                 update={
                     "aggregate": latest.aggregate,
+                    "kept_earlier": True,
                     "note": "; ".join(filter(None, [note, "rerun failed, the earlier verdict is kept"])),
                 }
             )

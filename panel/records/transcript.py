@@ -78,6 +78,14 @@ class Revision(BaseModel):
     seed: int | None = None
     reviews: list[PersonaReview] = Field(default_factory=list)
     aggregate: Aggregate
+    # A rerun that failed while the earlier verdict worked: its review is on record, not in force.
+    kept_earlier: bool = False
+
+    def reviews_in_force(self) -> list[PersonaReview]:
+        """The reviews this step put in place: none for a failed rerun that kept the earlier
+        verdict (older transcripts say so only in the note)."""
+        legacy = self.action == "rerun" and "the earlier verdict is kept" in (self.note or "")
+        return [] if self.kept_earlier or legacy else list(self.reviews)
 
 
 class Document(BaseModel):

@@ -149,7 +149,7 @@ def review_at(transcript: PanelTranscript, persona_id: str, number: int) -> Pers
     for revision in history(transcript):
         if revision.number > number:
             break
-        found = next((r for r in revision.reviews if r.persona == persona_id), found)
+        found = next((r for r in revision.reviews_in_force() if r.persona == persona_id), found)
     return found
 
 
@@ -160,7 +160,7 @@ def at_revision(transcript: PanelTranscript, number: int) -> PanelTranscript:
     if not steps:
         raise PanelError(f"The panel has no revision {number}.")
     for revision in steps:
-        latest.update({review.persona: review for review in revision.reviews})
+        latest.update({review.persona: review for review in revision.reviews_in_force()})
     reviews = [latest[review.persona] for review in transcript.reviews]
     return transcript.model_copy(
         update={"reviews": reviews, "aggregate": steps[-1].aggregate, "revisions": steps}

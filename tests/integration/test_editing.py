@@ -22,7 +22,7 @@ from panel.editor.changes import (
 from panel.editor.review_mode import ReviewSession, review_panel_async
 from panel.records.personas import load_personas
 from panel.records.transcript import PanelTranscript
-from panel.store.revisions import history, is_locked
+from panel.store.revisions import at_revision, history, is_locked, review_at
 from panel.store.transcripts import load_transcript
 from tests.support.paths import EXAMPLES
 
@@ -447,8 +447,18 @@ def test_failed_rerun_keeps_the_earlier_verdict(ollama, settings, card_path):
     assert after.reviews == before.reviews and after.aggregate == before.aggregate
     last = after.revisions[-1]
     assert last.action == "rerun" and last.reviews[0].status == "failed"
-    assert "rerun failed, the earlier verdict is kept" in last.note
+    assert "rerun failed, the earlier verdict is kept" in last.note and last.kept_earlier
     assert result.exit_code == 0
+    # The panel as it stood after that rerun (a diff or a revert to it) is the kept verdict.
+    then = at_revision(after, last.number)
+    assert then.reviews == before.reviews and then.aggregate == before.aggregate
+    assert (
+        review_at(after, "dx", last.number) == before.reviews[[r.persona for r in before.reviews].index("dx")]
+    )
+    legacy = after.model_copy(
+        update={"revisions": [*after.revisions[:-1], last.model_copy(update={"kept_earlier": False})]}
+    )
+    assert at_revision(legacy, last.number).reviews == before.reviews
 
 
 def test_lock_without_an_editor_through_no_edit(ollama, settings, card_path, monkeypatch):
