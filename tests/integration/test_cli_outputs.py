@@ -261,7 +261,8 @@ def test_markdown_diff_has_no_empty_persona_section(ollama: FakeOllama, tmp_path
     """Only business's decision changes: it is in the table, and gets no empty ### section."""
     a = saved_panel(ollama, tmp_path / "a", "--seed", "1")
     ollama.decisions["BusinessVerdict"] = "skip"
-    b = saved_panel(ollama, tmp_path / "b", "--seed", "1")
+    # Same seed: only a run past the response cache hears the server's new answer.
+    b = saved_panel(ollama, tmp_path / "b", "--seed", "1", "--no-cache")
     markdown = invoke("diff", str(a), str(b), "--format", "md").stdout
     assert "| business | ship → **skip** (flipped)" in markdown
     sections = markdown.split("\n### ")[1:]
