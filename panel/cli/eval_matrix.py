@@ -64,8 +64,14 @@ def facts_rows(matrix: MatrixReport) -> list[tuple[str, list[str]]]:
         ("model", [model_text(variant.report) for variant in variants]),
         ("prompts", [variant.report.prompts or "bundled" for variant in variants]),
         ("cards, verdicts", [f"{variant.report.cards}, {variant.report.verdicts}" for variant in variants]),
+        ("wall time", [wall_time(variant.report) for variant in variants]),
         ("panel time", [panel_time(variant.report) for variant in variants]),
     ]
+
+
+def wall_time(report: EvalReport) -> str:
+    """This run's wall time: what a resumed eval ran, none for a rescore."""
+    return "—" if report.wall_seconds is None else format_seconds(report.wall_seconds)
 
 
 def panel_time(report: EvalReport) -> str:

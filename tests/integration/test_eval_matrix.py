@@ -56,6 +56,7 @@ def test_two_models_side_by_side_in_markdown(two_models: FakeOllama, suite: Path
     markdown = result.stdout
     assert "| metric | llama3-1-8b | qwen3-8b |" in markdown
     assert "| model | ollama: llama3.1:8b | ollama: qwen3:8b |" in markdown
+    assert "| wall time | " in markdown and "| panel time | " in markdown
     assert "| panel agreement | 100% (4 of 4) † | 50% (2 of 4) † |" in markdown
     assert "| validity | 100% (16 of 16) † | 100% (16 of 16) † |" in markdown
     assert "| calls per valid review | 1.00 (16 calls / 16) † | 1.00 (16 calls / 16) † |" in markdown
