@@ -184,3 +184,15 @@ def test_five_cards_or_more_are_not_marked():
     )
     markdown = eval_markdown(report)
     assert "| agreement | 80% (4 of 5) | 80% (4 of 5) |" in markdown and "†" not in markdown
+
+
+def test_the_issue_22_targets_are_thresholds_like_any_other(ollama: FakeOllama, suite: Path, tmp_path: Path):
+    ollama.verdict_hook = editors_agree
+    targets = ("--fail-under", "validity=0.8", "--fail-under", "complete_panels=0.6")
+    result = run_eval(
+        ollama, suite, tmp_path / "out", "--format", "md", *targets, "--fail-over", "calls_per_valid=2.5"
+    )
+    assert result.exit_code == 0, result.output
+    assert "| ✓ | validity | ≥ 80% | 100% |" in result.stdout
+    assert "| ✓ | complete_panels | ≥ 60% | 100% |" in result.stdout
+    assert "| ✓ | calls_per_valid | ≤ 2.50 | 1.00 |" in result.stdout
