@@ -27,6 +27,7 @@ GATE_PREFIX = "quality gate:"
 NAMED_KIND = re.compile(r"\[([\w-]+)\]")
 # The parts of a gate's problem that are about this reply, not about the kind of fault: the field
 # named, the copied words quoted, the text in brackets.
+DANGLING = re.compile(r"\s+(?:on|of|to|at|in|from|with)$")
 # Where the kind ends and the advice to the model begins.
 KIND_END = re.compile(r"[;:.](?:\s|$)")
 PARTICULARS = re.compile(r"\"[^\"]*\"|“[^”]*”|\([^)]*\)|'[^']*'")
@@ -55,8 +56,9 @@ def gate_kind(error: str | None) -> str | None:
     if named:
         return named.group(1)
     head = KIND_END.split(PARTICULARS.sub("", problem))[0]
-    head = re.sub(r"\d+", "N", head)
-    return " ".join(head.split()).strip(" ,.:") or "other"
+    head = re.sub(r"\d+", "N", " ".join(head.split()).strip(" ,.:"))
+    # A word left hanging where a particular was taken out ('ends mid-phrase on "the"').
+    return DANGLING.sub("", head) or "other"
 
 
 def contradicts_card(texts: dict[str, str], references: References) -> bool:

@@ -113,6 +113,9 @@ def test_gate_kinds_drop_the_particulars_so_one_fault_counts_once():
         == "has fewer than N sentences"
     )
     assert gate_kind("quality gate: [json_fragment] the quote is JSON") == "json_fragment"
+    assert (
+        gate_kind('quality gate: "quote" ends mid-phrase on "the" ("…of the"); say it') == "ends mid-phrase"
+    )
     assert gate_kind("the reply is not JSON") is None
     assert gate_kind(None) is None
 
