@@ -8,12 +8,13 @@ user's API key, which goes only to a host the user named for that backend.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from panel.backends.embedded_files import resolve_gguf
 from panel.backends.ollama import model_key
+from panel.backends.openai import base_url
 from panel.backends.registry import AUTO_CANDIDATES, AUTO_FALLBACK, get_spec
 from panel.errors import PanelError
 from panel.records.personas import load_personas
@@ -50,25 +51,38 @@ class ModelsReport(BaseModel):
     personas: list[PersonaChoice]
 
 
-async def ollama_offer(settings: Settings) -> BackendOffer:
-    where = settings.host
-    if settings.backend not in ("auto", "ollama"):
-        return BackendOffer(
-            backend="ollama", where=where, status="skipped", models=[], detail="--backend is not ollama"
-        )
-    quick = settings.model_copy(update={"timeout": min(settings.timeout, LIST_SECONDS)})
-    backend = get_spec("ollama").build(quick, settings.host)
+async def served_models(name: str, settings: Settings, seconds: float = LIST_SECONDS) -> list[str] | None:
+    """The models an Ollama server has pulled (sorted) or an OpenAI-compatible server serves
+    (None when it has no GET /models). PanelError when the server does not answer in time."""
+    quick = settings.model_copy(update={"timeout": min(settings.timeout, seconds)})
+    backend: Any = get_spec(name).build(quick, settings.host)
     try:
-        listing = await backend.list_models()  # type: ignore[attr-defined]
-    except PanelError as error:
-        return BackendOffer(
-            backend="ollama", where=where, status="unreachable", models=[], detail=error.message
-        )
+        if name == "ollama":
+            return sorted(info.name for info in (await backend.list_models()).values())
+        return await backend.list_served()
     finally:
         await backend.aclose()
-    return BackendOffer(
-        backend="ollama", where=where, status="ok", models=sorted(info.name for info in listing.values())
-    )
+
+
+async def server_offer(name: str, settings: Settings, where: str) -> BackendOffer:
+    try:
+        served = await served_models(name, settings)
+    except PanelError as error:
+        return BackendOffer(backend=name, where=where, status="unreachable", models=[], detail=error.message)
+    detail = None if served is not None else "the server has no GET /models listing"
+    return BackendOffer(backend=name, where=where, status="ok", models=served or [], detail=detail)
+
+
+async def ollama_offer(settings: Settings) -> BackendOffer:
+    if settings.backend not in ("auto", "ollama"):
+        return BackendOffer(
+            backend="ollama",
+            where=settings.host,
+            status="skipped",
+            models=[],
+            detail="--backend is not ollama",
+        )
+    return await server_offer("ollama", settings, settings.host)
 
 
 async def openai_offer(settings: Settings) -> BackendOffer:
@@ -81,19 +95,7 @@ async def openai_offer(settings: Settings) -> BackendOffer:
             detail="pass --backend openai --host URL to list a server's models "
             "(the request carries your API key, so it goes only to a host you name)",
         )
-    quick = settings.model_copy(update={"timeout": min(settings.timeout, LIST_SECONDS)})
-    backend = get_spec("openai").build(quick, settings.host)
-    where = backend.host  # type: ignore[attr-defined]
-    try:
-        served = await backend.list_served()  # type: ignore[attr-defined]
-    except PanelError as error:
-        return BackendOffer(
-            backend="openai", where=where, status="unreachable", models=[], detail=error.message
-        )
-    finally:
-        await backend.aclose()
-    detail = None if served is not None else "the server has no GET /models listing"
-    return BackendOffer(backend="openai", where=where, status="ok", models=served or [], detail=detail)
+    return await server_offer("openai", settings, base_url(settings.host))
 
 
 def embedded_offer(settings: Settings) -> BackendOffer:

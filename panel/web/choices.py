@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from panel.backends.registry import get_spec
+from panel.backends.catalog import served_models
 from panel.errors import PanelError
 from panel.records.personas import default_personas_dir, load_personas
 from panel.settings import Settings, backend_names
@@ -222,11 +222,4 @@ async def listed_models(settings: Settings) -> list[str]:
     name = "ollama" if settings.backend == "auto" else settings.backend
     if name not in ("ollama", "openai"):
         return []
-    quick = settings.model_copy(update={"timeout": MODEL_LIST_SECONDS})
-    backend: Any = get_spec(name).build(quick, settings.host)
-    try:
-        if name == "ollama":
-            return sorted(info.name for info in (await backend.list_models()).values())
-        return sorted(await backend.list_served() or [])
-    finally:
-        await backend.aclose()
+    return sorted(await served_models(name, settings, MODEL_LIST_SECONDS) or [])
