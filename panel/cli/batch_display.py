@@ -4,7 +4,6 @@ elsewhere (logs, CI), nothing when quiet; and the summary table. Only the CLI im
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 from rich.console import Console
 from rich.progress import (
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from panel.batch.run import BatchSummary, ProgressEvent
+from panel.cli.progress_display import LiveBar
 from panel.records.aggregate import percent_text
 
 # Seconds between two plain progress lines when the output is not a terminal.
@@ -55,7 +55,7 @@ def progress_line(summary: BatchSummary) -> str:
     )
 
 
-class BatchProgressView:
+class BatchProgressView(LiveBar):
     """A context manager whose `update` is the batch's progress callback."""
 
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
@@ -77,20 +77,6 @@ class BatchProgressView:
         )
         self.latest: BatchSummary | None = None  # the summary at the last event, for Ctrl-C
         self.task = self.bar.add_task("batch", total=None, failures=0, skipped=0, rate=0, start=False)
-
-    def __enter__(self) -> BatchProgressView:
-        if self.live:
-            self.bar.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.live:
-            self.bar.stop()
 
     def update(self, event: ProgressEvent, summary: BatchSummary, detail: str | None) -> None:
         self.latest = summary

@@ -5,6 +5,7 @@ drawn when stderr is not a terminal or with --quiet; stdout is never touched."""
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
@@ -37,7 +38,28 @@ class StateColumn(ProgressColumn):
         return Text(task.fields["state"], style=KIND_STYLES.get(task.fields["kind"], ""))
 
 
-class ReviewerProgressView:
+class LiveBar:
+    """A rich Progress drawn only while `live`: entering the view starts it, leaving stops it."""
+
+    bar: Progress
+    live: bool
+
+    def __enter__(self) -> Self:
+        if self.live:
+            self.bar.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.live:
+            self.bar.stop()
+
+
+class ReviewerProgressView(LiveBar):
     """A context manager whose `update` is the engine's `on_progress` callback. `show_tool`
     puts the tool's name before each persona (a comparison reviews two tools)."""
 
@@ -54,20 +76,6 @@ class ReviewerProgressView:
             transient=False,
             expand=True,
         )
-
-    def __enter__(self) -> ReviewerProgressView:
-        if self.live:
-            self.bar.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.live:
-            self.bar.stop()
 
     def update(self, event: ProgressEvent) -> None:
         if not self.live:
