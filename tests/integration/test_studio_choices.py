@@ -28,20 +28,10 @@ from tests.support.paths import EXAMPLES
 
 for module in ("starlette", "uvicorn", "multipart"):
     import_or_skip(module, "the studio tests need the studio extra")
+from tests.support.cards import STUDIO_FORM as CARD  # noqa: E402
 from tests.support.studio_server import RunningStudio, running_studio  # noqa: E402
 
 runner = CliRunner()
-CARD = {
-    "name": "pgvector",
-    "tagline": "Vector search in Postgres",
-    "category": "Database extension",
-    "description": "A Postgres extension that adds vector similarity search.",
-    "maker": "Andrew Kane",
-    "license": "PostgreSQL",
-    "pricing": "Free",
-    "links": "",
-    "facts": "HNSW indexes.",
-}
 PROMPT_MARKER = "Terse prompt set: answer in short sentences."
 
 

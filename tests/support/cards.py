@@ -17,6 +17,19 @@ GOOD = {
     "facts": ["It exists."],
 }
 
+# The studio's new-panel form, filled in as a person would (links and facts one per line).
+STUDIO_FORM = {
+    "name": "pgvector",
+    "tagline": "Vector search in Postgres",
+    "category": "Database extension",
+    "description": "A Postgres extension that adds vector similarity search.",
+    "maker": "Andrew Kane",
+    "license": "PostgreSQL",
+    "pricing": "Free",
+    "links": "",
+    "facts": "HNSW indexes.",
+}
+
 
 def long_card() -> ToolCard:
     """A legal card of about 28 KB: past num_ctx 8192 once the persona prompts are added."""
